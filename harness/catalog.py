@@ -1,0 +1,145 @@
+"""Requirement catalogs: scheme requirements as validated data, never as code.
+
+Requirement IDs are unique across all catalogs (S1.1-02, LA-2, NT-DOC…), so a test's marker can
+name them without a scheme prefix and a typo is caught at collection, not in a report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.profile_errors import describe_validation_error
+
+
+class Method(StrEnum):
+    DEVICE_TEST = "device-test"
+    DOCUMENT = "document"
+    ATTESTATION = "attestation"
+
+
+class Crosswalk(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    etsi_en_303_645: list[str] = Field(default_factory=list)
+    nistir_8425: list[str] = Field(default_factory=list)
+    nist_ir_8259a: list[str] = Field(default_factory=list)
+
+
+class Requirement(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9.\-]+$")
+    title: str = Field(min_length=3)
+    title_ja: str | None = None
+    capability: str | None = None
+    explanation: str = Field(min_length=20, description="plain language, for a small manufacturer")
+    method: Method
+    scheme_method: str | None = None
+    automated: bool
+    evidence: str = Field(min_length=5)
+    crosswalk: Crosswalk = Field(default_factory=Crosswalk)
+    provisional: bool = False
+    source: str = Field(min_length=5)
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    scheme: str = Field(pattern=r"^[a-z0-9-]+$")
+    title: str
+    edition: str
+    source: str
+    requirements: list[Requirement] = Field(min_length=1)
+
+
+class CatalogError(Exception):
+    pass
+
+
+SCHEME_FILES = {
+    "jc-star-1": "jc-star-1.yaml",
+    "nist-ir-8259a": "nist-ir-8259a.yaml",
+    "nist-ir-8259b": "nist-ir-8259b.yaml",
+}
+
+
+def load_catalog_file(path: Path) -> Catalog:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise CatalogError(f"{path}: not valid YAML: {e}") from None
+    try:
+        cat = Catalog.model_validate(data)
+    except ValidationError as e:
+        lines = [f"  - {loc}: {msg}" for loc, msg in describe_validation_error(e, Catalog)]
+        raise CatalogError(f"{path}: invalid requirement catalog\n" + "\n".join(lines)) from None
+    ids = [r.id for r in cat.requirements]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise CatalogError(f"{path}: duplicate requirement IDs {dupes}")
+    return cat
+
+
+@dataclass(frozen=True)
+class Catalogs:
+    by_scheme: dict[str, Catalog]
+
+    @property
+    def requirements(self) -> dict[str, tuple[str, Requirement]]:
+        """Every requirement by ID, with its scheme."""
+        return {r.id: (s, r) for s, c in self.by_scheme.items() for r in c.requirements}
+
+    def get(self, req_id: str) -> Requirement:
+        return self.requirements[req_id][1]
+
+    def scheme_of(self, req_id: str) -> str:
+        return self.requirements[req_id][0]
+
+
+@cache
+def load_catalogs() -> Catalogs:
+    base = resources.files("harness") / "catalogs"
+    cats: dict[str, Catalog] = {}
+    seen: dict[str, str] = {}
+    for scheme, fname in SCHEME_FILES.items():
+        with resources.as_file(base / fname) as p:
+            cat = load_catalog_file(Path(p))
+        if cat.scheme != scheme:
+            raise CatalogError(f"{fname}: says scheme {cat.scheme!r}, expected {scheme!r}")
+        for r in cat.requirements:
+            if r.id in seen:
+                raise CatalogError(f"requirement ID {r.id} appears in both {seen[r.id]} and {scheme}")
+            seen[r.id] = scheme
+        cats[scheme] = cat
+    return Catalogs(cats)
+
+
+def check_markers(marked: dict[str, list[str]], catalogs: Catalogs) -> list[str]:
+    """Consistency between test markers and catalogs, both ways.
+
+    `marked` maps a test function's id to the requirement IDs its marker names. Returns the
+    problems (empty when consistent): unknown IDs, tests naming a requirement the catalog does
+    not mark automated, and automated requirements no test evaluates.
+    """
+    reqs = catalogs.requirements
+    problems: list[str] = []
+    covered: set[str] = set()
+    for test, ids in sorted(marked.items()):
+        if not ids:
+            problems.append(f"{test}: its requirements marker names no requirement")
+        for rid in ids:
+            if rid not in reqs:
+                problems.append(f"{test}: marker names unknown requirement {rid!r}")
+            elif not reqs[rid][1].automated:
+                problems.append(
+                    f"{test}: evaluates {rid}, but catalog {reqs[rid][0]} does not mark it automated: true"
+                )
+            covered.add(rid)
+    for rid, (scheme, req) in sorted(reqs.items()):
+        if req.automated and rid not in covered:
+            problems.append(f"catalog {scheme}: {rid} is marked automated but no test evaluates it")
+    return problems

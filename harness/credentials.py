@@ -1,0 +1,63 @@
+"""The default-credential database: public, validated data, each entry with its source.
+
+Evidence cites an entry by its id rather than printing the password, so a report can say
+which well-known pair a device accepted while the password itself stays redacted.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.profile_errors import describe_validation_error
+
+
+class DefaultCredential(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    protocol: str = Field(pattern=r"^(ssh|telnet|http|mqtt|ftp)$")
+    username: str
+    password: str
+    success: str = Field(min_length=3, description="what counts as the pair being accepted")
+    source: str = Field(min_length=3)
+
+
+class CredentialList(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: int
+    entries: list[DefaultCredential] = Field(min_length=1)
+
+
+class CredentialDataError(Exception):
+    pass
+
+
+def load_credential_file(path: Path) -> CredentialList:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise CredentialDataError(f"{path}: not valid YAML: {e}") from None
+    try:
+        cl = CredentialList.model_validate(data)
+    except ValidationError as e:
+        lines = [f"  - {loc}: {msg}" for loc, msg in describe_validation_error(e, CredentialList)]
+        raise CredentialDataError(f"{path}: invalid credential list\n" + "\n".join(lines)) from None
+    ids = [c.id for c in cl.entries]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise CredentialDataError(f"{path}: duplicate entry ids {dupes}")
+    return cl
+
+
+@cache
+def default_credentials() -> CredentialList:
+    with resources.as_file(resources.files("harness") / "data" / "default_credentials.yaml") as p:
+        return load_credential_file(Path(p))
+
+
+def for_protocol(protocol: str) -> list[DefaultCredential]:
+    return [c for c in default_credentials().entries if c.protocol == protocol]

@@ -1,0 +1,298 @@
+"""The pytest plugin: turns pytest items into assessment cases.
+
+Registered through the `pytest11` entry point, it stays inert unless `--iot-profile` is given,
+so it never disturbs an ordinary pytest run in the same environment. When active it:
+parametrises tests over the declared units and endpoints, checks markers against the catalogs
+at collection, gates probe classes, maps each outcome to a verdict, and seals the bundle when
+the session ends, complete or not.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.catalog import check_markers
+from harness.profile import Service, Unit
+from harness.results import CaseRecord
+from harness.run import AssessmentRun, RunOptions, RunSetupError, now_iso
+from harness.scope import BudgetExhausted, ScopeViolation, install_audit_backstop
+from harness.verdict import Finding, Verdict, _VerdictSkip
+
+RUN_KEY = pytest.StashKey[AssessmentRun]()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One declared service on one unit: what most checks are parametrised over."""
+
+    unit: Unit
+    service: Service
+
+    @property
+    def address(self) -> str:
+        return self.unit.address
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def label(self) -> str:
+        return f"{self.unit.name}:{self.service.name}/{self.service.port}"
+
+
+@dataclass(frozen=True)
+class NoTarget:
+    """Stands in for a parameter when the declaration gives nothing to test: NOT_APPLICABLE."""
+
+    reason: str
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("iot-label-harness")
+    g.addoption("--iot-profile", help="device profile (YAML) to assess; activates the harness")
+    g.addoption("--iot-out", help="folder for the evidence bundle (must be new or empty)")
+    g.addoption("--iot-scheme", action="append", default=[], help="scheme to evaluate (repeatable)")
+    g.addoption("--iot-allow", action="append", default=[], help="enable probe classes: intrusive, brute, dos")
+    g.addoption("--iot-allow-network", action="append", default=[], help="extra network a unit may be in")
+    g.addoption("--iot-operator", help="name recorded in the manifest")
+    g.addoption("--iot-signing-key", help="Ed25519 PEM private key to sign the bundle")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirements(*ids): requirement IDs the test evaluates")
+    config.addinivalue_line("markers", "probe_class(name): safe (default), intrusive, brute or dos")
+    config.addinivalue_line("markers", "protocols(*names): declared service protocols `endpoint` ranges over")
+    profile = config.getoption("iot_profile", None)
+    if not profile:
+        return
+    out = config.getoption("iot_out")
+    if not out:
+        raise pytest.UsageError("--iot-out is required with --iot-profile")
+    allow = [c.strip() for a in config.getoption("iot_allow") for c in a.split(",") if c.strip()]
+    options = RunOptions(
+        profile_path=Path(profile),
+        out=Path(out),
+        schemes=list(config.getoption("iot_scheme")),
+        allow=allow,
+        allow_networks=list(config.getoption("iot_allow_network")),
+        operator=config.getoption("iot_operator"),
+        signing_key=Path(k) if (k := config.getoption("iot_signing_key")) else None,
+    )
+    try:
+        run = AssessmentRun.start(options)
+    except RunSetupError as e:
+        raise pytest.UsageError(str(e)) from None
+    install_audit_backstop(run.guard.scope)
+    config.stash[RUN_KEY] = run
+    config.pluginmanager.register(ActiveRun(run), "iot-label-harness-active-run")
+
+
+def case_id(item: pytest.Item) -> str:
+    """Stable, readable case ID: `<suite>.<check>[<target>]`, e.g. `exposure.tcp_ports[cam]`."""
+    path = Path(str(item.path))
+    parts = path.parts
+    suite = parts[parts.index("test_suites") + 1] if "test_suites" in parts else path.parent.name
+    name = getattr(item, "originalname", item.name).removeprefix("test_")
+    callspec = getattr(item, "callspec", None)
+    return f"{suite}.{name}[{callspec.id}]" if callspec else f"{suite}.{name}"
+
+
+def _marker_ids(item: pytest.Item) -> list[str]:
+    return [str(a) for m in item.iter_markers("requirements") for a in m.args]
+
+
+def _probe_class(item: pytest.Item) -> str:
+    m = item.get_closest_marker("probe_class")
+    return str(m.args[0]) if m and m.args else "safe"
+
+
+class ActiveRun:
+    """Hooks and fixtures that exist only while an assessment runs."""
+
+    def __init__(self, run: AssessmentRun) -> None:
+        self.run = run
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.collected = 0
+        self.done = 0
+        self.interrupted = ""
+
+    # ---------------------------------------------------------------- collection
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        profile = self.run.profile
+        if "unit" in metafunc.fixturenames:
+            metafunc.parametrize("unit", profile.units, ids=[u.name for u in profile.units])
+        if "endpoint" in metafunc.fixturenames:
+            marker = metafunc.definition.get_closest_marker("protocols")
+            wanted = {str(p) for p in marker.args} if marker else set()
+            eps = [
+                Endpoint(u, s)
+                for u in profile.units
+                for s in profile.services_for(u)
+                if not wanted or str(s.protocol) in wanted
+            ]
+            if eps:
+                metafunc.parametrize("endpoint", eps, ids=[e.label for e in eps])
+            else:
+                what = "/".join(sorted(wanted)) or "network"
+                metafunc.parametrize(
+                    "endpoint", [NoTarget(f"the profile declares no {what} service")], ids=["none-declared"]
+                )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        marked: dict[str, list[str]] = {}
+        for item in items:
+            fn = f"{Path(str(item.path)).name}::{getattr(item, 'originalname', item.name)}"
+            marked[fn] = _marker_ids(item)
+        problems = check_markers(marked, self.run.catalogs)
+        if problems:
+            raise pytest.UsageError(
+                "requirement markers and catalogs disagree:\n  " + "\n  ".join(problems)
+            )
+        keep, gated = [], []
+        for item in items:
+            cls = _probe_class(item)
+            (keep if cls in self.run.allowed_classes else gated).append(item)
+        for item in gated:
+            cls = _probe_class(item)
+            self.run.record(
+                CaseRecord(
+                    id=case_id(item),
+                    verdict=Verdict.NOT_EVALUATED,
+                    requirements=_marker_ids(item),
+                    reason=f"probe class '{cls}' not enabled; run with --allow {cls} to evaluate",
+                    probe_class=cls,
+                )
+            )
+        if gated:
+            config.hook.pytest_deselected(items=gated)
+            items[:] = keep
+        self.collected = len(items)
+
+    # ---------------------------------------------------------------- fixtures
+    @pytest.fixture
+    def profile(self):
+        return self.run.profile
+
+    @pytest.fixture
+    def guard(self):
+        return self.run.guard
+
+    @pytest.fixture
+    def evidence(self, request: pytest.FixtureRequest):
+        return self.run.recorder.for_case(case_id(request.node))
+
+    @pytest.fixture
+    def endpoint(self, request: pytest.FixtureRequest):
+        ep = request.param
+        if isinstance(ep, NoTarget):
+            from harness.verdict import not_applicable
+
+            not_applicable(ep.reason)
+        return ep
+
+    # ---------------------------------------------------------------- outcomes
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple) -> None:
+        self.pending[nodeid] = {"t0": time.monotonic(), "started": now_iso(), "verdict": None, "reason": ""}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        state = self.pending.setdefault(item.nodeid, {"t0": time.monotonic(), "started": now_iso()})
+        state["item"] = item
+        verdict, reason = _verdict_of(call, report)
+        if verdict is None:
+            return
+        previous = state.get("verdict")
+        # teardown trouble after a decided verdict turns it into ERROR (e.g. a restore failed)
+        if previous is None or (call.when == "teardown" and verdict is Verdict.ERROR):
+            state["verdict"], state["reason"] = verdict, reason
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple) -> None:
+        state = self.pending.pop(nodeid, None)
+        if not state or "item" not in state:
+            return
+        self._record(state["item"], state)
+
+    def _record(self, item: pytest.Item, state: dict[str, Any]) -> None:
+        verdict = state.get("verdict") or Verdict.ERROR
+        reason = state.get("reason") or ("" if verdict is Verdict.PASS else "no outcome recorded")
+        cid = case_id(item)
+        ep = getattr(getattr(item, "callspec", None), "params", {}).get("endpoint")
+        unit = getattr(item, "callspec", None) and item.callspec.params.get("unit")
+        rec = CaseRecord(
+            id=cid,
+            verdict=verdict,
+            requirements=_marker_ids(item),
+            reason=self.run.recorder.redactor.text(reason),
+            evidence=list(self.run.recorder.for_case(cid).files),
+            probe_class=_probe_class(item),
+            unit=(ep.unit.name if isinstance(ep, Endpoint) else unit.name if isinstance(unit, Unit) else None),
+            service=ep.service.name if isinstance(ep, Endpoint) else None,
+            duration_s=round(time.monotonic() - state["t0"], 3),
+            started=state.get("started", ""),
+        )
+        self.run.record(rec)
+        self.done += 1
+        _progress(self.done, self.collected, rec)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # the terminal reporter is off during a run; a broken suite must still say why
+        if report.failed:
+            print(f"collection error in {report.nodeid}:\n{report.longreprtext}", file=sys.stderr)
+            self.interrupted = f"test suite failed to load: {report.nodeid}"
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        self.interrupted = "interrupted by the operator (Ctrl-C or SIGTERM)"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # a case that was running when the run was cut off is recorded, not dropped
+        for state in list(self.pending.values()):
+            if "item" in state:
+                state["verdict"] = Verdict.ERROR
+                state["reason"] = "run interrupted while this case was running"
+                self._record(state["item"], state)
+        self.pending.clear()
+        reason = self.interrupted
+        if not reason and exitstatus == pytest.ExitCode.INTERRUPTED:
+            reason = "run stopped before all cases finished"
+        if not reason and self.done < self.collected:
+            reason = f"only {self.done} of {self.collected} cases ran"
+        self.run.finish(complete=not reason, reason=reason)
+
+
+def _verdict_of(call: pytest.CallInfo, report: pytest.TestReport) -> tuple[Verdict | None, str]:
+    exc = call.excinfo
+    if exc is None:
+        return (Verdict.PASS, "") if call.when == "call" else (None, "")
+    err = exc.value
+    if isinstance(err, _VerdictSkip):
+        return err.verdict, err.reason
+    if isinstance(err, pytest.skip.Exception):
+        return Verdict.INCONCLUSIVE, f"skipped without a verdict: {err.msg}"
+    if isinstance(err, ScopeViolation):
+        return Verdict.ERROR, f"refused by the scope guard, nothing sent: {err}"
+    if isinstance(err, BudgetExhausted):
+        return Verdict.ERROR, f"connection budget exhausted: {err}"
+    if call.when == "call" and isinstance(err, Finding | AssertionError):
+        text = str(err).split("\nassert ")[0].strip() or "assertion failed"
+        return Verdict.FAIL, text
+    where = "setting up" if call.when == "setup" else "tearing down" if call.when == "teardown" else "running"
+    return Verdict.ERROR, f"harness error while {where} the case: {type(err).__name__}: {err}"
+
+
+def _progress(done: int, total: int, rec: CaseRecord) -> None:
+    width = len(str(max(total, 1)))
+    line = f"[{done:>{width}}/{total}] {rec.verdict!s:<14} {rec.id}"
+    if rec.reason and rec.verdict is not Verdict.PASS:
+        line += f"\n{'':>{2 * width + 4}}{'':<15}{rec.reason.splitlines()[0][:160]}"
+    print(line, file=sys.stderr, flush=True)

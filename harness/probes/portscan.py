@@ -1,0 +1,68 @@
+"""Full TCP port inventory with nmap (through python-nmap), as labs already run it by hand.
+
+The command line is built here from fixed, known-safe options; only targets the scope guard
+has approved are passed, so a scan can never reach beyond the units under test. `-n` keeps
+nmap from sending reverse-DNS queries, `-Pn` from pinging, `-sT` needs no raw sockets.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+
+import nmap
+
+from harness.scope import ScopeGuard
+
+
+class ScanUnavailable(Exception):
+    """The scan could not run or did not finish (nmap missing, host timeout, scanner error)."""
+
+
+@dataclass
+class TcpScan:
+    address: str
+    open_ports: list[int]
+    command: str
+    xml: str
+    elapsed_s: float
+    states: dict[int, str] = field(default_factory=dict)
+
+
+def nmap_arguments(timeout_s: float) -> str:
+    # --max-retries/--host-timeout bound the scan; -T4 is nmap's "aggressive" timing, which on a
+    # LAN only shortens waits. No scripts, no version probes: exposure only.
+    return f"-n -Pn -sT -T4 --max-retries 2 --host-timeout {int(timeout_s)}s"
+
+
+def tcp_scan(guard: ScopeGuard, address: str, timeout_s: float = 120.0, ports: str = "1-65535") -> TcpScan:
+    (target,) = guard.nmap_targets([address])
+    if shutil.which("nmap") is None:
+        raise ScanUnavailable("nmap is not installed (apt-get install nmap)")
+    scanner = nmap.PortScanner()
+    args = nmap_arguments(timeout_s)
+    try:
+        scanner.scan(hosts=target, ports=ports, arguments=args, timeout=int(timeout_s) + 30)
+    except nmap.PortScannerTimeout:
+        raise ScanUnavailable(f"nmap did not finish within {int(timeout_s) + 30}s") from None
+    except nmap.PortScannerError as e:
+        raise ScanUnavailable(f"nmap failed: {e}") from None
+    xml = scanner.get_nmap_last_output()
+    xml = xml.decode() if isinstance(xml, bytes) else xml
+    info = scanner.scanstats()
+    if target not in scanner.all_hosts():
+        raise ScanUnavailable(
+            f"nmap reports no result for {target} (host down or timed out: "
+            f"{info.get('uphosts', '?')} up, {info.get('downhosts', '?')} down)"
+        )
+    tcp = scanner[target].get("tcp", {})
+    states = {int(p): d["state"] for p, d in tcp.items()}
+    open_ports = sorted(p for p, s in states.items() if s == "open")
+    return TcpScan(
+        address=target,
+        open_ports=open_ports,
+        command=scanner.command_line(),
+        xml=xml,
+        elapsed_s=float(info.get("elapsed", 0) or 0),
+        states=states,
+    )

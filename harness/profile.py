@@ -1,0 +1,303 @@
+"""The device declaration: what the manufacturer claims, and the inputs the tests need.
+
+This plays the role of PICS/PIXIT in the Matter test harness and ICS/IXIT in ETSI TS 103 701:
+claims are checked against observation, never taken on trust. Every model forbids unknown
+fields, because a typo in a declaration would otherwise silently switch a check off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SCHEMES = ("jc-star-1", "nist-ir-8259a", "nist-ir-8259b")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Transport(StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+
+
+class Protocol(StrEnum):
+    SSH = "ssh"
+    TELNET = "telnet"
+    HTTP = "http"
+    HTTPS = "https"
+    MQTT = "mqtt"
+    MQTTS = "mqtts"
+    FTP = "ftp"
+    TFTP = "tftp"
+    SNMP = "snmp"
+    UPNP = "upnp"
+    SSDP = "ssdp"
+    MDNS = "mdns"
+    COAP = "coap"
+    RTSP = "rtsp"
+    OTHER = "other"
+
+
+class Authentication(StrEnum):
+    NONE = "none"
+    PASSWORD = "password"
+    PUBLIC_KEY = "public-key"
+    CERTIFICATE = "certificate"
+    TOKEN = "token"
+
+
+class TlsExpectation(StrEnum):
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    NONE = "none"
+
+
+class Secret(_Strict):
+    """A value a test needs but no report may show: given inline, by environment variable or
+    by file, so a lab can keep real passwords out of the profile it archives."""
+
+    value: SecretStr | None = Field(default=None, description="the secret itself (discouraged in shared files)")
+    env: str | None = Field(default=None, description="name of an environment variable holding the secret")
+    file: Path | None = Field(default=None, description="path of a file whose content is the secret")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Secret:
+        given = [k for k in ("value", "env", "file") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of value, env or file")
+        return self
+
+    def reveal(self) -> str:
+        """The secret in clear, for the one probe that must send it."""
+        if self.value is not None:
+            return self.value.get_secret_value()
+        if self.env is not None:
+            if self.env not in os.environ:
+                raise LookupError(f"environment variable {self.env} is not set")
+            return os.environ[self.env]
+        assert self.file is not None
+        return self.file.read_text().strip()
+
+
+class Identity(_Strict):
+    vendor: str = Field(min_length=1, description="manufacturer's name as on the label")
+    model: str = Field(min_length=1, description="model designation as printed on the device")
+    firmware_version: str = Field(min_length=1, description="firmware version under test")
+    hardware_version: str | None = None
+
+
+class Unit(_Strict):
+    """One physical (or emulated) device of the model. Two or more units let the harness test
+    that passwords and keys are not shared across the product class."""
+
+    name: str = Field(pattern=SLUG, description="short unit name, lower case, e.g. unit1")
+    address: str = Field(description="IP literal of the unit; names are never resolved (no DNS)")
+    serial: str | None = None
+    mac: str | None = None
+    secrets: dict[str, Secret] = Field(default_factory=dict, description="per-unit secrets tests may use")
+
+    @field_validator("address")
+    @classmethod
+    def _ip_literal(cls, v: str) -> str:
+        try:
+            return str(ipaddress.ip_address(v))
+        except ValueError:
+            raise ValueError(
+                f"{v!r} is not an IP address; write the unit's IP literal (the harness never resolves names)"
+            ) from None
+
+
+class Service(_Strict):
+    """A network service the manufacturer declares. Anything open that is not declared here
+    is a finding (observation beats declaration)."""
+
+    name: str = Field(pattern=SLUG, description="short service name, e.g. ssh, web-admin")
+    port: int = Field(ge=1, le=65535, description="port number, 1-65535")
+    transport: Transport = Transport.TCP
+    protocol: Protocol = Field(description="application protocol: " + ", ".join(p.value for p in Protocol))
+    purpose: str = Field(min_length=3, description="why the service is needed, in a few words")
+    authentication: Authentication = Field(description="how the service authenticates clients")
+    tls: TlsExpectation = Field(default=TlsExpectation.NONE, description="required, optional or none")
+    units: list[str] | None = Field(default=None, description="units that expose it; default all units")
+
+
+class CredentialKind(StrEnum):
+    UNIQUE_PER_UNIT = "unique-per-unit"
+    USER_SET_AT_SETUP = "user-set-at-setup"
+    SHARED_DEFAULT = "shared-default"
+    NO_PASSWORDS = "no-passwords"
+
+
+class CredentialScheme(_Strict):
+    kind: CredentialKind = Field(description="how the password in force at installation is chosen")
+    description: str = Field(default="", description="how it is generated or set, for the assessor")
+    usernames: list[str] = Field(default_factory=list, description="account names the device uses")
+
+
+class UpdateMechanism(_Strict):
+    method: str = Field(min_length=2, description="e.g. 'swupdate http upload', 'vendor cloud pull'")
+    image_format: str | None = None
+    trust_anchor: Path | None = Field(default=None, description="CA certificate or public key of the signer")
+    rollback_protection: bool | None = None
+
+
+class Urls(_Strict):
+    vulnerability_disclosure_policy: HttpUrl | None = None
+    support_period: HttpUrl | None = None
+    sbom: HttpUrl | None = None
+
+
+class NotApplicableDeclaration(_Strict):
+    requirement: str = Field(min_length=2, description="requirement ID, e.g. S1.1-14")
+    justification: str = Field(min_length=10, description="why it does not apply to this product")
+
+
+class Waiver(_Strict):
+    requirement: str = Field(min_length=2, description="requirement ID the waiver covers")
+    reason: str = Field(min_length=10)
+    expires: date = Field(description="ISO date (YYYY-MM-DD) after which the waiver no longer counts")
+    approved_by: str = Field(min_length=2)
+
+
+class Limits(_Strict):
+    """Caps that keep probes gentle on fragile devices (the per-device connection budget)."""
+
+    max_connections_per_unit: int = Field(default=4, ge=1, le=64)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    port_scan_timeout_s: float = Field(default=120.0, gt=0, le=1800)
+    max_login_attempts_per_service: int = Field(default=20, ge=1, le=200)
+
+
+class DeviceProfile(_Strict):
+    profile_version: Literal[1] = Field(default=1, description="version of this declaration format")
+    identity: Identity
+    units: Annotated[list[Unit], Field(min_length=1, description="at least one unit under test")]
+    services: list[Service] = Field(default_factory=list)
+    credentials: CredentialScheme
+    update: UpdateMechanism | None = None
+    urls: Urls = Field(default_factory=Urls)
+    schemes: Annotated[
+        list[Literal["jc-star-1", "nist-ir-8259a", "nist-ir-8259b"]],
+        Field(min_length=1, description="labelling schemes to evaluate: " + ", ".join(SCHEMES)),
+    ]
+    not_applicable: list[NotApplicableDeclaration] = Field(default_factory=list)
+    waivers: list[Waiver] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeviceProfile:
+        _unique("units", [u.name for u in self.units])
+        _unique("unit addresses", [u.address for u in self.units])
+        _unique("services", [s.name for s in self.services])
+        _unique("service ports", [f"{s.transport}/{s.port}" for s in self.services])
+        names = {u.name for u in self.units}
+        for s in self.services:
+            for u in s.units or []:
+                if u not in names:
+                    raise ValueError(f"service {s.name!r} names unknown unit {u!r}; known: {sorted(names)}")
+            if s.tls is TlsExpectation.REQUIRED and s.protocol in (Protocol.TELNET, Protocol.HTTP, Protocol.MQTT):
+                raise ValueError(
+                    f"service {s.name!r} declares tls: required but protocol {s.protocol} is clear text; "
+                    "use https/mqtts or set tls: none"
+                )
+        na = {d.requirement for d in self.not_applicable}
+        _unique("not_applicable requirements", [d.requirement for d in self.not_applicable])
+        both = na & {w.requirement for w in self.waivers}
+        if both:
+            raise ValueError(
+                f"{sorted(both)} declared both not applicable and waived; a requirement that does not "
+                "apply needs no waiver - keep one of the two"
+            )
+        return self
+
+    def services_for(self, unit: Unit) -> list[Service]:
+        return [s for s in self.services if s.units is None or unit.name in s.units]
+
+    def secret_values(self) -> list[str]:
+        """Every secret the profile can reveal, so the redactor can scrub them everywhere."""
+        out: list[str] = []
+        for unit in self.units:
+            for secret in unit.secrets.values():
+                try:
+                    out.append(secret.reveal())
+                except (LookupError, OSError):
+                    continue
+        return [s for s in out if s]
+
+    def redacted(self) -> dict:
+        """The declaration as recorded in a bundle: everything but secret values."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for unit in data["units"]:
+            unit["secrets"] = {k: "«redacted»" for k in unit.get("secrets", {})}
+        return data
+
+
+def _unique(what: str, items: list[str]) -> None:
+    dupes = sorted({i for i in items if items.count(i) > 1})
+    if dupes:
+        raise ValueError(f"duplicate {what}: {dupes}")
+
+
+class ProfileError(Exception):
+    """A declaration that cannot be used; `problems` are (field path, message) pairs."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = [f"{path}: invalid device profile ({len(problems)} problem(s))"]
+        lines += [f"  - {loc}: {msg}" for loc, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+def load_profile(path: Path) -> DeviceProfile:
+    """Read and validate a profile, turning every validation error into a field path and a hint."""
+    from pydantic import ValidationError
+
+    from harness.profile_errors import describe_validation_error
+
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ProfileError(path, [("(file)", f"cannot read: {e.strerror}; check the path")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ProfileError(path, [(where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
+    if not isinstance(data, dict) or not data:
+        raise ProfileError(
+            path, [("(top level)", "empty or not a mapping; start from device_profiles/template.yaml")]
+        )
+    try:
+        return DeviceProfile.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(path, describe_validation_error(e, DeviceProfile)) from None
+
+
+def profile_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"

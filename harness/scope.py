@@ -1,0 +1,211 @@
+"""The one scope guard every probe goes through.
+
+Two layers, because a certification tool that scans the wrong network is worse than useless:
+
+1. `ScopeGuard` is the only place probes get sockets and scanner runs from. It checks the
+   target against the run's scope *before* a socket object exists, and it holds the per-unit
+   connection budget (SSLyze's rule: a job holds at most one connection, so the number of jobs
+   in flight caps what a fragile device sees).
+2. `install_audit_backstop` adds a CPython audit hook that refuses `socket.connect`/`sendto` to
+   any address outside the scope, so a library that opens its own connection (or a test
+   written carelessly) is stopped too, before the system call.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Loopback, and the range RFC 2544 reserves for network test labs (the built-in lab lives there).
+LAB_NETWORKS: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+    ipaddress.ip_network("198.18.0.0/15"),
+)
+
+
+class ScopeViolation(Exception):
+    """A probe asked for a target outside the run's scope; nothing was sent."""
+
+
+class BudgetExhausted(Exception):
+    """A unit's connection budget stayed full for the whole wait: a probe is leaking connections."""
+
+
+def parse_address(address: str) -> IPAddress:
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        raise ScopeViolation(
+            f"{address!r} is not an IP literal; the harness never resolves host names (no DNS traffic)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a run may talk to: exactly the declared unit addresses, each inside an allowed network."""
+
+    targets: frozenset[IPAddress]
+    allowed_networks: tuple[IPNetwork, ...] = LAB_NETWORKS
+
+    @classmethod
+    def build(cls, addresses: Iterable[str], extra_networks: Iterable[str] = ()) -> Scope:
+        nets = list(LAB_NETWORKS)
+        for n in extra_networks:
+            try:
+                nets.append(ipaddress.ip_network(n, strict=False))
+            except ValueError:
+                raise ScopeViolation(f"--allow-network {n!r} is not a network (write e.g. 192.0.2.7/32)") from None
+        targets = set()
+        for a in addresses:
+            ip = parse_address(a)
+            if not any(ip in n for n in nets):
+                raise ScopeViolation(
+                    f"unit address {ip} is outside the allowed networks "
+                    f"({', '.join(str(n) for n in nets)}). If you are authorised to test that device, "
+                    f"run on its network with --allow-network {ip}/{ip.max_prefixlen}."
+                )
+            targets.add(ip)
+        return cls(frozenset(targets), tuple(nets))
+
+    def check(self, address: str) -> IPAddress:
+        ip = parse_address(address)
+        if ip not in self.targets:
+            allowed = ", ".join(sorted(str(t) for t in self.targets)) or "nothing"
+            raise ScopeViolation(f"{ip} is not a unit of the device under test; in scope: {allowed}")
+        return ip
+
+
+@dataclass
+class ScopeGuard:
+    scope: Scope
+    max_connections_per_unit: int = 4
+    connect_timeout_s: float = 5.0
+    _budgets: dict[IPAddress, threading.BoundedSemaphore] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    refused: list[str] = field(default_factory=list, init=False)
+    connections: dict[str, int] = field(default_factory=dict, init=False)
+
+    def _budget(self, ip: IPAddress) -> threading.BoundedSemaphore:
+        with self._lock:
+            if ip not in self._budgets:
+                self._budgets[ip] = threading.BoundedSemaphore(self.max_connections_per_unit)
+            return self._budgets[ip]
+
+    def check(self, address: str) -> IPAddress:
+        try:
+            return self.scope.check(address)
+        except ScopeViolation as e:
+            self.refused.append(str(e))
+            raise
+
+    @contextmanager
+    def tcp(self, address: str, port: int, timeout: float | None = None) -> Iterator[socket.socket]:
+        """A connected TCP socket to an in-scope unit, counted against its budget until closed."""
+        ip = self.check(address)
+        _check_port(port)
+        budget = self._budget(ip)
+        wait = timeout or self.connect_timeout_s
+        if not budget.acquire(timeout=wait * 4):
+            raise BudgetExhausted(f"{ip}: all {self.max_connections_per_unit} connections stayed busy")
+        try:
+            sock = socket.create_connection((str(ip), port), timeout=wait)
+            self._count(ip)
+            try:
+                yield sock
+            finally:
+                sock.close()
+        finally:
+            budget.release()
+
+    @contextmanager
+    def udp(self, address: str, port: int, timeout: float | None = None) -> Iterator[socket.socket]:
+        """A UDP socket connected to an in-scope unit (so replies from elsewhere are dropped)."""
+        ip = self.check(address)
+        _check_port(port)
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        budget = self._budget(ip)
+        if not budget.acquire(timeout=(timeout or self.connect_timeout_s) * 4):
+            raise BudgetExhausted(f"{ip}: all {self.max_connections_per_unit} connections stayed busy")
+        try:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.settimeout(timeout or self.connect_timeout_s)
+                sock.connect((str(ip), port))
+                self._count(ip)
+                yield sock
+            finally:
+                sock.close()
+        finally:
+            budget.release()
+
+    def nmap_targets(self, addresses: Iterable[str]) -> list[str]:
+        """The validated target list for a scanner subprocess; refuses the whole scan if any is out."""
+        return [str(self.check(a)) for a in addresses]
+
+    def _count(self, ip: IPAddress) -> None:
+        with self._lock:
+            self.connections[str(ip)] = self.connections.get(str(ip), 0) + 1
+
+
+def _check_port(port: int) -> None:
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ScopeViolation(f"port {port!r} is not a TCP/UDP port number")
+
+
+_active_scope: Scope | None = None
+
+
+def install_audit_backstop(scope: Scope) -> None:
+    """Refuse any Python-level connect/sendto outside `scope` for the rest of this process.
+
+    Audit hooks cannot be removed, so this is only for the process that runs an assessment.
+    Non-IP sockets (unix, netlink) are untouched.
+    """
+    global _active_scope
+    first = _active_scope is None
+    _active_scope = scope
+    if first:
+        sys.addaudithook(_audit)
+
+
+_NAME_LOOKUPS = ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex")
+
+
+def _audit(event: str, args: tuple) -> None:
+    scope = _active_scope
+    if scope is None:
+        return
+    if event in _NAME_LOOKUPS:
+        host = args[0] if args else None
+        if isinstance(host, bytes):
+            host = host.decode(errors="replace")
+        if host in (None, "", "localhost"):
+            return
+        try:
+            ipaddress.ip_address(str(host).split("%")[0])
+        except ValueError:
+            raise ScopeViolation(f"name lookup of {host!r} refused: the harness never resolves names") from None
+        return
+    if event not in ("socket.connect", "socket.sendto", "socket.sendmsg") or len(args) < 2:
+        return
+    sock, address = args[0], args[1]
+    if getattr(sock, "family", None) not in (socket.AF_INET, socket.AF_INET6):
+        return
+    if not isinstance(address, tuple) or not address:
+        return
+    host = address[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ScopeViolation(f"connect to host name {host!r} refused: the harness never resolves names") from None
+    if ip not in scope.targets:
+        raise ScopeViolation(f"connection to {ip} refused by the scope backstop: not a unit under test")

@@ -1,0 +1,35 @@
+"""JUnit XML for firmware CI: one testcase per case and one per requirement.
+
+JUnit knows pass, failure, error and skipped; INCONCLUSIVE, NOT_APPLICABLE and NOT_EVALUATED
+become skipped with the verdict named in the message, so nothing reads as a pass.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+
+def _case(parent: ET.Element, classname: str, name: str, verdict: str, message: str, seconds: float) -> None:
+    tc = ET.SubElement(parent, "testcase", classname=classname, name=name, time=f"{seconds:.3f}")
+    if verdict == "FAIL":
+        ET.SubElement(tc, "failure", message=message or "FAIL", type="FAIL").text = message
+    elif verdict == "ERROR":
+        ET.SubElement(tc, "error", message=message or "ERROR", type="ERROR").text = message
+    elif verdict != "PASS":
+        ET.SubElement(tc, "skipped", message=f"{verdict}: {message}".strip(": "))
+
+
+def render(results: dict[str, Any]) -> str:
+    root = ET.Element("testsuites", name="iot-label-harness")
+    dev = results["device"]
+    cases = ET.SubElement(root, "testsuite", name=f"{dev['model']} cases", tests=str(len(results["cases"])))
+    for c in results["cases"]:
+        _case(cases, c["id"].split("[")[0], c["id"], c["verdict"], c.get("reason", ""), c.get("duration_s", 0))
+    for scheme in results["schemes"]:
+        reqs = [r for r in results["requirements"] if r["scheme"] == scheme]
+        suite = ET.SubElement(root, "testsuite", name=scheme, tests=str(len(reqs)))
+        for r in reqs:
+            _case(suite, scheme, f"{r['id']} {r['title']}", r["verdict"], "; ".join(r.get("notes", [])), 0)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,1 @@
+"""Access control and credentials: default, shared and guessable logins."""

@@ -1,0 +1,1 @@
+"""Attack surface: what the device exposes against what the manufacturer declared."""

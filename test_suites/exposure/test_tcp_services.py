@@ -1,0 +1,42 @@
+"""Every open TCP port must be a declared service (JC-STAR S1.1-13, NIST IR 8259A LA-1).
+
+Observation beats declaration: a port the manufacturer did not declare is a finding even when
+every declared service is fine, because an undeclared service is one nobody reviewed.
+"""
+
+import pytest
+
+from harness.probes.portscan import ScanUnavailable, tcp_scan
+from harness.profile import Transport
+from harness.verdict import fail, inconclusive
+
+
+@pytest.mark.requirements("S1.1-13", "LA-1")
+def test_tcp_ports_declared(unit, profile, guard, evidence):
+    declared = {s.port: s for s in profile.services_for(unit) if s.transport is Transport.TCP}
+    try:
+        scan = tcp_scan(guard, unit.address, timeout_s=profile.limits.port_scan_timeout_s)
+    except ScanUnavailable as e:
+        inconclusive(f"port scan of {unit.address} did not complete: {e}")
+    evidence.write_text("nmap.xml", scan.xml)
+    undeclared = sorted(set(scan.open_ports) - declared.keys())
+    not_listening = sorted(declared.keys() - set(scan.open_ports))
+    evidence.write_json(
+        "ports.json",
+        {
+            "unit": unit.name,
+            "address": unit.address,
+            "command": scan.command,
+            "scan_seconds": scan.elapsed_s,
+            "open": scan.open_ports,
+            "declared": sorted(declared),
+            "undeclared_open": undeclared,
+            "declared_not_listening": not_listening,
+        },
+    )
+    if undeclared:
+        fail(
+            f"{unit.name} ({unit.address}) has open TCP ports that the profile does not declare: "
+            f"{', '.join(map(str, undeclared))}. Switch off each service the product does not need; "
+            "declare the ones it does need, with their purpose."
+        )
