@@ -90,10 +90,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reports import console
 
     out = Path(args.out)
-    suites = suites_dir()
+    builtin = suites_dir()
+    suites = Path(args.suite).resolve() if args.suite else builtin
+    if not suites.is_dir():
+        _err(f"--suite {args.suite}: not a folder of test files")
+        return EXIT_ERROR
     pargs = [
         str(suites),
-        "-c", str(suites / "pytest.ini"),
+        "-c", str(builtin / "pytest.ini"),
         "--rootdir", str(suites.parent),
         "--confcutdir", str(suites),
         "-p", "no:terminal",
@@ -128,9 +132,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         from reports import junit
 
         Path(args.junit).write_text(junit.render(results))
+    if not results["complete"]:
+        _err("the run is INCOMPLETE: the bundle holds what finished, but it is no verdict on the device")
+        return EXIT_ERROR
     if blocking_failures(results["requirements"]):
         return EXIT_FAIL
-    if not results["complete"] or any(c["verdict"] == "ERROR" for c in results["cases"]):
+    if any(c["verdict"] == "ERROR" for c in results["cases"]):
         return EXIT_ERROR
     return EXIT_OK
 
@@ -210,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a network outside the lab ranges the units may be in (you must be authorised)")
     r.add_argument("--operator")
     r.add_argument("--signing-key", help="Ed25519 PEM private key (default: the installation key)")
+    r.add_argument("--suite", help="folder of checks to run instead of the built-in test_suites/")
     r.add_argument("--json", action="store_true", help="print results.json instead of the table")
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (outside the bundle)")
     r.set_defaults(func=cmd_run)

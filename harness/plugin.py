@@ -138,11 +138,12 @@ class ActiveRun:
                 if not wanted or str(s.protocol) in wanted
             ]
             if eps:
-                metafunc.parametrize("endpoint", eps, ids=[e.label for e in eps])
+                metafunc.parametrize("endpoint", eps, ids=[e.label for e in eps], indirect=True)
             else:
                 what = "/".join(sorted(wanted)) or "network"
                 metafunc.parametrize(
-                    "endpoint", [NoTarget(f"the profile declares no {what} service")], ids=["none-declared"]
+                    "endpoint", [NoTarget(f"the profile declares no {what} service")], ids=["none-declared"],
+                    indirect=True,
                 )
 
     @pytest.hookimpl(trylast=True)

@@ -41,26 +41,29 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, FieldInfo | None]:
-    """Follow a pydantic error location through the model tree: (enclosing model, field)."""
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    return [t for t in _unwrap(annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class an error location points into (list indices and dict keys skipped)."""
     current: type[BaseModel] | None = model
-    field: FieldInfo | None = None
     for part in loc:
         if current is None:
-            return None, None
-        if isinstance(part, int):
-            continue
-        if part in current.model_fields:
-            field = current.model_fields[part]
-            models = [t for t in _unwrap(field.annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
-            parent = current
-            current = models[0] if models else None
-            if part is loc[-1]:
-                return parent, field
-        else:
-            # a dict key (e.g. a secret's name): stay on the value model
-            continue
-    return current, field
+            return None
+        if isinstance(part, str) and part in current.model_fields:
+            found = _models(current.model_fields[part].annotation)
+            current = found[0] if found else None
+    return current
+
+
+def _field_at(model: type[BaseModel], loc: tuple[Any, ...]) -> FieldInfo | None:
+    names = [i for i, p in enumerate(loc) if isinstance(p, str)]
+    if not names:
+        return None
+    last = names[-1]
+    parent = _model_at(model, loc[:last])
+    return parent.model_fields.get(loc[last]) if parent else None
 
 
 def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> list[tuple[str, str]]:
@@ -71,20 +74,20 @@ def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> l
         kind = e["type"]
         msg = e["msg"].removeprefix("Value error, ")
         if kind == "extra_forbidden":
-            parent, _ = _walk(model, loc[:-1])
+            parent = _model_at(model, loc[:-1])
             valid = sorted(parent.model_fields) if parent else []
             guess = difflib.get_close_matches(str(loc[-1]), valid, n=1)
             hint = f"did you mean '{guess[0]}'? " if guess else ""
             problems.append((where, f"unknown field; {hint}valid fields here: {', '.join(valid)}"))
             continue
         if kind == "missing":
-            _, field = _walk(model, loc)
+            field = _field_at(model, loc)
             desc = f" ({field.description})" if field and field.description else ""
             problems.append((where, f"required field is missing{desc}"))
             continue
-        _, field = _walk(model, loc)
+        field = _field_at(model, loc)
         hint = f"; expected: {field.description}" if field and field.description else ""
-        if kind.startswith("literal_error") or kind == "enum":
-            hint = ""  # pydantic already lists the allowed values
+        if kind.startswith("literal_error") or kind in ("enum", "value_error"):
+            hint = ""  # pydantic lists the allowed values; our own validators say the fix
         problems.append((where, f"{msg}{hint}"))
     return problems

@@ -175,6 +175,32 @@ def install_audit_backstop(scope: Scope) -> None:
     _active_scope = scope
     if first:
         sys.addaudithook(_audit)
+        _wrap_socket_methods()
+
+
+def _wrap_socket_methods() -> None:
+    """CPython resolves a host name inside `socket.connect` before it raises the audit event, so
+    a library connecting by name would send a DNS query first. Checking at the Python method
+    level runs before any resolution; the audit hook stays as the backstop for C-level callers."""
+    cls = socket.socket
+    connect, connect_ex, sendto = cls.connect, cls.connect_ex, cls.sendto
+
+    def guarded_connect(self, address):
+        _audit("socket.connect", (self, address))
+        return connect(self, address)
+
+    def guarded_connect_ex(self, address):
+        _audit("socket.connect", (self, address))
+        return connect_ex(self, address)
+
+    def guarded_sendto(self, data, *rest):
+        if rest:
+            _audit("socket.sendto", (self, rest[-1]))
+        return sendto(self, data, *rest)
+
+    cls.connect = guarded_connect  # type: ignore[method-assign]
+    cls.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
+    cls.sendto = guarded_sendto  # type: ignore[method-assign]
 
 
 _NAME_LOOKUPS = ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex")

@@ -1,0 +1,158 @@
+"""Outcome-to-verdict mapping, probe-class gating, redaction and interrupted runs, through the
+real CLI on a synthetic suite that touches no network."""
+
+import json
+import textwrap
+
+import pytest
+
+from tests.conftest import harness
+
+PROFILE = """
+identity: {vendor: V, model: M, firmware_version: "1"}
+units: [{name: u1, address: 127.0.0.5, secrets: {pw: {value: "Sup3r-Secret"}}}]
+services: [{name: web, port: 8080, protocol: http, purpose: admin pages, authentication: password}]
+credentials: {kind: unique-per-unit}
+schemes: [jc-star-1, nist-ir-8259a]
+not_applicable: [{requirement: S1.1-16, justification: sold only with a support contract page}]
+waivers: [{requirement: LA-1, reason: accepted until the next firmware, expires: 2020-01-01, approved_by: QA}]
+"""
+
+SUITE = '''
+import os, signal
+import pytest
+from harness.verdict import fail, inconclusive, not_applicable
+
+@pytest.mark.requirements("S1.1-02")
+def test_passes(unit, guard, profile):
+    assert unit.address == "127.0.0.5"
+
+@pytest.mark.requirements("S1.1-13")
+def test_fails(unit, evidence):
+    evidence.write_text("note.txt", "device printed Sup3r-Secret in its banner")
+    fail("banner leaks Sup3r-Secret")
+
+@pytest.mark.requirements("LA-1")
+def test_na():
+    not_applicable("nothing to look at")
+
+@pytest.mark.requirements("LA-2")
+def test_inconclusive():
+    inconclusive("device stopped answering")
+
+@pytest.mark.requirements("LA-2")
+def test_plain_skip():
+    pytest.skip("somebody skipped this")
+
+@pytest.mark.requirements("LA-1")
+def test_crash():
+    raise RuntimeError("boom")
+
+@pytest.mark.requirements("S1.1-02")
+@pytest.mark.probe_class("brute")
+def test_brute():
+    pass
+
+@pytest.mark.requirements("S1.1-02")
+@pytest.mark.protocols("telnet")
+def test_no_telnet(endpoint):
+    pass
+
+@pytest.mark.requirements("S1.1-02")
+@pytest.mark.protocols("http")
+def test_http_endpoint(endpoint):
+    assert endpoint.label == "u1:web/8080"
+'''
+
+
+@pytest.fixture
+def suite(tmp_path):
+    d = tmp_path / "suites" / "synthetic"
+    d.mkdir(parents=True)
+    (d / "test_synthetic.py").write_text(SUITE)
+    (tmp_path / "profile.yaml").write_text(PROFILE)
+    return tmp_path
+
+
+def run(suite, *extra):
+    out = suite / ("out" + "".join(extra).replace(",", "-"))
+    r = harness("run", "--profile", str(suite / "profile.yaml"), "--out", str(out),
+                "--suite", str(suite / "suites"), *extra)
+    return r, out
+
+
+def verdicts(out):
+    res = json.loads((out / "results.json").read_text())
+    return res, {c["id"]: c for c in res["cases"]}, {r["id"]: r for r in res["requirements"]}
+
+
+def test_outcomes_map_to_verdicts(suite):
+    r, out = run(suite)
+    assert r.returncode == 1, r.stderr  # S1.1-13 FAILs
+    res, cases, reqs = verdicts(out)
+    v = {k: c["verdict"] for k, c in cases.items()}
+    assert v["synthetic.passes[u1]"] == "PASS"
+    assert v["synthetic.fails[u1]"] == "FAIL"
+    assert v["synthetic.na"] == "NOT_APPLICABLE"
+    assert v["synthetic.inconclusive"] == "INCONCLUSIVE"
+    assert v["synthetic.plain_skip"] == "INCONCLUSIVE"  # a skip is never a PASS
+    assert cases["synthetic.plain_skip"]["reason"] == "skipped without a verdict: somebody skipped this"
+    assert v["synthetic.crash"] == "ERROR" and "RuntimeError: boom" in cases["synthetic.crash"]["reason"]
+    assert v["synthetic.brute"] == "NOT_EVALUATED" and "--allow brute" in cases["synthetic.brute"]["reason"]
+    assert v["synthetic.no_telnet[none-declared]"] == "NOT_APPLICABLE"
+    assert cases["synthetic.no_telnet[none-declared]"]["reason"] == "the profile declares no telnet service"
+    assert v["synthetic.http_endpoint[u1:web/8080]"] == "PASS"
+    # requirement aggregation, declarations and waivers
+    assert reqs["S1.1-13"]["verdict"] == "FAIL"
+    assert reqs["S1.1-02"]["verdict"] == "NOT_EVALUATED"  # the brute case did not run
+    assert reqs["LA-1"]["verdict"] == "ERROR"
+    assert reqs["LA-2"]["verdict"] == "INCONCLUSIVE"
+    assert reqs["S1.1-16"]["verdict"] == "NOT_APPLICABLE"
+    assert reqs["S1.1-05"]["verdict"] == "NOT_EVALUATED" and "document evidence" in reqs["S1.1-05"]["notes"][0]
+    assert reqs["LA-1"]["waiver"]["active"] is False
+    assert res["complete"] is True and res["summary"]["blocking_failures"] == ["S1.1-13"]
+    # the profile's secret is nowhere in the bundle, not even from a test that printed it
+    for f in out.rglob("*"):
+        if f.is_file():
+            assert b"Sup3r-Secret" not in f.read_bytes(), f
+    assert "Sup3r-Secret" not in r.stdout + r.stderr
+    assert harness("bundle", "verify", str(out)).returncode == 0
+
+
+def test_allow_brute_runs_the_gated_case(suite):
+    _r, out = run(suite, "--allow", "brute")
+    _, cases, reqs = verdicts(out)
+    assert cases["synthetic.brute"]["verdict"] == "PASS"
+    assert reqs["S1.1-02"]["verdict"] == "PASS"
+
+
+def test_junit_and_json_outputs(suite):
+    junit = suite / "junit.xml"
+    r, _out = run(suite, "--json", "--junit", str(junit))
+    assert json.loads(r.stdout)["summary"]["blocking_failures"] == ["S1.1-13"]
+    xml = junit.read_text()
+    assert '<failure message="banner leaks «redacted»"' in xml
+    assert "skipped without a verdict" in xml
+
+
+def test_interrupted_run_leaves_a_marked_incomplete_bundle(suite):
+    (suite / "suites" / "synthetic" / "test_zz_interrupt.py").write_text(textwrap.dedent('''
+        import os, signal
+        import pytest
+        @pytest.mark.requirements("S1.1-02")
+        def test_operator_presses_ctrl_c(evidence):
+            evidence.write_text("before.txt", "evidence written before the interrupt")
+            os.kill(os.getpid(), signal.SIGINT)
+    '''))
+    r, out = run(suite)
+    assert r.returncode == 2
+    res, cases, _ = verdicts(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert res["complete"] is False and manifest["status"] == "incomplete"
+    assert "interrupted" in manifest["incomplete_reason"]
+    interrupted = next(c for c in cases.values() if "operator_presses_ctrl_c" in c["id"])
+    assert interrupted["verdict"] == "ERROR" and interrupted["evidence"]
+    assert (out / interrupted["evidence"][0]).read_text() == "evidence written before the interrupt"
+    assert (out / "results.partial.jsonl").exists()
+    check = harness("bundle", "verify", str(out))
+    assert check.returncode == 0 and "INCOMPLETE" in check.stdout

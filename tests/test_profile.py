@@ -1,0 +1,94 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import schema_text
+from harness.profile import ProfileError, load_profile
+from tests.conftest import LAB_PROFILES, ROOT, harness
+
+MINIMAL = """
+identity: {vendor: V, model: M, firmware_version: "1.0"}
+units: [{name: u1, address: 198.18.0.50, secrets: {pw: {value: "Sup3r-Secret-Value"}}}]
+services: [{name: ssh, port: 22, protocol: ssh, purpose: maintenance, authentication: password}]
+credentials: {kind: unique-per-unit}
+schemes: [jc-star-1]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("path", [*sorted(LAB_PROFILES.glob("*.yaml")), ROOT / "device_profiles" / "template.yaml"])
+def test_shipped_profiles_are_valid(path):
+    r = harness("profile", "validate", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "valid" in r.stdout
+
+
+def test_schema_file_is_current():
+    assert (ROOT / "device_profiles" / "schema.json").read_text() == schema_text(), (
+        "device_profiles/schema.json is stale: run `iot-harness profile schema --write device_profiles/schema.json`"
+    )
+
+
+def test_typo_in_field_name_is_named_with_suggestion(tmp_path):
+    p = write(tmp_path, MINIMAL.replace("firmware_version", "firmwre_version"))
+    r = harness("profile", "validate", str(p))
+    assert r.returncode == 1
+    assert "identity.firmwre_version: unknown field; did you mean 'firmware_version'?" in r.stderr
+    assert "identity.firmware_version: required field is missing" in r.stderr
+
+
+def test_bad_port_is_named(tmp_path):
+    p = write(tmp_path, MINIMAL.replace("port: 22", "port: 70000"))
+    with pytest.raises(ProfileError) as e:
+        load_profile(p)
+    assert ("services[0].port", "Input should be less than or equal to 65535; expected: port number, 1-65535") in (
+        e.value.problems
+    )
+
+
+def test_host_name_instead_of_address_is_refused(tmp_path):
+    p = write(tmp_path, MINIMAL.replace("198.18.0.50", "camera.local"))
+    with pytest.raises(ProfileError) as e:
+        load_profile(p)
+    assert e.value.problems[0][0] == "units[0].address"
+    assert "never resolves names" in e.value.problems[0][1]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("", "(top level)"),
+        ("identity: [", "line"),
+        (MINIMAL + "not_applicable: [{requirement: S1.1-14, justification: no user data at all}]\n"
+         "waivers: [{requirement: S1.1-14, reason: some long reason, expires: 2030-01-01, approved_by: QA}]\n",
+         "(top level)"),
+        (MINIMAL.replace("services: [", "services: [{name: ssh, port: 23, protocol: telnet, purpose: debug shell, "
+                         "authentication: password}, "), "(top level)"),
+    ],
+    ids=["empty", "bad-yaml", "na-and-waiver", "duplicate-service-name"],
+)
+def test_empty_or_contradictory_profiles_are_refused(tmp_path, text, where):
+    with pytest.raises(ProfileError) as e:
+        load_profile(write(tmp_path, text))
+    assert e.value.problems[0][0].startswith(where)
+
+
+def test_unknown_requirement_in_declaration_is_refused(tmp_path):
+    p = write(tmp_path, MINIMAL + "not_applicable: [{requirement: S1.1-99, justification: does not exist at all}]\n")
+    r = harness("profile", "validate", str(p))
+    assert r.returncode == 1
+    assert "unknown requirement 'S1.1-99'" in r.stderr
+
+
+def test_secrets_never_printed(tmp_path):
+    prof = load_profile(write(tmp_path, MINIMAL))
+    assert "Sup3r-Secret-Value" not in repr(prof)
+    assert "Sup3r-Secret-Value" not in json.dumps(prof.redacted())
+    assert "Sup3r-Secret-Value" not in prof.model_dump_json()
+    assert prof.secret_values() == ["Sup3r-Secret-Value"]

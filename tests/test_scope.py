@@ -1,0 +1,120 @@
+"""The scope guard refuses out-of-scope targets before any socket or scanner process exists."""
+
+import socket
+import subprocess
+import sys
+import textwrap
+
+import nmap
+import pytest
+
+from harness.probes import portscan
+from harness.scope import Scope, ScopeGuard, ScopeViolation
+from tests.conftest import ROOT
+
+OUTSIDE = "192.0.2.10"  # TEST-NET-1: never a lab address
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket creation or subprocess start fails the test: proof nothing was attempted."""
+    def forbidden(*a, **k):
+        raise AssertionError(f"a network operation was attempted: {a!r}")
+
+    monkeypatch.setattr(socket, "socket", forbidden)
+    monkeypatch.setattr(socket, "create_connection", forbidden)
+    monkeypatch.setattr(subprocess, "Popen", forbidden)
+    monkeypatch.setattr(nmap, "PortScanner", forbidden)
+
+
+@pytest.fixture
+def guard():
+    return ScopeGuard(Scope.build(["198.18.0.10", "127.0.0.5"]))
+
+
+def test_profile_address_outside_lab_ranges_is_refused():
+    with pytest.raises(ScopeViolation, match="outside the allowed networks"):
+        Scope.build([OUTSIDE])
+    assert Scope.build([OUTSIDE], extra_networks=[f"{OUTSIDE}/32"]).targets
+
+
+def test_tcp_refused_before_socket(guard, no_network):
+    with pytest.raises(ScopeViolation, match="not a unit of the device under test"), guard.tcp(OUTSIDE, 22):
+        pass
+    # a lab address that is not a declared unit is out of scope too
+    with pytest.raises(ScopeViolation), guard.tcp("198.18.0.11", 22):
+        pass
+    assert len(guard.refused) == 2
+
+
+def test_udp_refused_before_socket(guard, no_network):
+    with pytest.raises(ScopeViolation), guard.udp(OUTSIDE, 1900):
+        pass
+
+
+def test_host_names_are_never_resolved(guard, no_network):
+    with pytest.raises(ScopeViolation, match="never resolves"), guard.tcp("camera.local", 22):
+        pass
+
+
+def test_nmap_gets_only_in_scope_targets(guard, no_network):
+    with pytest.raises(ScopeViolation):
+        portscan.tcp_scan(guard, OUTSIDE)
+    with pytest.raises(ScopeViolation):
+        guard.nmap_targets(["198.18.0.10", OUTSIDE])
+
+
+def test_nmap_arguments_send_no_dns_and_no_ping():
+    args = portscan.nmap_arguments(60).split()
+    assert {"-n", "-Pn", "-sT"} <= set(args)
+
+
+def test_audit_backstop_stops_any_library_connect():
+    """Even a socket a library opens on its own is refused before the connect system call.
+    Run in a child process (audit hooks are permanent), in an empty network namespace when we
+    can make one, so a failure could not send a packet anyway."""
+    code = textwrap.dedent(f"""
+        import socket
+        from harness.scope import Scope, ScopeViolation, install_audit_backstop
+        install_audit_backstop(Scope.build(["127.0.0.5"]))
+        for target in [("{OUTSIDE}", 80), ("camera.example", 80)]:
+            s = socket.socket()
+            try:
+                s.connect(target)
+                print("CONNECTED", target)
+            except ScopeViolation as e:
+                print("REFUSED", target[0], e)
+            except OSError as e:
+                print("OSERROR", target[0], e)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.sendto(b"x", ("{OUTSIDE}", 1900))
+        except ScopeViolation:
+            print("REFUSED udp")
+    """)
+    prefix = ["unshare", "--net"] if subprocess.run(["unshare", "--net", "true"]).returncode == 0 else []
+    r = subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.stdout.count("REFUSED") == 3, r.stdout + r.stderr
+    assert "CONNECTED" not in r.stdout and "OSERROR" not in r.stdout
+
+
+def test_run_against_out_of_scope_device_stops_before_any_packet(tmp_path):
+    prof = tmp_path / "outside.yaml"
+    prof.write_text(textwrap.dedent(f"""
+        identity: {{vendor: V, model: M, firmware_version: "1"}}
+        units: [{{name: u1, address: {OUTSIDE}}}]
+        services: [{{name: ssh, port: 22, protocol: ssh, purpose: maintenance, authentication: password}}]
+        credentials: {{kind: unique-per-unit}}
+        schemes: [jc-star-1]
+    """))
+    out = tmp_path / "bundle"
+    prefix = ["unshare", "--net"] if subprocess.run(["unshare", "--net", "true"]).returncode == 0 else []
+    r = subprocess.run([*prefix, sys.executable, "-m", "harness.cli", "run", "--profile", str(prof), "--out", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2
+    assert f"out of scope, nothing was sent: unit address {OUTSIDE} is outside the allowed networks" in r.stderr
+    assert "--allow-network" in r.stderr
+    assert not out.exists()
+    r = subprocess.run([*prefix, sys.executable, "-m", "harness.cli", "run", "--profile", str(prof), "--out", str(out),
+                        "--allow-network", "not-a-net"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "is not a network" in r.stderr
