@@ -235,12 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output")
     rp.set_defaults(func=cmd_report)
 
-    lab = sub.add_parser("lab", help="the built-in reference lab")
-    lab.add_argument("action", choices=["up", "down", "status", "exec"])
-    lab.add_argument("--json", action="store_true", help="status as JSON")
-    lab.add_argument("--devices", help="comma-separated lab devices to bring up (default: all)")
-    lab.add_argument("cmd", nargs=argparse.REMAINDER, help="with exec: command to run in the tester namespace")
-    lab.set_defaults(func=cmd_lab)
+    lab = sub.add_parser("lab", help="the built-in reference lab").add_subparsers(dest="action", required=True)
+    lu = lab.add_parser("up", help="build the lab (idempotent) and write its inventory")
+    lu.add_argument("--devices", help="comma-separated lab devices to bring up (default: all)")
+    lab.add_parser("down", help="kill every lab daemon and delete the namespaces (idempotent)")
+    ls = lab.add_parser("status", help="namespaces and daemons; exit 1 if a daemon died")
+    ls.add_argument("--json", action="store_true")
+    le = lab.add_parser("exec", help="run a command inside the tester namespace")
+    le.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+    for sp in (lu, ls, le, lab.choices["down"]):
+        sp.set_defaults(func=cmd_lab)
 
     d = sub.add_parser("demo", help="bring the lab up, assess every lab device, take the lab down")
     d.add_argument("--out", help="folder for the bundles (default: ./demo-output/<time>)")

@@ -454,7 +454,7 @@ def tester_command(argv: list[str]) -> list[str]:
 def cli(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
-            names = [n.strip() for n in args.devices.split(",")] if args.devices else None
+            names = [n.strip() for n in args.devices.split(",")] if getattr(args, "devices", None) else None
             inv = up(names)
             for d in inv["devices"]:
                 ports = ", ".join(f"{s['transport']}/{s['port']}" for s in d["services"])

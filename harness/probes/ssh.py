@@ -54,6 +54,10 @@ def _transport(guard: ScopeGuard, sock: socket.socket, timeout: float) -> parami
     except (paramiko.SSHException, EOFError, OSError) as e:
         t.close()
         raise SshUnreachable(f"SSH handshake failed: {e or type(e).__name__}") from None
+    # start_client returns quietly when its timeout expires: a silent service lands here
+    if not t.is_active() or getattr(t, "host_key", None) is None:
+        t.close()
+        raise SshUnreachable(f"SSH handshake failed: no banner or key exchange within {timeout:g}s")
     return t
 
 

@@ -1,0 +1,28 @@
+"""`make demo`'s job: verdict tables for cam and hub, and nothing left behind."""
+
+import json
+import subprocess
+
+import pytest
+
+from lab import manager
+from tests.conftest import harness, lab_available
+
+pytestmark = pytest.mark.lab
+
+
+def test_demo_end_to_end_and_clean_teardown(tmp_path):
+    ok, why = lab_available()
+    if not ok:
+        pytest.skip(why)
+    r = harness("demo", "--out", str(tmp_path / "demo"))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "S1.1-02  FAIL" in r.stdout and "S1.1-13  PASS" in r.stdout
+    assert "cam    expected weak      -> exit 1" in r.stdout
+    assert "hub    expected hardened  -> exit 0" in r.stdout
+    for dev in ("cam", "hub"):
+        assert harness("bundle", "verify", str(tmp_path / "demo" / dev)).returncode == 0
+        assert json.loads((tmp_path / "demo" / dev / "manifest.json").read_text())["complete"] is True
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "lab-" not in namespaces
+    assert not list(manager.lab_dir().glob("dev/*/pids/*.json"))

@@ -1,0 +1,105 @@
+"""The two checks against real lab devices, each proven both ways (a violating and a
+satisfying device), run exactly as an operator runs them: the CLI inside the tester namespace."""
+
+import json
+import shutil
+
+import pytest
+
+from lab import manager
+from tests.conftest import LAB_PROFILES, harness
+
+pytestmark = pytest.mark.lab
+
+
+def assess(device: str, out) -> tuple[int, dict, dict, dict]:
+    r = harness("run", "--profile", str(LAB_PROFILES / f"{device}.yaml"), "--out", str(out), tester=True)
+    assert (out / "results.json").exists(), r.stdout + r.stderr
+    res = json.loads((out / "results.json").read_text())
+    return r.returncode, res, {c["id"]: c for c in res["cases"]}, {q["id"]: q for q in res["requirements"]}
+
+
+def test_cam_fails_default_ssh_password_and_undeclared_telnet(lab, tmp_path):
+    code, res, cases, reqs = assess("cam", tmp_path / "cam")
+    assert code == 1
+    ssh = cases["credentials.ssh_default_password[cam:ssh/22]"]
+    assert ssh["verdict"] == "FAIL"
+    assert "admin/«redacted» (default-credential entry 'admin-admin')" in ssh["reason"]
+    attempts = json.loads((tmp_path / "cam" / ssh["evidence"][1]).read_text())
+    accepted = [a for a in attempts["attempts"] if a.get("accepted")]
+    assert [(a["entry"], a["username"]) for a in accepted] == [("admin-admin", "admin")]
+    assert attempts["tried"] <= attempts["cap"]
+    server = json.loads((tmp_path / "cam" / ssh["evidence"][0]).read_text())
+    assert server["banner"].startswith("SSH-2.0-dropbear") and "password" in server["auth_methods_offered"]
+    assert reqs["S1.1-02"]["verdict"] == "FAIL" and reqs["LA-2"]["verdict"] == "FAIL"
+
+    exposure = cases["exposure.tcp_ports_declared[cam]"]
+    assert exposure["verdict"] == "FAIL" and "23" in exposure["reason"]
+    ports = json.loads((tmp_path / "cam" / "evidence/exposure.tcp_ports_declared_cam/ports.json").read_text())
+    assert ports["open"] == [22, 23, 80, 443, 1883] and ports["undeclared_open"] == [23]
+    assert "<nmaprun" in (tmp_path / "cam" / "evidence/exposure.tcp_ports_declared_cam/nmap.xml").read_text()
+    assert reqs["S1.1-13"]["verdict"] == "FAIL"
+    assert res["summary"]["blocking_failures"] == ["S1.1-02", "S1.1-13", "LA-1", "LA-2"]
+
+
+def test_hub_passes_exposure_and_ssh_check_is_not_applicable(lab, tmp_path):
+    code, res, cases, reqs = assess("hub", tmp_path / "hub")
+    assert code == 0, res["summary"]
+    ssh = cases["credentials.ssh_default_password[hub:ssh/22]"]
+    assert ssh["verdict"] == "NOT_APPLICABLE"
+    assert ssh["reason"] == "hub:ssh/22 does not offer password authentication (offers: publickey)"
+    assert cases["exposure.tcp_ports_declared[hub]"]["verdict"] == "PASS"
+    assert reqs["S1.1-13"]["verdict"] == "PASS" and reqs["S1.1-02"]["verdict"] == "NOT_APPLICABLE"
+    # the hub's per-unit MQTT password (a profile secret) is in no file of the bundle
+    secret = (manager.lab_dir() / "secrets" / "hub-mqtt_password").read_bytes().strip()
+    for f in (tmp_path / "hub").rglob("*"):
+        if f.is_file():
+            assert secret not in f.read_bytes(), f
+
+
+def test_undeclared_listener_turns_exposure_to_fail(lab, tmp_path):
+    www = manager.lab_dir() / "dev" / "hub" / "www"
+    rogue = ["/bin/busybox", "httpd", "-f", "-p", "198.18.0.11:8080", "-h", str(www)]
+    manager.start_daemon("hub", "rogue-debug", rogue)
+    try:
+        manager.wait_listening("hub", "rogue-debug", "tcp", 8080)
+        code, _, cases, reqs = assess("hub", tmp_path / "with-rogue")
+        assert code == 1
+        case = cases["exposure.tcp_ports_declared[hub]"]
+        assert case["verdict"] == "FAIL" and "8080" in case["reason"]
+        assert reqs["S1.1-13"]["verdict"] == "FAIL" and reqs["LA-1"]["verdict"] == "FAIL"
+    finally:
+        manager.stop_daemon("hub", "rogue-debug")
+    code, _, cases, _ = assess("hub", tmp_path / "without-rogue")
+    assert cases["exposure.tcp_ports_declared[hub]"]["verdict"] == "PASS"
+
+
+def test_real_bundle_detects_change_addition_removal(lab, tmp_path):
+    assess("cam", tmp_path / "orig")
+    assert harness("bundle", "verify", str(tmp_path / "orig")).returncode == 0
+    evidence = "evidence/exposure.tcp_ports_declared_cam/nmap.xml"
+    for kind in ("changed", "added", "removed"):
+        b = tmp_path / kind
+        shutil.copytree(tmp_path / "orig", b)
+        if kind == "changed":
+            data = bytearray((b / evidence).read_bytes())
+            data[-2] ^= 0x20
+            (b / evidence).write_bytes(bytes(data))
+        elif kind == "added":
+            (b / "evidence" / "planted.txt").write_text("x")
+        else:
+            (b / evidence).unlink()
+        r = harness("bundle", "verify", str(b))
+        assert r.returncode == 1
+        expected = {"changed": evidence, "added": "evidence/planted.txt", "removed": evidence}[kind]
+        assert f"{kind}: {expected}" in r.stderr
+
+
+def test_lab_status_reports_every_daemon(lab):
+    r = harness("lab", "status", "--json")
+    st = json.loads(r.stdout)
+    assert st["up"] and {"lab-tester", "lab-cam", "lab-hub"} <= set(st["namespaces"])
+    assert {(d["device"], d["name"]) for d in st["daemons"]} >= {
+        ("cam", "dropbear"), ("cam", "telnetd"), ("cam", "nginx"), ("cam", "mosquitto"),
+        ("hub", "sshd"), ("hub", "nginx"), ("hub", "mosquitto"),
+    }
