@@ -238,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the built-in reference lab").add_subparsers(dest="action", required=True)
     lu = lab.add_parser("up", help="build the lab (idempotent) and write its inventory")
     lu.add_argument("--devices", help="comma-separated lab devices to bring up (default: all)")
+    lu.add_argument("--mode", choices=["netns", "loopback"],
+                    help="force a mode (default: netns when namespaces can be made, else loopback)")
     lab.add_parser("down", help="kill every lab daemon and delete the namespaces (idempotent)")
     ls = lab.add_parser("status", help="namespaces and daemons; exit 1 if a daemon died")
     ls.add_argument("--json", action="store_true")

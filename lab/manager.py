@@ -37,6 +37,9 @@ TESTER_NS = "lab-tester"
 BRIDGE = "labbr0"
 NET_PREFIX = "198.18.0"
 TESTER_IP = f"{NET_PREFIX}.1"
+LOOPBACK_PREFIX = "127.0.10"
+LOOPBACK_PORT_OFFSET = 10000  # ports below 1024 move up, so the fallback also works without root
+MODES = ("netns", "loopback")
 READY_TIMEOUT_S = 10.0
 _children: dict[int, subprocess.Popen] = {}  # daemons started by this process, reaped on down
 
@@ -81,8 +84,17 @@ def _run(*argv: str, input: str | None = None, check: bool = True) -> subprocess
     return p
 
 
-def device_ip(d: DeviceDefinition) -> str:
-    return f"{NET_PREFIX}.{d.octet}"
+def current_mode() -> str:
+    f = lab_dir() / "mode"
+    return f.read_text().strip() if f.exists() else "netns"
+
+
+def device_ip(d: DeviceDefinition, mode: str = "netns") -> str:
+    return f"{LOOPBACK_PREFIX if mode == 'loopback' else NET_PREFIX}.{d.octet}"
+
+
+def map_port(port: int, mode: str) -> int:
+    return port + LOOPBACK_PORT_OFFSET if mode == "loopback" and port < 1024 else port
 
 
 def netns_available() -> tuple[bool, str]:
@@ -126,9 +138,13 @@ def start_daemon(dev: str, name: str, argv: list[str], env: dict[str, str] | Non
     wrap = str(resources.files("lab") / "nswrap.sh")
     hostname = (ddir / "hostname").read_text().strip() if (ddir / "hostname").exists() else dev
     full_env = {**os.environ, **(env or {})}
+    if current_mode() == "netns":
+        command = ["ip", "netns", "exec", f"lab-{dev}", "sh", wrap, str(ddir), hostname, *argv]
+    else:
+        command = argv  # loopback fallback: no namespace, no private mounts
     with open(ddir / "log" / f"{name}.out", "ab") as log:
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", f"lab-{dev}", "sh", wrap, str(ddir), hostname, *argv],
+            command,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=full_env,
         )
@@ -145,13 +161,18 @@ def start_daemon(dev: str, name: str, argv: list[str], env: dict[str, str] | Non
 
 
 def listening(dev: str, transport: str, port: int) -> bool:
-    """Checked with `ss` inside the namespace: generates no packets."""
+    """Checked with `ss` (inside the namespace, or on the device's loopback address): no packets."""
     flag = "-Hltn" if transport == "tcp" else "-Hlun"
-    p = _run("ip", "netns", "exec", f"lab-{dev}", "ss", flag, f"sport = :{port}", check=False)
+    if current_mode() == "netns":
+        p = _run("ip", "netns", "exec", f"lab-{dev}", "ss", flag, f"sport = :{port}", check=False)
+    else:
+        address = (lab_dir() / "dev" / dev / "address").read_text().strip()
+        p = _run("ss", flag, f"src {address}:{port}", check=False)
     return bool(p.stdout.strip())
 
 
 def wait_listening(dev: str, name: str, transport: str, port: int) -> None:
+    port = map_port(port, current_mode())
     rec_path = lab_dir() / "dev" / dev / "pids" / f"{name}.json"
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -255,7 +276,7 @@ def _template_env() -> jinja2.Environment:
 
 
 def _chown(path: Path, owner: str | None) -> None:
-    if owner:
+    if owner and os.geteuid() == 0:
         pw = pwd.getpwnam(owner)
         os.chown(path, pw.pw_uid, pw.pw_gid)
 
@@ -315,25 +336,30 @@ def _secret(dev: str, name: str) -> str:
     return path.read_text().strip()
 
 
-def _build_device(d: DeviceDefinition, env: jinja2.Environment, ca: CertFiles, ca_key, ca_cert) -> dict:
+def _build_device(
+    d: DeviceDefinition, env: jinja2.Environment, ca: CertFiles, ca_key, ca_cert, mode: str
+) -> dict:
     ddir = lab_dir() / "dev" / d.name
     for sub in ("etc", "log", "pids", "run", "www"):
         (ddir / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(ddir, 0o755)
     (ddir / "hostname").write_text(d.hostname + "\n")
+    ip = device_ip(d, mode)
+    (ddir / "address").write_text(ip + "\n")
     for spec in d.dirs:
         p = ddir / spec.path
         p.mkdir(parents=True, exist_ok=True)
         os.chmod(p, spec.mode)
         _chown(p, spec.owner)
-    _accounts(ddir, d)
+    if mode == "netns":
+        _accounts(ddir, d)  # only a private mount namespace can put them in place
     _host_keys(ddir, d)
-    ip = device_ip(d)
     certs = {c.name: make_cert(ddir / "pki", c, ip, ca_key, ca_cert) for c in d.certificates}
     ctx = {
         "ip": ip, "dir": str(ddir), "dev": d.name, "lab": str(lab_dir()), "ca": ca, "certs": certs,
         "client_keys": {u: _client_key(u) for u in d.client_keys},
         "secrets": {s: _secret(d.name, s) for s in d.secrets},
+        "port": lambda p: map_port(p, mode),
     }
     for f in d.files:
         path = ddir / f.path
@@ -352,32 +378,51 @@ def _build_device(d: DeviceDefinition, env: jinja2.Environment, ca: CertFiles, c
 
 
 # ---------------------------------------------------------------- up / down / status
-def up(names: list[str] | None = None) -> dict[str, Any]:
-    """Idempotent: tears down whatever is left, then builds the lab and writes the inventory."""
+def choose_mode(requested: str | None = None) -> str:
+    """netns when namespaces can be made; otherwise the loopback fallback (or as forced)."""
+    requested = requested or os.environ.get("IOT_LAB_MODE") or None
+    if requested not in (None, *MODES):
+        raise LabError(f"lab mode {requested!r} is unknown; use one of {', '.join(MODES)}")
     ok, why = netns_available()
+    if requested == "netns" and not ok:
+        raise LabError(f"netns mode was asked for but {why}")
+    if requested:
+        return requested
     if not ok:
-        raise LabError(
-            f"the reference lab needs network namespaces ({why}). Run as root on Linux with iproute2; "
-            "the loopback fallback is not available in this version."
-        )
+        print(f"lab: network namespaces unavailable ({why}); using the loopback fallback", file=sys.stderr)
+    return "netns" if ok else "loopback"
+
+
+def up(names: list[str] | None = None, mode: str | None = None) -> dict[str, Any]:
+    """Idempotent: tears down whatever is left, then builds the lab and writes the inventory."""
+    mode = choose_mode(mode)
     defs = definitions(names)
     down(quiet=True)
     t0 = time.monotonic()
     root = lab_dir()
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
+    (root / "mode").write_text(mode + "\n")
+    unavailable: list[dict[str, Any]] = []
     try:
-        _net_up(defs)
+        if mode == "netns":
+            _net_up(defs)
         ca, ca_key, ca_cert = make_ca(root / "pki")
         env = _template_env()
         inventory_devices = []
         for d in defs:
-            ctx = _build_device(d, env, ca, ca_key, ca_cert)
+            ctx = _build_device(d, env, ca, ca_key, ca_cert, mode)
+            running = [dm for dm in d.daemons if mode == "netns" or dm.loopback]
             for daemon in d.daemons:
+                if daemon not in running:
+                    ports = [f"{li.transport}/{map_port(li.port, mode)}" for li in daemon.listens]
+                    unavailable.append({"device": d.name, "daemon": daemon.name, "ports": ports,
+                                        "reason": daemon.loopback_reason})
+            for daemon in running:
                 argv = [env.from_string(a).render(ctx) for a in daemon.argv]
                 denv = {k: env.from_string(v).render(ctx) for k, v in daemon.env.items()}
                 start_daemon(d.name, daemon.name, argv, denv)
-            for daemon in d.daemons:
+            for daemon in running:
                 for listen in daemon.listens:
                     wait_listening(d.name, daemon.name, listen.transport, listen.port)
             inventory_devices.append({
@@ -385,11 +430,12 @@ def up(names: list[str] | None = None) -> dict[str, Any]:
                 "model": d.model,
                 "description": d.description,
                 "expect": d.expect,
-                "address": device_ip(d),
-                "namespace": f"lab-{d.name}",
-                "profile": str(repo_root() / "device_profiles" / "lab" / d.profile),
+                "address": ctx["ip"],
+                "namespace": f"lab-{d.name}" if mode == "netns" else None,
+                "profile": str(_profile_for(d, mode)),
                 "services": [
-                    {"daemon": dm.name, **li.model_dump()} for dm in d.daemons for li in dm.listens
+                    {"daemon": dm.name, "transport": li.transport, "port": map_port(li.port, mode)}
+                    for dm in running for li in dm.listens
                 ],
                 "client_keys": {u: v["key"] for u, v in ctx["client_keys"].items()},
                 "ca": ca.crt,
@@ -398,15 +444,43 @@ def up(names: list[str] | None = None) -> dict[str, Any]:
         down(quiet=True)
         raise
     inventory = {
-        "mode": "netns",
-        "tester_namespace": TESTER_NS,
-        "tester_address": TESTER_IP,
+        "mode": mode,
+        "tester_namespace": TESTER_NS if mode == "netns" else None,
+        "tester_address": TESTER_IP if mode == "netns" else "127.0.0.1",
         "lab_dir": str(root),
         "devices": inventory_devices,
+        "unavailable": unavailable,
+        "limitations": LOOPBACK_LIMITATIONS if mode == "loopback" else [],
         "seconds_to_up": round(time.monotonic() - t0, 2),
     }
     (root / "inventory.json").write_text(json.dumps(inventory, indent=2) + "\n")
     return inventory
+
+
+LOOPBACK_LIMITATIONS = [
+    "SSH and telnet logins cannot be emulated (no lab-only accounts without a private mount namespace): "
+    "the SSH default-password check gives INCONCLUSIVE (connection refused) instead of its verdict",
+    "the host's own wildcard listeners (0.0.0.0) answer on every 127.0.10.x address, so the exposure check "
+    "may report them as undeclared ports of a lab device",
+    "multicast discovery (mDNS, SSDP) cannot be emulated: loopback has no multicast",
+]
+
+
+def _profile_for(d: DeviceDefinition, mode: str) -> Path:
+    """The lab device's profile; in loopback mode a copy with addresses and moved ports rewritten."""
+    static = repo_root() / "device_profiles" / "lab" / d.profile
+    if mode == "netns":
+        return static
+    data = yaml.safe_load(static.read_text())
+    for unit in data["units"]:
+        unit["address"] = unit["address"].replace(f"{NET_PREFIX}.", f"{LOOPBACK_PREFIX}.")
+    for svc in data.get("services", []):
+        svc["port"] = map_port(svc["port"], mode)
+    out = lab_dir() / "profiles" / d.profile
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Generated by `iot-harness lab up` (loopback mode) from {static}; do not edit.\n"
+    out.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    return out
 
 
 def down(quiet: bool = False) -> None:
@@ -420,6 +494,7 @@ def down(quiet: bool = False) -> None:
         _run("ip", "netns", "del", ns, check=False)
     _reap()
     (lab_dir() / "inventory.json").unlink(missing_ok=True)
+    (lab_dir() / "mode").unlink(missing_ok=True)
     if not quiet:
         print("lab down", file=sys.stderr)
 
@@ -437,6 +512,7 @@ def status() -> dict[str, Any]:
                         "running": _alive(rec)})
     namespaces = _lab_namespaces() if shutil.which("ip") else []
     return {
+        "mode": inventory["mode"] if inventory else None,
         "up": inventory is not None and bool(daemons) and all(d["running"] for d in daemons),
         "namespaces": namespaces,
         "daemons": daemons,
@@ -447,19 +523,24 @@ def status() -> dict[str, Any]:
 
 
 def tester_command(argv: list[str]) -> list[str]:
-    """How to run a command on the tester side of the lab (inside its namespace)."""
-    return ["ip", "netns", "exec", TESTER_NS, *argv]
+    """How to run a command on the tester side of the lab (inside its namespace, if it has one)."""
+    return ["ip", "netns", "exec", TESTER_NS, *argv] if current_mode() == "netns" else list(argv)
 
 
 def cli(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
             names = [n.strip() for n in args.devices.split(",")] if getattr(args, "devices", None) else None
-            inv = up(names)
+            inv = up(names, getattr(args, "mode", None))
             for d in inv["devices"]:
                 ports = ", ".join(f"{s['transport']}/{s['port']}" for s in d["services"])
                 print(f"{d['name']:<8} {d['address']:<14} {d['model']:<10} {d['expect']:<9} {ports}")
-            print(f"lab up in {inv['seconds_to_up']}s; inventory: {lab_dir() / 'inventory.json'}")
+            print(f"lab up ({inv['mode']} mode) in {inv['seconds_to_up']}s; inventory: {lab_dir() / 'inventory.json'}")
+            for u in inv["unavailable"]:
+                ports = ", ".join(u["ports"])
+                print(f"  not running in this mode: {u['device']}/{u['daemon']} ({ports}): {u['reason']}")
+            for lim in inv["limitations"]:
+                print(f"  limitation: {lim}")
             print("run assessments inside the tester namespace: iot-harness lab exec -- iot-harness run ...")
             return 0
         if args.action == "down":
@@ -470,7 +551,8 @@ def cli(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(st, indent=2))
             else:
-                print(f"lab: {'up' if st['up'] else 'down'}; namespaces: {', '.join(st['namespaces']) or 'none'}")
+                namespaces = ", ".join(st["namespaces"]) or "none"
+                print(f"lab: {'up' if st['up'] else 'down'} ({st['mode'] or 'no'} mode); namespaces: {namespaces}")
                 for d in st["daemons"]:
                     state = "running" if d["running"] else "DEAD"
                     print(f"  {d['device']:<8} {d['name']:<10} pid {d['pid']:<8} {state}")
@@ -481,10 +563,11 @@ def cli(args: argparse.Namespace) -> int:
                 print("iot-harness lab exec: give a command, e.g. `iot-harness lab exec -- iot-harness run ...`",
                       file=sys.stderr)
                 return 2
-            if TESTER_NS not in _lab_namespaces():
+            if not (lab_dir() / "inventory.json").exists():
                 print("iot-harness lab exec: the lab is not up; run `iot-harness lab up` first", file=sys.stderr)
                 return 2
-            os.execvp("ip", tester_command(cmd))
+            argv = tester_command(cmd)
+            os.execvp(argv[0], argv)
     except LabError as e:
         print(f"iot-harness lab {args.action}: {e}", file=sys.stderr)
         return 2

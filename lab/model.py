@@ -58,6 +58,8 @@ class Daemon(_M):
     argv: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
     listens: list[Listen] = Field(default_factory=list)
+    loopback: bool = Field(default=True, description="can run in the loopback fallback (no namespaces)")
+    loopback_reason: str = Field(default="", description="why not, said to the operator")
 
 
 class DeviceDefinition(_M):
