@@ -12,10 +12,9 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from harness.profile_errors import describe_validation_error
+from harness.datafile import DataFileError, load_yaml_model
 
 
 class Method(StrEnum):
@@ -56,7 +55,7 @@ class Catalog(BaseModel):
     requirements: list[Requirement] = Field(min_length=1)
 
 
-class CatalogError(Exception):
+class CatalogError(DataFileError):
     pass
 
 
@@ -68,20 +67,9 @@ SCHEME_FILES = {
 
 
 def load_catalog_file(path: Path) -> Catalog:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise CatalogError(f"{path}: not valid YAML: {e}") from None
-    try:
-        cat = Catalog.model_validate(data)
-    except ValidationError as e:
-        lines = [f"  - {loc}: {msg}" for loc, msg in describe_validation_error(e, Catalog)]
-        raise CatalogError(f"{path}: invalid requirement catalog\n" + "\n".join(lines)) from None
-    ids = [r.id for r in cat.requirements]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise CatalogError(f"{path}: duplicate requirement IDs {dupes}")
-    return cat
+    return load_yaml_model(
+        path, Catalog, "requirement catalog", error=CatalogError, ids=lambda c: [r.id for r in c.requirements]
+    )
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,9 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from harness.profile_errors import describe_validation_error
+from harness.datafile import DataFileError, load_yaml_model
 
 
 class DefaultCredential(BaseModel):
@@ -32,25 +31,14 @@ class CredentialList(BaseModel):
     entries: list[DefaultCredential] = Field(min_length=1)
 
 
-class CredentialDataError(Exception):
+class CredentialDataError(DataFileError):
     pass
 
 
 def load_credential_file(path: Path) -> CredentialList:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise CredentialDataError(f"{path}: not valid YAML: {e}") from None
-    try:
-        cl = CredentialList.model_validate(data)
-    except ValidationError as e:
-        lines = [f"  - {loc}: {msg}" for loc, msg in describe_validation_error(e, CredentialList)]
-        raise CredentialDataError(f"{path}: invalid credential list\n" + "\n".join(lines)) from None
-    ids = [c.id for c in cl.entries]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise CredentialDataError(f"{path}: duplicate entry ids {dupes}")
-    return cl
+    return load_yaml_model(
+        path, CredentialList, "credential list", error=CredentialDataError, ids=lambda c: [e.id for e in c.entries]
+    )
 
 
 @cache

@@ -253,7 +253,9 @@ class DeviceProfile(_Strict):
 
 
 def _unique(what: str, items: list[str]) -> None:
-    dupes = sorted({i for i in items if items.count(i) > 1})
+    from harness.datafile import duplicates
+
+    dupes = duplicates(items)
     if dupes:
         raise ValueError(f"duplicate {what}: {dupes}")
 

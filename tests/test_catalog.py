@@ -78,3 +78,17 @@ def test_marker_naming_unknown_requirement_fails_collection(tmp_path):
     r = collect(tmp_path / "test_suites", tmp_path / "out")
     assert r.returncode == 4
     assert "marker names unknown requirement 'S1.1-77'" in r.stdout + r.stderr
+
+
+def test_malformed_data_files_name_file_and_entry(tmp_path):
+    from harness.catalog import CatalogError, load_catalog_file
+    from harness.credentials import CredentialDataError, load_credential_file
+
+    bad = tmp_path / "creds.yaml"
+    entry = "{id: a, protocol: gopher, username: u, password: p, success: ok!, source: x1}"
+    bad.write_text(f"version: 1\nentries:\n  - {entry}\n")
+    with pytest.raises(CredentialDataError, match=r"creds.yaml: invalid credential list\n  - entries\[0\].protocol"):
+        load_credential_file(bad)
+    bad.write_text("scheme: x\n  bad: [\n")
+    with pytest.raises(CatalogError, match="not valid YAML at line"):
+        load_catalog_file(bad)
