@@ -29,7 +29,8 @@ def run_demo(out: Path | None = None) -> int:
         inv = manager.up()
         mode = inv["mode"]
         for d in inv["devices"]:
-            print(f"   {d['name']:<6} {d['address']:<13} {d['model']:<10} ({d['description']})", flush=True)
+            units = ", ".join(f"{u['name']} {u['address']}" for u in d["units"])
+            print(f"   {d['model']:<10} {units:<34} ({d['description']})", flush=True)
         if mode != "netns":
             print(f"   {mode} mode: these lab services cannot run, and results are limited:", flush=True)
             for u in inv["unavailable"]:

@@ -30,7 +30,7 @@ import jinja2
 import yaml
 from pydantic import ValidationError
 
-from lab.model import DeviceDefinition
+from lab.model import DeviceDefinition, HostKey, UnitDef
 from lab.pki import CertFiles, make_ca, make_cert
 
 TESTER_NS = "lab-tester"
@@ -89,8 +89,8 @@ def current_mode() -> str:
     return f.read_text().strip() if f.exists() else "netns"
 
 
-def device_ip(d: DeviceDefinition, mode: str = "netns") -> str:
-    return f"{LOOPBACK_PREFIX if mode == 'loopback' else NET_PREFIX}.{d.octet}"
+def device_ip(u: UnitDef, mode: str = "netns") -> str:
+    return f"{LOOPBACK_PREFIX if mode == 'loopback' else NET_PREFIX}.{u.octet}"
 
 
 def map_port(port: int, mode: str) -> int:
@@ -130,19 +130,36 @@ def _pidfiles() -> list[Path]:
     return sorted(lab_dir().glob("dev/*/pids/*.json"))
 
 
-def start_daemon(dev: str, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
-    """Start one daemon inside the device's namespace and record its PID and start time."""
-    ddir = lab_dir() / "dev" / dev
-    (ddir / "pids").mkdir(parents=True, exist_ok=True)
-    (ddir / "log").mkdir(parents=True, exist_ok=True)
-    wrap = str(resources.files("lab") / "nswrap.sh")
-    hostname = (ddir / "hostname").read_text().strip() if (ddir / "hostname").exists() else dev
+def _seed_overlay(unit_dir: Path, name: str) -> Path:
+    """A fresh /etc upper layer for one daemon: the unit's lab account files and PAM overrides."""
+    ovl = unit_dir / "ovl" / name
+    shutil.rmtree(ovl, ignore_errors=True)
+    upper = ovl / "upper"
+    (ovl / "work").mkdir(parents=True)
+    upper.mkdir(parents=True)
+    for f in ("passwd", "shadow", "group"):
+        src = unit_dir / "etc" / f
+        if src.exists():
+            shutil.copy2(src, upper / f)
+    if (unit_dir / "etc" / "pam.d").is_dir():
+        shutil.copytree(unit_dir / "etc" / "pam.d", upper / "pam.d")
+    return ovl
+
+
+def start_daemon(unit: str, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Start one daemon inside the unit's namespace and record its PID and start time."""
+    udir = lab_dir() / "dev" / unit
+    (udir / "pids").mkdir(parents=True, exist_ok=True)
+    (udir / "log").mkdir(parents=True, exist_ok=True)
+    hostname = (udir / "hostname").read_text().strip() if (udir / "hostname").exists() else unit
     full_env = {**os.environ, **(env or {})}
     if current_mode() == "netns":
-        command = ["ip", "netns", "exec", f"lab-{dev}", "sh", wrap, str(ddir), hostname, *argv]
+        wrap = str(resources.files("lab") / "nswrap.sh")
+        ovl = _seed_overlay(udir, name)
+        command = ["ip", "netns", "exec", f"lab-{unit}", "sh", wrap, str(ovl), hostname, *argv]
     else:
         command = argv  # loopback fallback: no namespace, no private mounts
-    with open(ddir / "log" / f"{name}.out", "ab") as log:
+    with open(udir / "log" / f"{name}.out", "ab") as log:
         proc = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -156,7 +173,7 @@ def start_daemon(dev: str, name: str, argv: list[str], env: dict[str, str] | Non
             break
         time.sleep(0.01)
     record = {"pid": proc.pid, "start": start or "", "name": name, "argv": argv}
-    (ddir / "pids" / f"{name}.json").write_text(json.dumps(record))
+    (udir / "pids" / f"{name}.json").write_text(json.dumps(record))
     return proc.pid
 
 
@@ -245,19 +262,21 @@ def _net_up(defs: list[DeviceDefinition]) -> None:
     ]
     _run("ip", "netns", "exec", TESTER_NS, "sh", "-ec", "; ".join(tester))
     for d in defs:
-        ns, veth = f"lab-{d.name}", f"v-{d.name}"
-        _run("ip", "netns", "add", ns)
-        _run("ip", "link", "add", veth, "netns", TESTER_NS, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        _run("ip", "netns", "exec", TESTER_NS, "sh", "-ec",
-             f"ip link set {veth} master {BRIDGE}; ip link set {veth} up")
-        inside = [
-            "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
-            "ip link set lo up",
-            f"ip addr add {device_ip(d)}/24 dev eth0",
-            "ip link set eth0 up",
-            "ip route add 224.0.0.0/4 dev eth0",
-        ]
-        _run("ip", "netns", "exec", ns, "sh", "-ec", "; ".join(inside))
+        for u in d.units:
+            ns, veth = f"lab-{u.name}", f"v-{u.name}"
+            _run("ip", "netns", "add", ns)
+            _run("ip", "link", "add", veth, "netns", TESTER_NS, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            _run("ip", "netns", "exec", TESTER_NS, "sh", "-ec",
+                 f"ip link set {veth} master {BRIDGE}; ip link set {veth} up")
+            inside = [
+                "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
+                "ip link set lo up",
+                f"ip addr add {device_ip(u, 'netns')}/24 dev eth0",
+                "ip link set eth0 up",
+                "ip route add 224.0.0.0/4 dev eth0",
+                *d.ns_setup,
+            ]
+            _run("ip", "netns", "exec", ns, "sh", "-ec", "; ".join(inside))
 
 
 def _lab_namespaces() -> list[str]:
@@ -281,7 +300,7 @@ def _chown(path: Path, owner: str | None) -> None:
         os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
-def _accounts(ddir: Path, d: DeviceDefinition) -> None:
+def _accounts(ddir: Path, d: DeviceDefinition, secrets: dict[str, str]) -> None:
     etc = ddir / "etc"
     passwd = Path("/etc/passwd").read_text().rstrip("\n").splitlines()
     group = Path("/etc/group").read_text().rstrip("\n").splitlines()
@@ -293,7 +312,8 @@ def _accounts(ddir: Path, d: DeviceDefinition) -> None:
         os.chown(home, a.uid, a.uid)
         passwd.append(f"{a.user}:x:{a.uid}:{a.uid}:lab user:{home}:/bin/sh")
         group.append(f"{a.user}:x:{a.uid}:")
-        h = "*" if a.password is None else _run("openssl", "passwd", "-6", "-stdin", input=a.password).stdout.strip()
+        password = secrets[a.password_secret] if a.password_secret else a.password
+        h = "*" if password is None else _run("openssl", "passwd", "-6", "-stdin", input=password).stdout.strip()
         shadow.append(f"{a.user}:{h}:19000:0:99999:7:::")
     (etc / "passwd").write_text("\n".join(passwd) + "\n")
     (etc / "group").write_text("\n".join(group) + "\n")
@@ -304,18 +324,28 @@ def _accounts(ddir: Path, d: DeviceDefinition) -> None:
 
 
 def _host_keys(ddir: Path, d: DeviceDefinition) -> None:
-    """Host keys survive `up`/`down` cycles (as a real device's do); generated when missing."""
+    """Host keys survive `up`/`down` cycles (as a real device's do); generated when missing.
+    A `shared` key is made once per model and copied to every unit: the class-wide key flaw."""
     for k in d.host_keys:
-        path = ddir / k.path
-        if path.exists():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if k.tool == "dropbear":
-            argv = ["dropbearkey", "-t", k.type, "-f", str(path)] + (["-s", str(k.bits)] if k.bits else [])
-        else:
-            bits = ["-b", str(k.bits)] if k.bits else []
-            argv = ["ssh-keygen", "-q", "-t", k.type, "-N", "", "-f", str(path), *bits]
-        _run(*argv)
+        path = (lab_dir() / "model" / d.name if k.shared else ddir) / k.path
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _keygen(k, path)
+        target = ddir / k.path
+        if k.shared:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            if Path(f"{path}.pub").exists():
+                shutil.copy2(f"{path}.pub", f"{target}.pub")
+
+
+def _keygen(k: HostKey, path: Path) -> None:
+    if k.tool == "dropbear":
+        argv = ["dropbearkey", "-t", k.type, "-f", str(path)] + (["-s", str(k.bits)] if k.bits else [])
+    else:
+        bits = ["-b", str(k.bits)] if k.bits else []
+        argv = ["ssh-keygen", "-q", "-t", k.type, "-N", "", "-f", str(path), *bits]
+    _run(*argv)
 
 
 def _client_key(user: str) -> dict[str, str]:
@@ -336,39 +366,47 @@ def _secret(dev: str, name: str) -> str:
     return path.read_text().strip()
 
 
-def _build_device(
-    d: DeviceDefinition, env: jinja2.Environment, ca: CertFiles, ca_key, ca_cert, mode: str
+def _build_unit(
+    d: DeviceDefinition, u: UnitDef, env: jinja2.Environment, ca: CertFiles, ca_key, ca_cert, mode: str
 ) -> dict:
-    ddir = lab_dir() / "dev" / d.name
+    udir = lab_dir() / "dev" / u.name
     for sub in ("etc", "log", "pids", "run", "www"):
-        (ddir / sub).mkdir(parents=True, exist_ok=True)
-    os.chmod(ddir, 0o755)
-    (ddir / "hostname").write_text(d.hostname + "\n")
-    ip = device_ip(d, mode)
-    (ddir / "address").write_text(ip + "\n")
+        (udir / sub).mkdir(parents=True, exist_ok=True)
+    os.chmod(udir, 0o755)
+    (udir / "hostname").write_text(d.hostname + ("" if u.name == d.name else u.name.removeprefix(d.name)) + "\n")
+    ip = device_ip(u, mode)
+    (udir / "address").write_text(ip + "\n")
     for spec in d.dirs:
-        p = ddir / spec.path
+        p = udir / spec.path
         p.mkdir(parents=True, exist_ok=True)
         os.chmod(p, spec.mode)
         _chown(p, spec.owner)
+    secrets = {s: _secret(u.name, s) for s in d.secrets}
     if mode == "netns":
-        _accounts(ddir, d)  # only a private mount namespace can put them in place
-    _host_keys(ddir, d)
-    certs = {c.name: make_cert(ddir / "pki", c, ip, ca_key, ca_cert) for c in d.certificates}
+        _accounts(udir, d, secrets)  # only a private mount namespace can put them in place
+    _host_keys(udir, d)
+    certs = {}
+    for c in d.certificates:
+        folder = lab_dir() / "model" / d.name / "pki" if c.shared else udir / "pki"
+        crt = folder / f"{c.name}.crt"
+        # a shared certificate is made once per lab (same key on every unit); per-unit ones always
+        certs[c.name] = CertFiles(str(crt), str(folder / f"{c.name}.key")) if c.shared and crt.exists() and \
+            u is not d.units[0] else make_cert(folder, c, ip, ca_key, ca_cert)
     ctx = {
-        "ip": ip, "dir": str(ddir), "dev": d.name, "lab": str(lab_dir()), "ca": ca, "certs": certs,
-        "client_keys": {u: _client_key(u) for u in d.client_keys},
-        "secrets": {s: _secret(d.name, s) for s in d.secrets},
+        "ip": ip, "dir": str(udir), "dev": u.name, "model": d.name, "lab": str(lab_dir()), "ca": ca,
+        "certs": certs,
+        "client_keys": {k: _client_key(k) for k in d.client_keys},
+        "secrets": secrets,
         "port": lambda p: map_port(p, mode),
     }
     for f in d.files:
-        path = ddir / f.path
+        path = udir / f.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(env.get_template(f.template).render(ctx))
         os.chmod(path, f.mode)
         _chown(path, f.owner)
     for link, target in d.symlinks.items():
-        p = ddir / link
+        p = udir / link
         p.parent.mkdir(parents=True, exist_ok=True)
         p.unlink(missing_ok=True)
         p.symlink_to(target)
@@ -411,33 +449,37 @@ def up(names: list[str] | None = None, mode: str | None = None) -> dict[str, Any
         env = _template_env()
         inventory_devices = []
         for d in defs:
-            ctx = _build_device(d, env, ca, ca_key, ca_cert, mode)
             running = [dm for dm in d.daemons if mode == "netns" or dm.loopback]
             for daemon in d.daemons:
                 if daemon not in running:
                     ports = [f"{li.transport}/{map_port(li.port, mode)}" for li in daemon.listens]
                     unavailable.append({"device": d.name, "daemon": daemon.name, "ports": ports,
                                         "reason": daemon.loopback_reason})
-            for daemon in running:
-                argv = [env.from_string(a).render(ctx) for a in daemon.argv]
-                denv = {k: env.from_string(v).render(ctx) for k, v in daemon.env.items()}
-                start_daemon(d.name, daemon.name, argv, denv)
-            for daemon in running:
-                for listen in daemon.listens:
-                    wait_listening(d.name, daemon.name, listen.transport, listen.port)
+            units = []
+            for u in d.units:
+                ctx = _build_unit(d, u, env, ca, ca_key, ca_cert, mode)
+                for daemon in running:
+                    argv = [env.from_string(a).render(ctx) for a in daemon.argv]
+                    denv = {k: env.from_string(v).render(ctx) for k, v in daemon.env.items()}
+                    start_daemon(u.name, daemon.name, argv, denv)
+                units.append({"name": u.name, "address": ctx["ip"],
+                              "namespace": f"lab-{u.name}" if mode == "netns" else None,
+                              "client_keys": {k: v["key"] for k, v in ctx["client_keys"].items()}})
+            for u in d.units:
+                for daemon in running:
+                    for listen in daemon.listens:
+                        wait_listening(u.name, daemon.name, listen.transport, listen.port)
             inventory_devices.append({
                 "name": d.name,
                 "model": d.model,
                 "description": d.description,
                 "expect": d.expect,
-                "address": ctx["ip"],
-                "namespace": f"lab-{d.name}" if mode == "netns" else None,
+                "units": units,
                 "profile": str(_profile_for(d, mode)),
                 "services": [
                     {"daemon": dm.name, "transport": li.transport, "port": map_port(li.port, mode)}
                     for dm in running for li in dm.listens
                 ],
-                "client_keys": {u: v["key"] for u, v in ctx["client_keys"].items()},
                 "ca": ca.crt,
             })
     except BaseException:
@@ -517,8 +559,11 @@ def status() -> dict[str, Any]:
         "namespaces": namespaces,
         "daemons": daemons,
         "inventory": str(inv_path) if inventory else None,
-        "devices": [{k: d[k] for k in ("name", "model", "address", "expect")} for d in inventory["devices"]]
-        if inventory else [],
+        "devices": [
+            {"name": d["name"], "model": d["model"], "expect": d["expect"],
+             "units": {u["name"]: u["address"] for u in d["units"]}}
+            for d in inventory["devices"]
+        ] if inventory else [],
     }
 
 
@@ -534,7 +579,8 @@ def cli(args: argparse.Namespace) -> int:
             inv = up(names, getattr(args, "mode", None))
             for d in inv["devices"]:
                 ports = ", ".join(f"{s['transport']}/{s['port']}" for s in d["services"])
-                print(f"{d['name']:<8} {d['address']:<14} {d['model']:<10} {d['expect']:<9} {ports}")
+                for u in d["units"]:
+                    print(f"{u['name']:<8} {u['address']:<14} {d['model']:<10} {d['expect']:<9} {ports}")
             print(f"lab up ({inv['mode']} mode) in {inv['seconds_to_up']}s; inventory: {lab_dir() / 'inventory.json'}")
             for u in inv["unavailable"]:
                 ports = ", ".join(u["ports"])

@@ -14,7 +14,13 @@ class _M(BaseModel):
 class Account(_M):
     user: str
     uid: int = Field(ge=60000, le=60999, description="lab uids live in 60000-60999, never host accounts")
-    password: str | None = Field(default=None, description="None: locked (key-only)")
+    password: str | None = Field(default=None, description="a literal password (a shared default)")
+    password_secret: str | None = Field(default=None, description="name of a per-unit generated secret")
+
+
+class UnitDef(_M):
+    name: str = Field(pattern=r"^[a-z][a-z0-9]{0,10}$")
+    octet: int = Field(ge=2, le=254)
 
 
 class HostKey(_M):
@@ -22,6 +28,7 @@ class HostKey(_M):
     type: Literal["rsa", "ecdsa", "ed25519"]
     bits: int | None = None
     path: str
+    shared: bool = Field(default=False, description="one key for every unit of the model (a finding)")
 
 
 class Certificate(_M):
@@ -33,6 +40,7 @@ class Certificate(_M):
     cn: str
     san_dns: list[str] = Field(default_factory=list)
     san_device_ip: bool = False
+    shared: bool = Field(default=False, description="one certificate and key for every unit (a finding)")
 
 
 class FileSpec(_M):
@@ -67,7 +75,7 @@ class DeviceDefinition(_M):
     model: str
     description: str
     expect: Literal["weak", "hardened"]
-    octet: int = Field(ge=2, le=254)
+    units: list[UnitDef] = Field(min_length=1)
     hostname: str
     profile: str = Field(description="file name under device_profiles/lab/")
     accounts: list[Account] = Field(default_factory=list)
@@ -79,4 +87,5 @@ class DeviceDefinition(_M):
     files: list[FileSpec] = Field(default_factory=list)
     symlinks: dict[str, str] = Field(default_factory=dict)
     prepare: list[list[str]] = Field(default_factory=list, description="commands run after files exist")
+    ns_setup: list[str] = Field(default_factory=list, description="shell commands run inside the unit's namespace")
     daemons: list[Daemon] = Field(min_length=1)

@@ -19,6 +19,7 @@ APT_PACKAGES=(
   openssh-server openssh-client                         # hub: key-only sshd; ssh-keygen
   dropbear-bin                                          # cam: password ssh, as cheap cameras ship
   busybox-static                                        # telnetd/login/httpd applets (Debian's dynamic busybox lacks them)
+  miniupnpd-nftables                                    # router: SSDP + UPnP IGD
   nginx                                                 # http(s) admin interfaces, weak and hardened
   mosquitto                                             # MQTT, anonymous and TLS+password
   python3 python3-venv python3-pip
