@@ -115,6 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pargs += ["--iot-operator", args.operator]
     if args.signing_key:
         pargs += ["--iot-signing-key", args.signing_key]
+    if suites != builtin:
+        pargs.append("--iot-extra-suite")
     # SIGTERM (CI cancelling a job) ends the run like Ctrl-C: evidence kept, bundle sealed incomplete
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     code = pytest.main(pargs)

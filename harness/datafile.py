@@ -29,7 +29,8 @@ def load_yaml_model(
     """Parse and validate; `ids` returns the entry IDs that must be unique within the file."""
     err = error or DataFileError
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        data = yaml.safe_load(text)
     except OSError as e:
         raise err(f"{path}: cannot read {what}: {e.strerror}") from None
     except yaml.YAMLError as e:
@@ -39,12 +40,33 @@ def load_yaml_model(
     try:
         obj = model.model_validate(data)
     except ValidationError as e:
-        lines = [f"  - {loc}: {msg}" for loc, msg in describe_validation_error(e, model)]
+        node = yaml.compose(text)
+        lines = []
+        for (loc, msg), raw in zip(describe_validation_error(e, model), e.errors(include_url=False), strict=True):
+            line = _line_of(node, tuple(raw["loc"]))
+            lines.append(f"  - line {line}, {loc}: {msg}" if line else f"  - {loc}: {msg}")
         raise err(f"{path}: invalid {what}\n" + "\n".join(lines)) from None
     dupes = duplicates(ids(obj)) if ids else []
     if dupes:
         raise err(f"{path}: duplicate IDs in {what}: {dupes}")
     return obj
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """1-based line of the deepest YAML node an error location reaches."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        elif isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if k.value == part]
+            if not match:
+                break
+            node = match[0]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
 
 
 def duplicates(ids: list[str]) -> list[str]:

@@ -127,6 +127,36 @@ class Unit(_Strict):
             ) from None
 
 
+class TestAccount(_Strict):
+    """A valid login on a service, for tests that must also prove the right password still works
+    (brute-force lockout, credential change). The password is a per-unit secret, by name."""
+
+    username: str = Field(min_length=1)
+    secret: str = Field(min_length=1, description="name of the unit secret holding the password")
+
+
+class HttpLogin(_Strict):
+    """How a web service logs users in. Basic and digest are read from the server's challenge;
+    a form login must be described, with an explicit success criterion."""
+
+    kind: Literal["basic", "digest", "form"] = Field(description="basic, digest or form")
+    path: str = Field(default="/", pattern=r"^/", description="path the login is sent to (form: its action)")
+    username_field: str = Field(default="username", description="form field for the user name")
+    password_field: str = Field(default="password", description="form field for the password")
+    extra_fields: dict[str, str] = Field(default_factory=dict, description="other form fields sent as they are")
+    success_status: list[int] = Field(
+        default_factory=lambda: [200, 302, 303], description="statuses meaning 'logged in'"
+    )
+    success_contains: str | None = Field(default=None, description="text only a logged-in response contains")
+    failure_contains: str | None = Field(default=None, description="text a refused login response contains")
+
+    @model_validator(mode="after")
+    def _form_needs_criterion(self) -> HttpLogin:
+        if self.kind == "form" and not (self.success_contains or self.failure_contains):
+            raise ValueError("a form login needs success_contains or failure_contains, so a login can be judged")
+        return self
+
+
 class Service(_Strict):
     """A network service the manufacturer declares. Anything open that is not declared here
     is a finding (observation beats declaration)."""
@@ -139,6 +169,11 @@ class Service(_Strict):
     authentication: Authentication = Field(description="how the service authenticates clients")
     tls: TlsExpectation = Field(default=TlsExpectation.NONE, description="required, optional or none")
     units: list[str] | None = Field(default=None, description="units that expose it; default all units")
+    protected_paths: list[str] = Field(
+        default_factory=list, description="HTTP paths that must refuse unauthenticated requests (admin pages, API)"
+    )
+    http_login: HttpLogin | None = Field(default=None, description="how the web service logs users in")
+    account: TestAccount | None = Field(default=None, description="a valid login, for lockout and change tests")
 
 
 class CredentialKind(StrEnum):
@@ -152,6 +187,16 @@ class CredentialScheme(_Strict):
     kind: CredentialKind = Field(description="how the password in force at installation is chosen")
     description: str = Field(default="", description="how it is generated or set, for the assessor")
     usernames: list[str] = Field(default_factory=list, description="account names the device uses")
+
+
+class CredentialChange(_Strict):
+    """The declared way a user changes a password, which the intrusive change test follows and
+    then reverses. `input` is sent to the command's standard input, with {old} and {new} filled."""
+
+    service: str = Field(description="name of the declared service the change goes through")
+    method: Literal["ssh-command"] = "ssh-command"
+    command: str = Field(default="passwd", min_length=1)
+    input: str = Field(default="{old}\n{new}\n{new}\n", description="standard input, with {old} and {new}")
 
 
 class UpdateMechanism(_Strict):
@@ -186,6 +231,15 @@ class Limits(_Strict):
     connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
     port_scan_timeout_s: float = Field(default=120.0, gt=0, le=1800)
     max_login_attempts_per_service: int = Field(default=20, ge=1, le=200)
+    brute_force_max_attempts: int = Field(
+        default=24, ge=3, le=200, description="cap on the logins one brute-force case sends"
+    )
+    brute_force_max_seconds: float = Field(
+        default=150.0, gt=0, le=3600, description="cap on one brute-force case's duration"
+    )
+    lockout_recovery_wait_s: float = Field(
+        default=90.0, gt=0, le=3600, description="how long to wait for a lockout to lift"
+    )
 
 
 class DeviceProfile(_Strict):
@@ -194,6 +248,7 @@ class DeviceProfile(_Strict):
     units: Annotated[list[Unit], Field(min_length=1, description="at least one unit under test")]
     services: list[Service] = Field(default_factory=list)
     credentials: CredentialScheme
+    credential_change: CredentialChange | None = None
     update: UpdateMechanism | None = None
     urls: Urls = Field(default_factory=Urls)
     schemes: Annotated[
@@ -220,6 +275,27 @@ class DeviceProfile(_Strict):
                     f"service {s.name!r} declares tls: required but protocol {s.protocol} is clear text; "
                     "use https/mqtts or set tls: none"
                 )
+        for s in self.services:
+            if s.account:
+                for u in self.units:
+                    if (s.units is None or u.name in s.units) and s.account.secret not in u.secrets:
+                        raise ValueError(
+                            f"service {s.name!r} names test account secret {s.account.secret!r}, "
+                            f"but unit {u.name!r} has no such secret; add it under units[].secrets"
+                        )
+            if (s.http_login or s.protected_paths) and s.protocol not in (Protocol.HTTP, Protocol.HTTPS):
+                raise ValueError(f"service {s.name!r}: http_login and protected_paths are for http/https services")
+        if self.credential_change:
+            names = {s.name: s for s in self.services}
+            svc = names.get(self.credential_change.service)
+            if svc is None:
+                raise ValueError(
+                    f"credential_change.service {self.credential_change.service!r} is not a declared service"
+                )
+            if svc.account is None or svc.protocol is not Protocol.SSH:
+                raise ValueError(
+                    f"credential_change goes through {svc.name!r}, which needs protocol ssh and an account"
+                )
         na = {d.requirement for d in self.not_applicable}
         _unique("not_applicable requirements", [d.requirement for d in self.not_applicable])
         both = na & {w.requirement for w in self.waivers}
@@ -233,16 +309,21 @@ class DeviceProfile(_Strict):
     def services_for(self, unit: Unit) -> list[Service]:
         return [s for s in self.services if s.units is None or unit.name in s.units]
 
-    def secret_values(self) -> list[str]:
-        """Every secret the profile can reveal, so the redactor can scrub them everywhere."""
-        out: list[str] = []
+    def secret_items(self) -> list[tuple[str, str, str]]:
+        """(unit, secret name, value) for every secret the profile can reveal."""
+        out = []
         for unit in self.units:
-            for secret in unit.secrets.values():
+            for name, secret in unit.secrets.items():
                 try:
-                    out.append(secret.reveal())
+                    value = secret.reveal()
                 except (LookupError, OSError):
                     continue
-        return [s for s in out if s]
+                if value:
+                    out.append((unit.name, name, value))
+        return out
+
+    def secret_values(self) -> list[str]:
+        return [v for _, _, v in self.secret_items()]
 
     def redacted(self) -> dict:
         """The declaration as recorded in a bundle: everything but secret values."""

@@ -64,6 +64,7 @@ class AssessmentRun:
     started: str
     records: list[CaseRecord] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def start(cls, options: RunOptions) -> AssessmentRun:
@@ -96,7 +97,8 @@ class AssessmentRun:
         except SigningKeyError as e:
             raise RunSetupError(str(e)) from None
         out.mkdir(parents=True, exist_ok=True)
-        redactor = Redactor(profile.secret_values())
+        redact, left = _redaction_plan(profile)
+        redactor = Redactor(redact)
         guard = ScopeGuard(
             scope,
             max_connections_per_unit=profile.limits.max_connections_per_unit,
@@ -115,6 +117,13 @@ class AssessmentRun:
         )
         run.recorder.write_json("profile.json", profile.redacted())
         run.manifest = run._manifest()
+        run.manifest["redaction"] = {
+            "secrets_redacted": len(redact),
+            "not_redacted": left,
+            "why_not": "publicly known default passwords (in harness/data/default_credentials.yaml) or shorter "
+                       f"than {MIN_SECRET_LEN} characters: hiding them protects nothing and would garble every "
+                       "report (a password 'admin' would erase the user name 'admin' too)",
+        }
         run.recorder.write_json("manifest.json", run.manifest)
         return run
 
@@ -225,6 +234,23 @@ class AssessmentRun:
             "warnedTests": [c["id"] for c in cases if c["verdict"] in warned_verdicts],
             "failedTests": [c["id"] for c in cases if c["verdict"] == "FAIL"],
         }
+
+
+MIN_SECRET_LEN = 4
+
+
+def _redaction_plan(profile: DeviceProfile) -> tuple[list[str], list[str]]:
+    """Secret values to scrub from everything written, and the names of those left alone."""
+    from harness.credentials import default_credentials
+
+    public = {e.password for e in default_credentials().entries}
+    redact, left = [], []
+    for unit, name, value in profile.secret_items():
+        if value in public or len(value) < MIN_SECRET_LEN:
+            left.append(f"{unit}:{name}")
+        else:
+            redact.append(value)
+    return redact, left
 
 
 def _check_declared_ids(profile: DeviceProfile, catalogs: Catalogs) -> None:

@@ -13,10 +13,12 @@ Two layers, because a certification tool that scans the wrong network is worse t
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import sys
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -108,44 +110,47 @@ class ScopeGuard:
             raise
 
     @contextmanager
-    def tcp(self, address: str, port: int, timeout: float | None = None) -> Iterator[socket.socket]:
-        """A connected TCP socket to an in-scope unit, counted against its budget until closed."""
-        ip = self.check(address)
-        _check_port(port)
-        budget = self._budget(ip)
-        wait = timeout or self.connect_timeout_s
-        if not budget.acquire(timeout=wait * 4):
-            raise BudgetExhausted(f"{ip}: all {self.max_connections_per_unit} connections stayed busy")
-        try:
-            sock = socket.create_connection((str(ip), port), timeout=wait)
-            self._count(ip)
-            try:
-                yield sock
-            finally:
-                sock.close()
-        finally:
-            budget.release()
+    def slot(self, address: str, port: int, timeout: float | None = None) -> Iterator[str]:
+        """Permission for one connection to an in-scope unit, held against its budget.
 
-    @contextmanager
-    def udp(self, address: str, port: int, timeout: float | None = None) -> Iterator[socket.socket]:
-        """A UDP socket connected to an in-scope unit (so replies from elsewhere are dropped)."""
+        For libraries that open their own socket (requests, paho-mqtt, ftplib): the check and the
+        budget happen here, and the audit backstop still refuses any other address they try.
+        """
         ip = self.check(address)
         _check_port(port)
-        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
         budget = self._budget(ip)
         if not budget.acquire(timeout=(timeout or self.connect_timeout_s) * 4):
             raise BudgetExhausted(f"{ip}: all {self.max_connections_per_unit} connections stayed busy")
         try:
-            sock = socket.socket(family, socket.SOCK_DGRAM)
+            self._count(ip)
+            yield str(ip)
+        finally:
+            budget.release()
+
+    @contextmanager
+    def tcp(self, address: str, port: int, timeout: float | None = None) -> Iterator[socket.socket]:
+        """A connected TCP socket to an in-scope unit, counted against its budget until closed."""
+        wait = timeout or self.connect_timeout_s
+        with self.slot(address, port, wait) as ip:
+            sock = socket.create_connection((ip, port), timeout=wait)
             try:
-                sock.settimeout(timeout or self.connect_timeout_s)
-                sock.connect((str(ip), port))
-                self._count(ip)
                 yield sock
             finally:
                 sock.close()
-        finally:
-            budget.release()
+
+    @contextmanager
+    def udp(self, address: str, port: int, timeout: float | None = None) -> Iterator[socket.socket]:
+        """A UDP socket connected to an in-scope unit (so replies from elsewhere are dropped)."""
+        wait = timeout or self.connect_timeout_s
+        with self.slot(address, port, wait) as ip:
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.settimeout(wait)
+                sock.connect((ip, port))
+                yield sock
+            finally:
+                sock.close()
 
     def nmap_targets(self, addresses: Iterable[str]) -> list[str]:
         """The validated target list for a scanner subprocess; refuses the whole scan if any is out."""
@@ -204,11 +209,35 @@ def _wrap_socket_methods() -> None:
 
 
 _NAME_LOOKUPS = ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex")
+_own_listeners: weakref.WeakSet = weakref.WeakSet()
+
+
+def _is_own_listener(ip: IPAddress, port: int) -> bool:
+    """A loopback socket this very process bound (paho-mqtt's wake-up socket pair does this):
+    connecting to it never leaves the process, so it is not a probe of anything."""
+    if not ip.is_loopback:
+        return False
+    for s in list(_own_listeners):
+        try:
+            host, bound_port = s.getsockname()[:2]
+        except OSError:
+            continue
+        if bound_port == port and ipaddress.ip_address(host) == ip:
+            return True
+    return False
 
 
 def _audit(event: str, args: tuple) -> None:
     scope = _active_scope
     if scope is None:
+        return
+    if event == "socket.bind" and len(args) >= 2:
+        sock, address = args[0], args[1]
+        inet = getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6)
+        if inet and isinstance(address, tuple) and address:
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_address(address[0]).is_loopback:
+                    _own_listeners.add(sock)
         return
     if event in _NAME_LOOKUPS:
         host = args[0] if args else None
@@ -233,5 +262,5 @@ def _audit(event: str, args: tuple) -> None:
         ip = ipaddress.ip_address(host)
     except ValueError:
         raise ScopeViolation(f"connect to host name {host!r} refused: the harness never resolves names") from None
-    if ip not in scope.targets:
+    if ip not in scope.targets and not _is_own_listener(ip, address[1] if len(address) > 1 else 0):
         raise ScopeViolation(f"connection to {ip} refused by the scope backstop: not a unit under test")

@@ -85,9 +85,10 @@ def test_malformed_data_files_name_file_and_entry(tmp_path):
     from harness.credentials import CredentialDataError, load_credential_file
 
     bad = tmp_path / "creds.yaml"
-    entry = "{id: a, protocol: gopher, username: u, password: p, success: ok!, source: x1}"
-    bad.write_text(f"version: 1\nentries:\n  - {entry}\n")
-    with pytest.raises(CredentialDataError, match=r"creds.yaml: invalid credential list\n  - entries\[0\].protocol"):
+    good = "{id: a, protocols: [ssh], username: u, password: p, source: mirai}"
+    entry = "{id: b, protocols: [gopher], username: u, password: p, source: mirai}"
+    bad.write_text(f"version: 2\nsuccess_criteria: {{}}\nentries:\n  - {good}\n  - {entry}\n")
+    with pytest.raises(CredentialDataError, match=r"creds.yaml: invalid credential list\n  - line 5, entries\[1\]"):
         load_credential_file(bad)
     bad.write_text("scheme: x\n  bad: [\n")
     with pytest.raises(CatalogError, match="not valid YAML at line"):

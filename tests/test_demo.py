@@ -20,7 +20,8 @@ def test_demo_end_to_end_and_clean_teardown(tmp_path):
     assert "S1.1-02  FAIL" in r.stdout and "S1.1-13  PASS" in r.stdout
     assert "cam    expected weak      -> exit 1" in r.stdout
     assert "hub    expected hardened  -> exit 0" in r.stdout
-    for dev in ("cam", "hub"):
+    assert "router expected weak      -> exit 1" in r.stdout
+    for dev in ("cam", "hub", "router"):
         assert harness("bundle", "verify", str(tmp_path / "demo" / dev)).returncode == 0
         assert json.loads((tmp_path / "demo" / dev / "manifest.json").read_text())["complete"] is True
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

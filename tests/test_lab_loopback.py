@@ -23,9 +23,11 @@ def loopback_lab():
 def test_loopback_inventory_states_what_cannot_run(loopback_lab):
     inv = loopback_lab
     assert inv["mode"] == "loopback" and inv["tester_namespace"] is None
-    assert {d["address"] for d in inv["devices"]} == {"127.0.10.10", "127.0.10.11"}
+    assert {u["address"] for d in inv["devices"] for u in d["units"]} == {
+        "127.0.10.10", "127.0.10.20", "127.0.10.11", "127.0.10.21", "127.0.10.12"}
     missing = {(u["device"], u["daemon"]) for u in inv["unavailable"]}
-    assert missing == {("cam", "dropbear"), ("cam", "telnetd"), ("hub", "sshd")}
+    assert missing == {("cam", "dropbear"), ("cam", "telnetd"), ("hub", "sshd"), ("hub", "console"),
+                       ("router", "sshd"), ("router", "miniupnpd")}
     assert all(u["reason"] for u in inv["unavailable"])
     assert any("SSH default-password check" in lim for lim in inv["limitations"])
     assert "lab-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -38,7 +40,7 @@ def test_loopback_run_gives_inconclusive_ssh_and_sees_the_web_services(loopback_
     assert (out / "results.json").exists(), r.stderr
     res = json.loads((out / "results.json").read_text())
     cases = {c["id"]: c for c in res["cases"]}
-    ssh = cases["credentials.ssh_default_password[cam:ssh/10022]"]
+    ssh = cases["credentials.default_password[cam:ssh/10022]"]
     assert ssh["verdict"] == "INCONCLUSIVE" and "Connection refused" in ssh["reason"]
     ports = json.loads((out / "evidence/exposure.tcp_ports_declared_cam/ports.json").read_text())
     assert {1883, 10080, 10443} <= set(ports["open"]) and 10023 not in ports["open"]

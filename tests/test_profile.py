@@ -92,3 +92,22 @@ def test_secrets_never_printed(tmp_path):
     assert "Sup3r-Secret-Value" not in json.dumps(prof.redacted())
     assert "Sup3r-Secret-Value" not in prof.model_dump_json()
     assert prof.secret_values() == ["Sup3r-Secret-Value"]
+
+
+def test_schema_and_template_cover_the_credential_fields():
+    schema = json.loads((ROOT / "device_profiles" / "schema.json").read_text())
+    template = (ROOT / "device_profiles" / "template.yaml").read_text()
+    service = schema["$defs"]["Service"]["properties"]
+    for field in ("account", "protected_paths", "http_login"):
+        assert field in service and f"{field}:" in template
+    assert "credential_change" in schema["properties"] and "credential_change:" in template
+    for field in ("brute_force_max_attempts", "brute_force_max_seconds", "lockout_recovery_wait_s"):
+        assert field in schema["$defs"]["Limits"]["properties"] and field in template
+
+
+def test_account_secret_must_exist_on_every_unit(tmp_path):
+    text = MINIMAL.replace("authentication: password}", "authentication: password, "
+                           "account: {username: admin, secret: installer_pw}}")
+    with pytest.raises(ProfileError) as e:
+        load_profile(write(tmp_path, text))
+    assert "test account secret 'installer_pw'" in e.value.problems[0][1]

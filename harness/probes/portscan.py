@@ -66,3 +66,11 @@ def tcp_scan(guard: ScopeGuard, address: str, timeout_s: float = 120.0, ports: s
         elapsed_s=float(info.get("elapsed", 0) or 0),
         states=states,
     )
+
+
+def cached_tcp_scan(cache: dict, guard: ScopeGuard, address: str, timeout_s: float) -> TcpScan:
+    """One full scan per unit and run, shared by every check that needs the open ports."""
+    key = f"tcp-scan:{address}"
+    if key not in cache:
+        cache[key] = tcp_scan(guard, address, timeout_s=timeout_s)
+    return cache[key]

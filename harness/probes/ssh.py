@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 import paramiko
 
+from harness.probes.login import Access, Attempt, Unreachable
 from harness.scope import ScopeGuard
 
 # paramiko logs failed handshakes with tracebacks at ERROR; our evidence says what happened.
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
-class SshUnreachable(Exception):
+class SshUnreachable(Unreachable):
     """No SSH conversation was possible (closed port, timeout, garbage instead of a banner)."""
 
 
@@ -111,3 +112,89 @@ def try_password(
     except OSError as e:
         raise SshUnreachable(f"cannot connect to {address}:{port}: {e.strerror or e}") from None
     return LoginAttempt(username, ok, detail, round(time.monotonic() - t0, 3))
+
+
+CRITERION = "the server answers SSH_MSG_USERAUTH_SUCCESS to a password (or keyboard-interactive) request"
+
+
+class SshLoginProbe:
+    protocol = "ssh"
+    criterion = CRITERION
+
+    def __init__(self, guard: ScopeGuard, address: str, port: int, timeout: float = 5.0) -> None:
+        self.guard, self.address, self.port, self.timeout = guard, address, port, timeout
+        self._info: SshServerInfo | None = None
+
+    def info(self) -> SshServerInfo:
+        if self._info is None:
+            self._info = server_info(self.guard, self.address, self.port, self.timeout)
+        return self._info
+
+    def fingerprint(self) -> dict[str, str]:
+        i = self.info()
+        return {"banner": i.banner, "methods": ",".join(i.auth_methods),
+                "host_key": f"{i.host_key_type} {i.host_key_fingerprint}"}
+
+    def not_applicable(self) -> str | None:
+        i = self.info()
+        if i.password_offered:
+            return None
+        return f"the service does not offer password authentication (offers: {', '.join(i.auth_methods) or 'nothing'})"
+
+    def anonymous_access(self) -> Access:
+        i = self.info()
+        if "none" in i.auth_methods:
+            return Access(False, "the server accepts the 'none' authentication method: no credentials needed")
+        return Access(True, f"'none' authentication refused; the server asks for: {', '.join(i.auth_methods)}")
+
+    def attempt(self, username: str, password: str) -> Attempt:
+        r = try_password(self.guard, self.address, self.port, username, password, self.timeout)
+        accepted = None if r.detail.startswith("connection failed") else r.accepted
+        return Attempt(username, accepted, r.detail, r.seconds)
+
+
+@dataclass
+class CommandResult:
+    exit_status: int | None
+    stdout: str
+    stderr: str
+
+
+def run_command(
+    guard: ScopeGuard, address: str, port: int, username: str, password: str, command: str,
+    stdin: str = "", timeout: float = 10.0,
+) -> CommandResult:
+    """Log in with a password and run one command, feeding it `stdin`; bounded by `timeout`."""
+    with guard.tcp(address, port, timeout) as sock:
+        t = _transport(guard, sock, timeout)
+        try:
+            t.auth_password(username, password, fallback=True)
+            ch = t.open_session(timeout=timeout)
+            ch.settimeout(timeout)
+            ch.exec_command(command)
+            if stdin:
+                ch.sendall(stdin.encode())
+            ch.shutdown_write()
+            out, err = b"", b""
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if ch.recv_ready():
+                    out += ch.recv(65536)
+                elif ch.recv_stderr_ready():
+                    err += ch.recv_stderr(65536)
+                elif ch.exit_status_ready():
+                    break
+                else:
+                    time.sleep(0.05)
+            if not ch.exit_status_ready():
+                raise SshUnreachable(f"{command!r} did not finish within {timeout:g}s")
+            status = ch.recv_exit_status()
+            while ch.recv_ready():
+                out += ch.recv(65536)
+            while ch.recv_stderr_ready():
+                err += ch.recv_stderr(65536)
+            return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise SshUnreachable(f"running {command!r} over SSH failed: {e or type(e).__name__}") from None
+        finally:
+            t.close()

@@ -6,16 +6,16 @@ every declared service is fine, because an undeclared service is one nobody revi
 
 import pytest
 
-from harness.probes.portscan import ScanUnavailable, tcp_scan
+from harness.probes.portscan import ScanUnavailable, cached_tcp_scan
 from harness.profile import Transport
 from harness.verdict import fail, inconclusive
 
 
 @pytest.mark.requirements("S1.1-13", "LA-1")
-def test_tcp_ports_declared(unit, profile, guard, evidence):
+def test_tcp_ports_declared(unit, profile, guard, evidence, run_cache):
     declared = {s.port: s for s in profile.services_for(unit) if s.transport is Transport.TCP}
     try:
-        scan = tcp_scan(guard, unit.address, timeout_s=profile.limits.port_scan_timeout_s)
+        scan = cached_tcp_scan(run_cache, guard, unit.address, profile.limits.port_scan_timeout_s)
     except ScanUnavailable as e:
         inconclusive(f"port scan of {unit.address} did not complete: {e}")
     evidence.write_text("nmap.xml", scan.xml)

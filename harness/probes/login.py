@@ -1,0 +1,48 @@
+"""One interface for logging in to a service, whatever its protocol.
+
+The credential checks (default passwords, unauthenticated access, brute force, password change)
+are written once against this interface; each protocol module supplies a `LoginProbe`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Unreachable(Exception):
+    """No conversation with the service was possible (refused, silent, garbage, closed)."""
+
+
+@dataclass
+class Attempt:
+    username: str
+    accepted: bool | None  # None: the attempt ran but its outcome could not be read
+    detail: str
+    seconds: float
+
+
+@dataclass
+class Access:
+    """Whether a service lets a client in without credentials, and what showed it."""
+
+    refused: bool | None  # None: could not tell
+    detail: str
+    observations: list[dict] = field(default_factory=list)
+
+
+class LoginProbe(Protocol):
+    protocol: str
+    criterion: str  # the success criterion, stated in the evidence
+
+    def fingerprint(self) -> dict[str, str]:
+        """What the service shows before login (banner, realm, server, title, methods)."""
+        ...
+
+    def not_applicable(self) -> str | None:
+        """Why password logins cannot happen on this service (e.g. SSH key-only), or None."""
+        ...
+
+    def anonymous_access(self) -> Access: ...
+
+    def attempt(self, username: str, password: str) -> Attempt: ...

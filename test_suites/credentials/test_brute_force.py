@@ -1,0 +1,54 @@
+"""Password guessing over the network must be impracticable (JC-STAR S1.1-04, the one ★1 item
+IPA evaluates on a real device; ETSI EN 303 645 5.1-5). Measured, not asked: rounds of wrong
+passwords followed by the right one find any lockout, the legitimate user's fate during it and the
+recovery time; the verdict applies the rule in the S1.1-04 catalog entry. Class brute: runs only
+with --allow brute, within the profile's caps on logins and time."""
+
+import pytest
+
+from harness.bruteforce import BruteForceRule, measure
+from harness.probes.login import Unreachable
+from harness.probes.registry import LOGIN_PROTOCOLS
+from harness.verdict import fail, inconclusive, not_applicable
+from test_suites.credentials.logins import probe_for
+
+
+@pytest.mark.requirements("S1.1-04")
+@pytest.mark.probe_class("brute")
+@pytest.mark.protocols(*LOGIN_PROTOCOLS)
+def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs):
+    account = endpoint.service.account
+    if account is None:
+        not_applicable(f"{endpoint.label}: the profile gives no test account (services[].account), so the "
+                       "right password needed to detect a lockout is unknown")
+    probe = probe_for(guard, endpoint.address, endpoint.service, profile, endpoint.label)
+    try:
+        reason = probe.not_applicable()
+    except Unreachable as e:
+        inconclusive(f"{endpoint.label}: {e}")
+    if reason:
+        not_applicable(f"{endpoint.label}: {reason}")
+    raw = catalogs.get("S1.1-04").rule
+    rule = BruteForceRule(
+        max_guesses_per_day=float(raw["max_guesses_per_day"]),
+        min_wrong_attempts=int(raw["min_wrong_attempts"]),
+        max_consecutive_failures=int(raw["max_consecutive_failures"]),
+        poll_interval_s=float(raw["poll_interval_s"]),
+    )
+    limits = profile.limits
+    m = measure(probe.attempt, account.username, endpoint.unit.secrets[account.secret].reveal(), rule,
+                max_attempts=limits.brute_force_max_attempts, max_seconds=limits.brute_force_max_seconds,
+                recovery_wait_s=limits.lockout_recovery_wait_s)
+    evidence.write_text("attempts.csv", m.csv())
+    evidence.write_json("measurement.json", {
+        "endpoint": endpoint.label, "protocol": probe.protocol, "username": account.username,
+        "rule": raw, "caps": {"max_attempts": limits.brute_force_max_attempts,
+                              "max_seconds": limits.brute_force_max_seconds,
+                              "recovery_wait_s": limits.lockout_recovery_wait_s},
+        **m.summary(),
+    })
+    if m.verdict == "FAIL":
+        fail(f"{endpoint.label}: {m.reason}. Lock the account (or delay logins more and more) after a few "
+             "failures, for long enough that guessing becomes impracticable.")
+    if m.verdict != "PASS":
+        inconclusive(f"{endpoint.label}: {m.reason}")

@@ -1,0 +1,89 @@
+"""Units of one model must not share secrets (JC-STAR S1.1-02, ETSI EN 303 645 5.1-2 and 5.4-4):
+the password in force at installation, the SSH host keys and the TLS keys must differ from unit
+to unit, and passwords must not follow a pattern an attacker can derive (serial number, MAC
+address, a counter). One compromised unit must not open the whole product class."""
+
+import re
+from itertools import combinations, pairwise
+
+import pytest
+
+from harness.probes.login import Unreachable
+from harness.probes.ssh import server_info
+from harness.probes.tlskey import tls_public_key
+from harness.profile import Protocol
+from harness.verdict import fail, inconclusive, not_applicable
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def password_patterns(unit, password: str) -> list[str]:
+    """Ways a per-unit password gives itself away."""
+    found = []
+    p = _norm(password)
+    for what, value in (("serial number", unit.serial), ("MAC address", unit.mac)):
+        v = _norm(value or "")
+        if len(v) >= 4 and (v[-6:] in p or p in v):
+            found.append(f"derived from the {what}")
+    return found
+
+
+def sequential(values: list[str]) -> bool:
+    """Same text with consecutive numbers at the end: pass001, pass002…"""
+    parts = [re.fullmatch(r"(.*?)(\d+)", v) for v in values]
+    if not all(parts) or len({m.group(1) for m in parts}) != 1:
+        return False
+    nums = sorted(int(m.group(2)) for m in parts)
+    return all(b - a == 1 for a, b in pairwise(nums))
+
+
+@pytest.mark.requirements("S1.1-02", "LA-2")
+def test_unique_per_unit(profile, guard, evidence):
+    units = profile.units
+    if len(units) < 2:
+        not_applicable("uniqueness across units needs at least two units of the model in the profile")
+    findings, report = [], {"passwords": [], "ssh_host_keys": {}, "tls_keys": {}}
+    timeout = profile.limits.connect_timeout_s
+
+    # passwords: the secrets the declared service accounts use
+    for secret in sorted({s.account.secret for s in profile.services if s.account}):
+        values = {u.name: u.secrets[secret].reveal() for u in units if secret in u.secrets}
+        same = [f"{a}={b}" for a, b in combinations(sorted(values), 2) if values[a] == values[b]]
+        patterns = {u.name: password_patterns(u, values[u.name]) for u in units if u.name in values}
+        seq = len(values) > 1 and sequential(list(values.values()))
+        report["passwords"].append({"secret": secret, "identical_between": same, "patterns": patterns,
+                                    "sequential": seq})
+        if same:
+            findings.append(f"units share the password of secret '{secret}' ({', '.join(same)})")
+        for name, pats in patterns.items():
+            findings += [f"{name}'s '{secret}' is {p}" for p in pats]
+        if seq:
+            findings.append(f"the '{secret}' passwords of the units differ only by a counter")
+
+    # keys: what each unit presents on each SSH and TLS service
+    for svc in profile.services:
+        holders = [u for u in units if profile.services_for(u) and svc in profile.services_for(u)]
+        keys = {}
+        for u in holders:
+            try:
+                if svc.protocol is Protocol.SSH:
+                    keys[u.name] = server_info(guard, u.address, svc.port, timeout).host_key_fingerprint
+                elif svc.protocol in (Protocol.HTTPS, Protocol.MQTTS):
+                    keys[u.name] = tls_public_key(guard, u.address, svc.port, timeout)["spki_sha256"]
+            except Unreachable as e:
+                inconclusive(f"{u.name}:{svc.name}/{svc.port}: {e}")
+        if not keys:
+            continue
+        kind = "ssh_host_keys" if svc.protocol is Protocol.SSH else "tls_keys"
+        report[kind][svc.name] = keys
+        shared = [f"{a}={b}" for a, b in combinations(sorted(keys), 2) if keys[a] == keys[b]]
+        if shared:
+            what = "SSH host key" if kind == "ssh_host_keys" else "TLS private key"
+            findings.append(f"units share the {what} of service '{svc.name}' ({', '.join(shared)})")
+
+    evidence.write_json("uniqueness.json", report)
+    if findings:
+        fail("secrets are shared across the product class: " + "; ".join(findings) + ". Generate passwords "
+             "and keys per unit, at random, during manufacturing or first boot.")

@@ -1,0 +1,108 @@
+"""The brute-force measurement against simulated devices: fast, exact, no network."""
+
+from harness.bruteforce import BruteForceRule, measure
+from harness.probes.login import Attempt, Unreachable
+
+RULE = BruteForceRule(max_guesses_per_day=28800, min_wrong_attempts=5, max_consecutive_failures=5,
+                      poll_interval_s=3)
+RIGHT = "correct horse"
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+def device(clock, lock_after=None, unlock_s=20.0, wrong_cost=0.5, refuse_when_locked="reject"):
+    """A login endpoint: optional lockout after N consecutive failures, reset on success."""
+    state = {"fails": 0, "locked_until": None}
+
+    def attempt(user, password):
+        clock.t += wrong_cost if password != RIGHT else 0.05
+        locked = state["locked_until"] is not None and clock.t < state["locked_until"]
+        if locked:
+            if refuse_when_locked == "drop":
+                raise Unreachable("connection refused")
+            return Attempt(user, False, "rejected", 0)
+        state["locked_until"] = None
+        if password == RIGHT:
+            state["fails"] = 0
+            return Attempt(user, True, "ok", 0)
+        state["fails"] += 1
+        if lock_after and state["fails"] >= lock_after:
+            state["locked_until"] = clock.t + unlock_s
+        return Attempt(user, False, "rejected", 0)
+
+    return attempt
+
+
+def run(attempt, clock, **kw):
+    args = {"max_attempts": 40, "max_seconds": 600, "recovery_wait_s": 90, **kw}
+    return measure(attempt, "u", RIGHT, RULE, clock=clock, sleep=clock.sleep, **args)
+
+
+def test_no_throttling_fails_with_the_measured_rate():
+    c = Clock()
+    m = run(device(c), c)
+    assert m.verdict == "FAIL" and m.lockout_threshold is None
+    assert m.wrong_attempt_seconds == 0.5 and m.guesses_per_day == 172800
+    assert m.consecutive_failures_tested == 5
+    assert len(m.rows) == 1 + sum(k + 1 for k in range(1, 6))
+
+
+def test_lockout_found_with_threshold_recovery_and_refused_legit_user():
+    c = Clock()
+    m = run(device(c, lock_after=3, unlock_s=20), c)
+    assert m.verdict == "PASS", m.reason
+    assert m.lockout_threshold == 3 and m.legit_refused_during_lockout
+    assert 19 <= m.recovery_s <= 24
+    assert m.guesses_per_day < RULE.max_guesses_per_day
+    assert "locks the account after 3 failed logins" in m.reason
+
+
+def test_short_lockout_still_fails_the_rate_rule():
+    c = Clock()
+    m = run(device(c, lock_after=5, unlock_s=2, wrong_cost=0.2), c)
+    assert m.lockout_threshold == 5 and m.verdict == "FAIL"
+
+
+def test_dropped_connections_count_as_throttling():
+    c = Clock()
+    m = run(device(c, lock_after=2, unlock_s=30, refuse_when_locked="drop"), c)
+    assert m.lockout_threshold == 2 and m.recovery_s is not None and m.verdict == "PASS"
+    assert any(r.outcome == "unreachable" for r in m.rows)
+
+
+def test_caps_are_never_exceeded():
+    c = Clock()
+    m = run(device(c), c, max_attempts=7)
+    assert len(m.rows) == 7 and m.stopped_by == "attempt cap"
+    c = Clock()
+    m = run(device(c, lock_after=3, unlock_s=10_000), c, recovery_wait_s=30)
+    assert m.still_locked and m.verdict == "INCONCLUSIVE" and "still locked" in m.reason
+    c = Clock()
+    m = run(device(c, wrong_cost=30), c, max_seconds=100)
+    assert m.stopped_by == "time cap" and m.verdict == "INCONCLUSIVE"
+
+
+def test_wrong_password_accepted_or_account_broken():
+    c = Clock()
+    m = run(lambda u, p: Attempt(u, True, "ok", 0), c)
+    assert m.verdict == "FAIL" and "does not check passwords" in m.reason
+    c = Clock()
+    m = run(lambda u, p: Attempt(u, False, "no", 0), c)
+    assert m.verdict == "INCONCLUSIVE" and "does not log in" in m.reason
+    assert len(m.rows) == 1
+
+
+def test_csv_never_holds_a_password():
+    c = Clock()
+    text = run(device(c, lock_after=3), c).csv()
+    assert RIGHT not in text and "wrong-" not in text
+    assert text.splitlines()[0] == "attempt,phase,t_s,latency_s,password,outcome,detail"
