@@ -3,10 +3,13 @@ each outcome with its reason. (The lab proves them against real daemons; these c
 lab daemon will not do: garbage, silence, hanging up mid-login.)"""
 
 import contextlib
+import hashlib
+import http.server
 import re
 import socket
 import threading
 import time
+import urllib.parse
 
 import pytest
 from pyftpdlib.authorizers import DummyAuthorizer
@@ -125,33 +128,93 @@ def test_telnet_login_both_ways_and_shell_without_login(guard):
 
 @pytest.fixture
 def ftp_server(tmp_path):
-    def start(anonymous: bool) -> int:
-        auth = DummyAuthorizer()
-        auth.add_user("admin", "admin", str(tmp_path), perm="elr")
-        if anonymous:
-            auth.add_anonymous(str(tmp_path))
-        handler = type("H", (FTPHandler,), {"authorizer": auth, "banner": "lab ftpd ready"})
-        server = FTPServer((ADDR, 0), handler)
+    """One pyftpdlib server (its IOLoop is a process-wide singleton: one server per process)."""
+    auth = DummyAuthorizer()
+    auth.add_user("admin", "admin", str(tmp_path), perm="elr")
+    handler = type("H", (FTPHandler,), {"authorizer": auth, "banner": "lab ftpd ready", "auth_failed_timeout": 0.2})
+    server = FTPServer((ADDR, 0), handler)
 
-        def run():
-            with contextlib.suppress(OSError):  # close_all() pulls the socket from under it
-                server.serve_forever(timeout=0.2)
+    def run():
+        with contextlib.suppress(OSError):  # close_all() pulls the socket from under it
+            server.serve_forever(timeout=0.2)
 
-        threading.Thread(target=run, daemon=True).start()
-        servers.append(server)
-        return server.address[1]
-
-    servers: list = []
-    yield start
-    for s in servers:
-        s.close_all()
+    threading.Thread(target=run, daemon=True).start()
+    yield server.address[1], auth, tmp_path
+    server.close_all()
 
 
 def test_ftp_probe_both_ways(guard, ftp_server):
-    closed = FtpLoginProbe(guard, ADDR, ftp_server(anonymous=False), TIMEOUT)
-    assert closed.attempt("admin", "admin").accepted is True
-    assert closed.attempt("admin", "wrong").accepted is False
-    assert closed.anonymous_access().refused is True
-    assert "lab ftpd ready" in closed.fingerprint()["banner"]
-    open_ftp = FtpLoginProbe(guard, ADDR, ftp_server(anonymous=True), TIMEOUT)
-    assert open_ftp.anonymous_access().refused is False
+    port, auth, home = ftp_server
+    probe = FtpLoginProbe(guard, ADDR, port, TIMEOUT)
+    assert probe.attempt("admin", "admin").accepted is True
+    assert probe.attempt("admin", "wrong").accepted is False
+    assert probe.anonymous_access().refused is True
+    assert "lab ftpd ready" in probe.fingerprint()["banner"]
+    auth.add_anonymous(str(home))  # the same server, now letting anyone in
+    access = probe.anonymous_access()
+    assert access.refused is False and "accepted" in access.detail
+
+
+class _WebDevice(http.server.BaseHTTPRequestHandler):
+    """A device web UI with a form login and a digest-protected API (RFC 2617, MD5, qop=auth)."""
+
+    realm, nonce = "lab-device", "abc123nonce"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        fields = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        ok = fields.get("user") == ["admin"] and fields.get("pass") == ["admin"] and fields.get("lang") == ["en"]
+        self._send(200, b"<p>Dashboard</p>" if ok else b"<p>Invalid password</p>")
+
+    def do_GET(self):
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Digest "):
+            p = dict(re.findall(r'(\w+)="?([^",]+)"?', auth))
+            ha1 = hashlib.md5(f"admin:{self.realm}:admin".encode()).hexdigest()
+            ha2 = hashlib.md5(f"GET:{p['uri']}".encode()).hexdigest()
+            want = hashlib.md5(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:{p['qop']}:{ha2}".encode()).hexdigest()
+            if p.get("username") == "admin" and p.get("response") == want:
+                return self._send(200, b"config")
+        challenge = f'Digest realm="{self.realm}", nonce="{self.nonce}", qop="auth", algorithm=MD5'
+        self._send(401, b"", [("WWW-Authenticate", challenge)])
+
+
+@pytest.fixture
+def web_device():
+    server = http.server.ThreadingHTTPServer((ADDR, 0), _WebDevice)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_http_form_and_digest_logins_both_ways(guard, web_device):
+    from harness.probes.http import HttpLoginProbe
+    from harness.profile import HttpLogin, Service
+
+    form = Service(name="web", port=web_device, protocol="http", purpose="admin ui", authentication="password",
+                   http_login=HttpLogin(kind="form", path="/login", username_field="user", password_field="pass",
+                                        extra_fields={"lang": "en"}, success_status=[200],
+                                        failure_contains="Invalid password"))
+    probe = HttpLoginProbe(guard, ADDR, form, TIMEOUT)
+    assert probe.attempt("admin", "admin").accepted is True
+    assert probe.attempt("admin", "wrong").accepted is False
+    assert "body does not contain 'Invalid password'" in probe.criterion
+
+    api = Service(name="api", port=web_device, protocol="http", purpose="config api", authentication="password",
+                  protected_paths=["/api/config"])
+    probe = HttpLoginProbe(guard, ADDR, api, TIMEOUT)
+    assert probe.kind() == "digest" and probe.fingerprint()["realm"] == "lab-device"
+    assert probe.not_applicable() is None
+    assert probe.attempt("admin", "admin").accepted is True
+    assert probe.attempt("admin", "wrong").accepted is False
+    assert probe.anonymous_access().refused is True

@@ -43,6 +43,8 @@ def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1) -> 
                 accepted = hits[0]
             if hits or any(row["outcome"].startswith("unreachable") for row, _ in outcomes):
                 break
+            if all(row.get("accepted") is None for row, _ in outcomes):
+                break  # the service gave no verdict to a whole batch: more attempts will not decide
     return {
         "endpoint": label,
         "protocol": probe.protocol,
