@@ -84,9 +84,10 @@ def base_protocol(protocol: str) -> str:
 
 
 def candidates(protocol: str, seen: dict[str, str], cap: int) -> list[DefaultCredential]:
-    """Entries to try on a service, fingerprint matches first, at most `cap`."""
+    """Entries to try on a service, in file order (most likely first), skipping vendor entries
+    whose fingerprint does not match; at most `cap`."""
     proto = base_protocol(protocol)
-    entries = [e for e in default_credentials().entries if proto in e.protocols]
-    vendor = [e for e in entries if e.fingerprint is not None and e.fingerprint.matches(seen)]
-    generic = [e for e in entries if e.fingerprint is None]
-    return (vendor + generic)[:cap]
+    return [
+        e for e in default_credentials().entries
+        if proto in e.protocols and (e.fingerprint is None or e.fingerprint.matches(seen))
+    ][:cap]

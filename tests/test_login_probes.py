@@ -74,6 +74,13 @@ def hangs_up_after_user(conn):
     read_line(conn)
 
 
+def hangs_up_after_password(conn):
+    conn.sendall(b"device login: ")
+    read_line(conn)
+    conn.sendall(b"Password: ")
+    read_line(conn)
+
+
 def shell_without_login(conn):
     conn.sendall(b"BusyBox v1.35 built-in shell\r\n# ")
     time.sleep(1)
@@ -121,6 +128,8 @@ def test_telnet_login_both_ways_and_shell_without_login(guard):
     assert probe.attempt("admin", "nope").accepted is False
     assert probe.anonymous_access().refused is True
     assert "device login" in probe.fingerprint()["banner"]
+    hangs_up = TelnetLogin(guard, ADDR, serve(hangs_up_after_password), TIMEOUT).attempt("root", "x")
+    assert hangs_up.accepted is False and "hung up after the password" in hangs_up.detail
     open_shell = TelnetLogin(guard, ADDR, serve(shell_without_login), TIMEOUT)
     access = open_shell.anonymous_access()
     assert access.refused is False and "shell prompt appears without any login" in access.detail

@@ -161,7 +161,8 @@ class TelnetLogin:
                 if found in (FAILED, LOGIN):
                     return result(False, "rejected")
                 if sess.closed:
-                    return result(None, "device closed the connection after the password without a verdict")
+                    # devices hang up on failed logins (busybox does for a locked account): no shell, no entry
+                    return result(False, "rejected: the device hung up after the password without giving a shell")
                 return result(None, f"no verdict within {self.timeout + 5:g}s; device sent {sess.shown(80)!r}")
         except OSError as e:
             raise Unreachable(f"cannot connect to {self.address}:{self.port}: {e.strerror or e}") from None

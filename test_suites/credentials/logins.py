@@ -31,7 +31,7 @@ def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1) -> 
         inconclusive(f"{label}: {e}")
     if reason:
         not_applicable(f"{label}: {reason}")
-    attempts, accepted = [], None
+    attempts, accepted, undecided_batches = [], None, 0
     todo = candidates(probe.protocol, seen, cap)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         for i in range(0, len(todo), max(1, parallel)):
@@ -43,8 +43,9 @@ def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1) -> 
                 accepted = hits[0]
             if hits or any(row["outcome"].startswith("unreachable") for row, _ in outcomes):
                 break
-            if all(row.get("accepted") is None for row, _ in outcomes):
-                break  # the service gave no verdict to a whole batch: more attempts will not decide
+            undecided_batches = undecided_batches + 1 if all(row.get("accepted") is None for row, _ in outcomes) else 0
+            if undecided_batches >= 2:
+                break  # two whole batches without a verdict: more attempts will not decide
     return {
         "endpoint": label,
         "protocol": probe.protocol,

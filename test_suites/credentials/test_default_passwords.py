@@ -64,3 +64,6 @@ def test_default_password_on_undeclared_services(unit, profile, guard, evidence,
     if not any("attempts" in r for r in results):
         not_applicable(f"undeclared ports {undeclared} speak no protocol the harness logs in to "
                        f"(identified: {spoken})")
+    undecided = [r["endpoint"] for r in results if "attempts" in r and not decided(r)]
+    if undecided:
+        inconclusive(f"no login attempt completed on {', '.join(undecided)}, so nothing can be concluded")
