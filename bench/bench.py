@@ -1,0 +1,102 @@
+"""`make bench`: speed figures for the lab and the checks, each with its target and the ratio.
+
+Timings are wall clock on this machine, taken as an operator would see them (whole CLI runs in
+the tester namespace), so a regression anywhere (lab start-up, nmap, probes, sealing) shows.
+Run as root: the lab needs network namespaces. Nothing here fails a test; it prints.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+
+from harness.bundle import seal, verify  # noqa: E402
+from harness.signing import Signer  # noqa: E402
+from lab import manager  # noqa: E402
+
+ROWS: list[tuple[str, float, float, str]] = []
+
+
+def row(name: str, value: float, target: float, unit: str = "s") -> None:
+    ROWS.append((name, value, target, unit))
+    ratio = value / target if target else 0
+    print(f"{name:<52} {value:9.2f} {unit:<5} target {target:8.2f} {unit:<5} ratio {ratio:5.2f}", flush=True)
+
+
+def timed(fn):
+    t0 = time.monotonic()
+    out = fn()
+    return time.monotonic() - t0, out
+
+
+def cli(*args: str, tester: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "harness.cli", *args]
+    return subprocess.run(manager.tester_command(cmd) if tester else cmd, capture_output=True, text=True,
+                          cwd=ROOT, timeout=900)
+
+
+def main() -> int:
+    ok, why = manager.netns_available()
+    if not ok:
+        print(f"bench needs the lab: {why}", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="iot-bench-"))
+    try:
+        dt, inv = timed(manager.up)
+        units = sum(len(d["units"]) for d in inv["devices"])
+        row(f"lab up ({units} units, cold or warm keys)", dt, 5.0)
+        for d in inv["devices"]:
+            unit = d["units"][0]
+            code = ("import sys,time; from harness.scope import Scope, ScopeGuard;"
+                    "from harness.probes.portscan import tcp_scan;"
+                    f"g=ScopeGuard(Scope.build(['{unit['address']}'])); t=time.monotonic();"
+                    f"tcp_scan(g, '{unit['address']}'); print(time.monotonic()-t)")
+            r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True,
+                               text=True, cwd=ROOT)
+            row(f"full TCP scan, 65535 ports, {unit['name']}", float(r.stdout.strip() or "nan"), 5.0)
+        for d in inv["devices"]:
+            out = work / d["name"]
+            dt, r = timed(lambda d=d, out=out: cli("run", "--profile", d["profile"], "--out", str(out)))
+            cases = len(json.loads((out / "results.json").read_text())["cases"])
+            row(f"assessment run, {d['name']} ({len(d['units'])} units, {cases} cases)", dt,
+                60.0 if d["name"] == "hub" else 15.0)
+        dt, r = timed(lambda: cli("run", "--profile", str(ROOT / "device_profiles/lab/cam.yaml"),
+                                  "--out", str(work / "cam-brute"), "--allow", "brute"))
+        row("assessment run, cam with --allow brute", dt, 30.0)
+        dt, _ = timed(lambda: manager.down(quiet=True))
+        row("lab down", dt, 5.0)
+    finally:
+        manager.down(quiet=True)
+    # sealing and verifying: 2,000 evidence files, 64 MiB in all
+    big = work / "bundle"
+    for i in range(2000):
+        p = big / "evidence" / f"case{i % 50}" / f"file{i}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(bytes([i % 251]) * (32 * 1024))
+    signer = Signer(Ed25519PrivateKey.generate(), "bench")
+    dt, _ = timed(lambda: seal(big, signer, {"result": "PASSED", "configuration": []}))
+    row("seal bundle: 2,000 files, 64 MiB", dt, 2.0)
+    dt, v = timed(lambda: verify(big))
+    assert v.ok
+    row("verify bundle: 2,000 files, 64 MiB", dt, 2.0)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    row("peak RSS of any child process (runs, nmap)", peak, 300.0, "MiB")
+    shutil.rmtree(work, ignore_errors=True)
+    worst = max(ROWS, key=lambda r: r[1] / r[2])
+    print(f"\nworst ratio: {worst[0]} at {worst[1] / worst[2]:.2f} of its target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
