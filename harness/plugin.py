@@ -110,6 +110,15 @@ def _marker_ids(item: pytest.Item) -> list[str]:
     return [str(a) for m in item.iter_markers("requirements") for a in m.args]
 
 
+def _target(item: pytest.Item) -> tuple[str | None, str | None]:
+    """The unit and service a parametrised case is about, for the case record."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    ep, unit = params.get("endpoint"), params.get("unit")
+    if isinstance(ep, Endpoint):
+        return ep.unit.name, ep.service.name
+    return (unit.name if isinstance(unit, Unit) else None), None
+
+
 def _probe_class(item: pytest.Item) -> str:
     m = item.get_closest_marker("probe_class")
     return str(m.args[0]) if m and m.args else "safe"
@@ -165,6 +174,7 @@ class ActiveRun:
             (keep if cls in self.run.allowed_classes else gated).append(item)
         for item in gated:
             cls = _probe_class(item)
+            unit, service = _target(item)
             self.run.record(
                 CaseRecord(
                     id=case_id(item),
@@ -172,6 +182,8 @@ class ActiveRun:
                     requirements=_marker_ids(item),
                     reason=f"probe class '{cls}' not enabled; run with --allow {cls} to evaluate",
                     probe_class=cls,
+                    unit=unit,
+                    service=service,
                 )
             )
         if gated:
@@ -243,8 +255,7 @@ class ActiveRun:
         verdict = state.get("verdict") or Verdict.ERROR
         reason = state.get("reason") or ("" if verdict is Verdict.PASS else "no outcome recorded")
         cid = case_id(item)
-        ep = getattr(getattr(item, "callspec", None), "params", {}).get("endpoint")
-        unit = getattr(item, "callspec", None) and item.callspec.params.get("unit")
+        unit, service = _target(item)
         rec = CaseRecord(
             id=cid,
             verdict=verdict,
@@ -252,8 +263,8 @@ class ActiveRun:
             reason=self.run.recorder.redactor.text(reason),
             evidence=list(self.run.recorder.for_case(cid).files),
             probe_class=_probe_class(item),
-            unit=(ep.unit.name if isinstance(ep, Endpoint) else unit.name if isinstance(unit, Unit) else None),
-            service=ep.service.name if isinstance(ep, Endpoint) else None,
+            unit=unit,
+            service=service,
             duration_s=round(time.monotonic() - state["t0"], 3),
             started=state.get("started", ""),
         )

@@ -30,7 +30,7 @@ import jinja2
 import yaml
 from pydantic import ValidationError
 
-from lab.model import DeviceDefinition, HostKey, UnitDef
+from lab.model import Certificate, DeviceDefinition, HostKey, UnitDef
 from lab.pki import CertFiles, make_ca, make_cert
 
 TESTER_NS = "lab-tester"
@@ -366,6 +366,17 @@ def _secret(dev: str, name: str) -> str:
     return path.read_text().strip()
 
 
+def _certificate(d: DeviceDefinition, u: UnitDef, c: Certificate, udir: Path, ip: str, ca_key, ca_cert) -> CertFiles:
+    """Fresh on every `up` (never expires under a long-lived checkout). A `shared` certificate is
+    made by the model's first unit and reused by the others: one key for the whole class."""
+    if not c.shared:
+        return make_cert(udir / "pki", c, ip, ca_key, ca_cert)
+    folder = lab_dir() / "model" / d.name / "pki"
+    if u is d.units[0] or not (folder / f"{c.name}.crt").exists():
+        return make_cert(folder, c, ip, ca_key, ca_cert)
+    return CertFiles(str(folder / f"{c.name}.crt"), str(folder / f"{c.name}.key"))
+
+
 def _build_unit(
     d: DeviceDefinition, u: UnitDef, env: jinja2.Environment, ca: CertFiles, ca_key, ca_cert, mode: str
 ) -> dict:
@@ -385,13 +396,7 @@ def _build_unit(
     if mode == "netns":
         _accounts(udir, d, secrets)  # only a private mount namespace can put them in place
     _host_keys(udir, d)
-    certs = {}
-    for c in d.certificates:
-        folder = lab_dir() / "model" / d.name / "pki" if c.shared else udir / "pki"
-        crt = folder / f"{c.name}.crt"
-        # a shared certificate is made once per lab (same key on every unit); per-unit ones always
-        certs[c.name] = CertFiles(str(crt), str(folder / f"{c.name}.key")) if c.shared and crt.exists() and \
-            u is not d.units[0] else make_cert(folder, c, ip, ca_key, ca_cert)
+    certs = {c.name: _certificate(d, u, c, udir, ip, ca_key, ca_cert) for c in d.certificates}
     ctx = {
         "ip": ip, "dir": str(udir), "dev": u.name, "model": d.name, "lab": str(lab_dir()), "ca": ca,
         "certs": certs,
