@@ -14,7 +14,22 @@ from tests.conftest import harness
 ADDR = "127.0.0.77"
 
 
+def _ssh_garbage(c: socket.socket) -> None:
+    c.sendall(b"\x00\xff\xfeHELLO THIS IS NOT SSH\r\n" * 3)
+    c.close()
+
+
+def _telnet_noise(c: socket.socket) -> None:
+    c.sendall(bytes([255, 253, 24]) + b"\x1b[0m\x00\xfe\xfd NOISE " * 40)
+    time.sleep(3)
+    c.close()
+
+
+BEHAVIOUR = {"silent": None, "garbage": _ssh_garbage, "telnet-noise": _telnet_noise}
+
+
 def serve(kind: str, stop: threading.Event) -> int:
+    """A misbehaving service on loopback until `stop`: silent, garbage-speaking, or closed."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((ADDR, 0))
@@ -24,6 +39,7 @@ def serve(kind: str, stop: threading.Event) -> int:
         return port
     srv.listen(8)
     srv.settimeout(0.2)
+    behave = BEHAVIOUR[kind]
 
     def loop():
         conns = []
@@ -33,17 +49,36 @@ def serve(kind: str, stop: threading.Event) -> int:
             except TimeoutError:
                 continue
             conns.append(c)
-            if kind == "garbage":
+            if behave:
                 with contextlib.suppress(OSError):  # the client may hang up first
-                    c.sendall(b"\x00\xff\xfeHELLO THIS IS NOT SSH\r\n" * 3)
-                c.close()
-            # "silent": accept and never say a word
+                    behave(c)
         for c in conns:
             c.close()
         srv.close()
 
     threading.Thread(target=loop, daemon=True).start()
     return port
+
+
+def run_against(kind: str, protocol: str, tmp_path):
+    """Assess a one-service device whose service misbehaves as `kind`; results and the process."""
+    stop = threading.Event()
+    port = serve(kind, stop)
+    try:
+        prof = tmp_path / "p.yaml"
+        prof.write_text(textwrap.dedent(f"""
+            identity: {{vendor: V, model: M, firmware_version: "1"}}
+            units: [{{name: u1, address: {ADDR}}}]
+            services: [{{name: svc, port: {port}, protocol: {protocol}, purpose: maintenance,
+                         authentication: password}}]
+            credentials: {{kind: unique-per-unit}}
+            schemes: [jc-star-1]
+            limits: {{connect_timeout_s: 2}}
+        """))
+        r = harness("run", "--profile", str(prof), "--out", str(tmp_path / "b"), timeout=120)
+    finally:
+        stop.set()
+    return json.loads((tmp_path / "b" / "results.json").read_text()), r
 
 
 @pytest.mark.parametrize(
@@ -55,24 +90,9 @@ def serve(kind: str, stop: threading.Event) -> int:
     ],
 )
 def test_misbehaving_ssh_service_is_inconclusive_not_hung(tmp_path, kind, expected):
-    stop = threading.Event()
-    port = serve(kind, stop)
-    try:
-        prof = tmp_path / "p.yaml"
-        prof.write_text(textwrap.dedent(f"""
-            identity: {{vendor: V, model: M, firmware_version: "1"}}
-            units: [{{name: u1, address: {ADDR}}}]
-            services: [{{name: ssh, port: {port}, protocol: ssh, purpose: maintenance, authentication: password}}]
-            credentials: {{kind: unique-per-unit}}
-            schemes: [jc-star-1]
-            limits: {{connect_timeout_s: 2}}
-        """))
-        t0 = time.monotonic()
-        r = harness("run", "--profile", str(prof), "--out", str(tmp_path / "b"), timeout=120)
-        elapsed = time.monotonic() - t0
-    finally:
-        stop.set()
-    res = json.loads((tmp_path / "b" / "results.json").read_text())
+    t0 = time.monotonic()
+    res, r = run_against(kind, "ssh", tmp_path)
+    elapsed = time.monotonic() - t0
     case = next(c for c in res["cases"] if c["id"].startswith("credentials.default_password["))
     assert case["verdict"] == "INCONCLUSIVE", (case, r.stderr)
     assert expected in case["reason"]
@@ -81,40 +101,7 @@ def test_misbehaving_ssh_service_is_inconclusive_not_hung(tmp_path, kind, expect
 
 
 def test_telnet_device_sending_garbage_is_inconclusive_through_the_cli(tmp_path):
-    stop = threading.Event()
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((ADDR, 0))
-    srv.listen(8)
-    srv.settimeout(0.2)
-    port = srv.getsockname()[1]
-
-    def loop():
-        while not stop.is_set():
-            try:
-                c, _ = srv.accept()
-            except TimeoutError:
-                continue
-            with contextlib.suppress(OSError), c:
-                c.sendall(bytes([255, 253, 24]) + b"\x1b[0m\x00\xfe\xfd NOISE " * 40)
-                time.sleep(3)
-        srv.close()
-
-    threading.Thread(target=loop, daemon=True).start()
-    try:
-        prof = tmp_path / "p.yaml"
-        prof.write_text(textwrap.dedent(f"""
-            identity: {{vendor: V, model: M, firmware_version: "1"}}
-            units: [{{name: u1, address: {ADDR}}}]
-            services: [{{name: console, port: {port}, protocol: telnet, purpose: debug, authentication: password}}]
-            credentials: {{kind: unique-per-unit}}
-            schemes: [jc-star-1]
-            limits: {{connect_timeout_s: 2}}
-        """))
-        harness("run", "--profile", str(prof), "--out", str(tmp_path / "b"), timeout=120)
-    finally:
-        stop.set()
-    res = json.loads((tmp_path / "b" / "results.json").read_text())
+    res, _ = run_against("telnet-noise", "telnet", tmp_path)
     cases = {c["id"].split("[")[0]: c for c in res["cases"]}
     case = cases["credentials.default_password"]
     assert case["verdict"] == "INCONCLUSIVE" and "no login attempt completed" in case["reason"]
