@@ -5,8 +5,10 @@ Design rules, from the measurements in shared/reference/lab-notes.md:
   which has no default route, so no lab packet can reach a real interface;
 - daemons run in the foreground under their own session, and each PID is recorded with its
   start time so `down` kills exactly what `up` started, never a recycled PID;
-- accounts are lab-only: passwd/shadow/group copies bind-mounted inside each daemon's private
-  mount namespace; no host password hash is ever copied.
+- accounts are lab-only: each daemon sees /etc as an overlay whose upper layer holds the lab's
+  passwd/shadow/group (and PAM overrides), inside its private mount namespace; no host password
+  hash is ever copied and the host's /etc is never written (a bind mount would not do: password
+  changes rename files in /etc).
 """
 
 from __future__ import annotations
