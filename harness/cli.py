@@ -20,11 +20,11 @@ def _err(msg: str) -> None:
 def cmd_profile_validate(args: argparse.Namespace) -> int:
     from harness.catalog import load_catalogs
     from harness.profile import ProfileError, load_profile
-    from harness.run import RunSetupError, _check_declared_ids
+    from harness.run import RunSetupError, check_declared_ids
 
     try:
         p = load_profile(Path(args.file))
-        _check_declared_ids(p, load_catalogs())
+        check_declared_ids(p, load_catalogs())
     except ProfileError as e:
         print(str(e), file=sys.stderr)
         return EXIT_FAIL
@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if suites != builtin:
         pargs.append("--iot-extra-suite")
     # SIGTERM (CI cancelling a job) ends the run like Ctrl-C: evidence kept, bundle sealed incomplete
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     code = pytest.main(pargs)
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_ERROR

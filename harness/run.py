@@ -84,7 +84,7 @@ class AssessmentRun:
         if bad:
             raise RunSetupError(f"--allow {','.join(bad)}: classes are {', '.join(PROBE_CLASSES[1:])}")
         catalogs = load_catalogs()
-        _check_declared_ids(profile, catalogs)
+        check_declared_ids(profile, catalogs)
         try:
             scope = Scope.build([u.address for u in profile.units], options.allow_networks)
         except ScopeViolation as e:
@@ -253,7 +253,7 @@ def _redaction_plan(profile: DeviceProfile) -> tuple[list[str], list[str]]:
     return redact, left
 
 
-def _check_declared_ids(profile: DeviceProfile, catalogs: Catalogs) -> None:
+def check_declared_ids(profile: DeviceProfile, catalogs: Catalogs) -> None:
     known = catalogs.requirements
     for where, ids in (
         ("not_applicable", [d.requirement for d in profile.not_applicable]),

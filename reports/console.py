@@ -20,6 +20,7 @@ def render(results: dict[str, Any], bundle: str | None = None) -> str:
              f"units: {', '.join(u['name'] + ' ' + u['address'] for u in dev['units'])}"]
     if not results.get("complete", True):
         lines.append("!! INCOMPLETE RUN: verdicts below cover only the cases that finished")
+    cases = {c["id"]: c for c in results["cases"]}
     for scheme in results["schemes"]:
         reqs = [r for r in results["requirements"] if r["scheme"] == scheme]
         lines.append("")
@@ -31,7 +32,7 @@ def render(results: dict[str, Any], bundle: str | None = None) -> str:
             lines.append(f"  {r['id']:<{width}}  {MARK[r['verdict']]:<13} {r['title']}{flag}{waiver}")
             if r["verdict"] in ("FAIL", "ERROR", "INCONCLUSIVE"):
                 for cid in r["cases"]:
-                    case = next(c for c in results["cases"] if c["id"] == cid)
+                    case = cases[cid]
                     if case["verdict"] == r["verdict"]:
                         lines.append(f"  {'':<{width}}  {'':<13} - {cid}: {case['reason'].splitlines()[0][:140]}")
     s = results["summary"]

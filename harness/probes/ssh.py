@@ -37,14 +37,6 @@ class SshServerInfo:
         return "password" in self.auth_methods or "keyboard-interactive" in self.auth_methods
 
 
-@dataclass
-class LoginAttempt:
-    username: str
-    accepted: bool
-    detail: str
-    seconds: float
-
-
 def _transport(guard: ScopeGuard, sock: socket.socket, timeout: float) -> paramiko.Transport:
     t = paramiko.Transport(sock)
     t.banner_timeout = timeout
@@ -91,8 +83,9 @@ def server_info(guard: ScopeGuard, address: str, port: int, timeout: float = 5.0
 
 def try_password(
     guard: ScopeGuard, address: str, port: int, username: str, password: str, timeout: float = 5.0
-) -> LoginAttempt:
-    """One login attempt on a fresh connection; keyboard-interactive is used if password is not."""
+) -> Attempt:
+    """One login attempt on a fresh connection; keyboard-interactive is used if password is not.
+    A connection that breaks during authentication decides nothing (accepted None)."""
     t0 = time.monotonic()
     try:
         with guard.tcp(address, port, timeout) as sock:
@@ -106,12 +99,12 @@ def try_password(
             except paramiko.AuthenticationException:
                 ok, detail = False, "rejected"
             except (paramiko.SSHException, EOFError, OSError) as e:
-                ok, detail = False, f"connection failed during authentication: {e or type(e).__name__}"
+                ok, detail = None, f"connection failed during authentication: {e or type(e).__name__}"
             finally:
                 t.close()
     except OSError as e:
         raise SshUnreachable(f"cannot connect to {address}:{port}: {e.strerror or e}") from None
-    return LoginAttempt(username, ok, detail, round(time.monotonic() - t0, 3))
+    return Attempt(username, ok, detail, round(time.monotonic() - t0, 3))
 
 
 CRITERION = "the server answers SSH_MSG_USERAUTH_SUCCESS to a password (or keyboard-interactive) request"
@@ -148,9 +141,7 @@ class SshLoginProbe:
         return Access(True, f"'none' authentication refused; the server asks for: {', '.join(i.auth_methods)}")
 
     def attempt(self, username: str, password: str) -> Attempt:
-        r = try_password(self.guard, self.address, self.port, username, password, self.timeout)
-        accepted = None if r.detail.startswith("connection failed") else r.accepted
-        return Attempt(username, accepted, r.detail, r.seconds)
+        return try_password(self.guard, self.address, self.port, username, password, self.timeout)
 
 
 @dataclass

@@ -64,7 +64,7 @@ def test_unique_per_unit(profile, guard, evidence):
 
     # keys: what each unit presents on each SSH and TLS service
     for svc in profile.services:
-        holders = [u for u in units if profile.services_for(u) and svc in profile.services_for(u)]
+        holders = [u for u in units if svc in profile.services_for(u)]
         keys = {}
         for u in holders:
             try:
