@@ -49,6 +49,9 @@ def test_hub_passes_exposure_and_ssh_check_is_not_applicable(lab, tmp_path):
     assert ssh["reason"] == "hub:ssh/22: the service does not offer password authentication (offers: publickey)"
     assert cases["exposure.tcp_ports_declared[hub]"]["verdict"] == "PASS"
     assert reqs["S1.1-13"]["verdict"] == "PASS" and reqs["S1.1-02"]["verdict"] == "PASS"
+    ports = json.loads((tmp_path / "hub" / "evidence/exposure.tcp_ports_declared_hub/ports.json").read_text())
+    assert ports["open"] == [22, 80, 443, 2222, 8883] and ports["undeclared_open"] == []
+    assert "<nmaprun" in (tmp_path / "hub" / "evidence/exposure.tcp_ports_declared_hub/nmap.xml").read_text()
     # the hub's per-unit MQTT password (a profile secret) is in no file of the bundle
     secret = (manager.lab_dir() / "secrets" / "hub-mqtt_password").read_bytes().strip()
     for f in (tmp_path / "hub").rglob("*"):

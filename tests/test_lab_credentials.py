@@ -92,9 +92,14 @@ def test_anonymous_mqtt_on_cam_fails_s1_1_01(runs):
     assert evidence(out, case, "access.json")["observations"][0]["connack"] == "Success"
     assert reqs["S1.1-01"]["verdict"] == "FAIL"
     # the same interface type refuses anonymous clients on the hub
-    hub_cases = runs["hub"].cases
-    assert hub_cases["credentials.no_unauthenticated_access[hub:mqtt/8883]"]["verdict"] == "PASS"
-    assert hub_cases["credentials.no_unauthenticated_access[hub:web/443]"]["verdict"] == "PASS"
+    hub_out, hub_cases = runs["hub"].out, runs["hub"].cases
+    mqtt = hub_cases["credentials.no_unauthenticated_access[hub:mqtt/8883]"]
+    assert mqtt["verdict"] == "PASS"
+    access = evidence(hub_out, mqtt, "access.json")
+    assert access["refused"] is True and access["observations"][0]["connack"] == "Not authorized"
+    web = hub_cases["credentials.no_unauthenticated_access[hub:web/443]"]
+    assert web["verdict"] == "PASS"
+    assert evidence(hub_out, web, "access.json")["observations"][0]["status"] == 401
 
 
 def test_uniqueness_cam_units_fail_hub_units_pass(runs):
