@@ -113,6 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pargs += ["--iot-allow-network", n]
     if args.operator:
         pargs += ["--iot-operator", args.operator]
+    if args.state:
+        pargs += ["--iot-state", args.state]
     if args.signing_key:
         pargs += ["--iot-signing-key", args.signing_key]
     if suites != builtin:
@@ -218,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-network", action="append", default=[], metavar="CIDR",
                    help="a network outside the lab ranges the units may be in (you must be authorised)")
     r.add_argument("--operator")
+    r.add_argument("--state", help="device state the unit is in, as the profile's `states` name it "
+                   "(default: the first, normally as-delivered)")
     r.add_argument("--signing-key", help="Ed25519 PEM private key (default: the installation key)")
     r.add_argument("--suite", help="folder of checks to run instead of the built-in test_suites/")
     r.add_argument("--json", action="store_true", help="print results.json instead of the table")

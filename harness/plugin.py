@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from harness.catalog import check_markers
-from harness.profile import Service, Unit
+from harness.profile import Service, TlsExpectation, Unit
 from harness.results import CaseRecord
 from harness.run import AssessmentRun, RunOptions, RunSetupError, now_iso
 from harness.scope import BudgetExhausted, ScopeViolation, install_audit_backstop
@@ -63,6 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--iot-allow-network", action="append", default=[], help="extra network a unit may be in")
     g.addoption("--iot-operator", help="name recorded in the manifest")
     g.addoption("--iot-signing-key", help="Ed25519 PEM private key to sign the bundle")
+    g.addoption("--iot-state", help="device state the units are in (one of the profile's states)")
     g.addoption("--iot-extra-suite", action="store_true",
                 help="the suite is not the built-in one: skip the check that it covers every automated requirement")
 
@@ -86,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
         allow_networks=list(config.getoption("iot_allow_network")),
         operator=config.getoption("iot_operator"),
         signing_key=Path(k) if (k := config.getoption("iot_signing_key")) else None,
+        state=config.getoption("iot_state"),
     )
     try:
         run = AssessmentRun.start(options)
@@ -142,11 +144,12 @@ class ActiveRun:
         if "endpoint" in metafunc.fixturenames:
             marker = metafunc.definition.get_closest_marker("protocols")
             wanted = {str(p) for p in marker.args} if marker else set()
+            # "tls" stands for every service declaring TLS, whatever its application protocol
             eps = [
                 Endpoint(u, s)
                 for u in profile.units
                 for s in profile.services_for(u)
-                if not wanted or str(s.protocol) in wanted
+                if not wanted or str(s.protocol) in wanted or ("tls" in wanted and s.tls is not TlsExpectation.NONE)
             ]
             if eps:
                 metafunc.parametrize("endpoint", eps, ids=[e.label for e in eps], indirect=True)
@@ -212,6 +215,11 @@ class ActiveRun:
     @pytest.fixture
     def catalogs(self):
         return self.run.catalogs
+
+    @pytest.fixture
+    def device_state(self):
+        """The state the units are in for this run (exposure is judged against that state's services)."""
+        return self.run.state
 
     @pytest.fixture
     def run_cache(self):

@@ -174,6 +174,9 @@ class Service(_Strict):
     )
     http_login: HttpLogin | None = Field(default=None, description="how the web service logs users in")
     account: TestAccount | None = Field(default=None, description="a valid login, for lockout and change tests")
+    states: list[str] | None = Field(
+        default=None, description="device states in which the service is reachable; default every declared state"
+    )
 
 
 class CredentialKind(StrEnum):
@@ -197,6 +200,46 @@ class CredentialChange(_Strict):
     method: Literal["ssh-command"] = "ssh-command"
     command: str = Field(default="passwd", min_length=1)
     input: str = Field(default="{old}\n{new}\n{new}\n", description="standard input, with {old} and {new}")
+
+
+DISCLOSURE_KINDS = ("serial-number", "mac-address", "firmware-version", "os-version", "internal-path")
+
+
+class DiscoveryDeclaration(_Strict):
+    """What the unit may reveal to anyone on the network without a password (mDNS, SSDP/UPnP,
+    SNMP). Anything else security-relevant that it advertises is a finding (ETSI 5.6-2)."""
+
+    may_reveal: list[Literal["serial-number", "mac-address", "firmware-version", "os-version", "internal-path"]] = (
+        Field(default_factory=list, description="kinds of detail the product needs to advertise: " + ", ".join(
+            DISCLOSURE_KINDS))
+    )
+    justification: str = Field(default="", description="why the product needs to advertise them")
+
+    @model_validator(mode="after")
+    def _justified(self) -> DiscoveryDeclaration:
+        if self.may_reveal and len(self.justification) < 10:
+            raise ValueError("may_reveal needs a justification of at least a sentence, for the assessor")
+        return self
+
+
+class CommunicationPolicies(_Strict):
+    """Which versioned policies TLS and SSH are judged by, and whom the TLS certificates must chain to."""
+
+    tls_policy: str = Field(
+        default="cryptrec-gl3001-3.0.1",
+        description="built-in TLS policy (cryptrec-gl3001-3.0.1, nist-sp800-52r2) or the path of a policy file",
+    )
+    ssh_policy: str = Field(
+        default="iot-label-ssh-2026.1",
+        description="built-in SSH policy (iot-label-ssh-2026.1) or the path of a policy file (e.g. a golden one)",
+    )
+    trust_anchor: Path | None = Field(
+        default=None, description="CA certificate (PEM) the device's TLS certificates must chain to; "
+        "default: the Mozilla root store"
+    )
+    tls_server_names: list[str] = Field(
+        default_factory=list, description="DNS names clients use for the unit; otherwise the IP must be in the SAN"
+    )
 
 
 class UpdateMechanism(_Strict):
@@ -258,6 +301,13 @@ class DeviceProfile(_Strict):
     not_applicable: list[NotApplicableDeclaration] = Field(default_factory=list)
     waivers: list[Waiver] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    discovery: DiscoveryDeclaration = Field(default_factory=DiscoveryDeclaration)
+    communication: CommunicationPolicies = Field(default_factory=CommunicationPolicies)
+    states: list[str] = Field(
+        default_factory=lambda: ["as-delivered"],
+        min_length=1,
+        description="device states the exposure checks may be run in (run --state); the first is the default",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DeviceProfile:
@@ -275,6 +325,11 @@ class DeviceProfile(_Strict):
                     f"service {s.name!r} declares tls: required but protocol {s.protocol} is clear text; "
                     "use https/mqtts or set tls: none"
                 )
+        _unique("states", self.states)
+        for s in self.services:
+            for st in s.states or []:
+                if st not in self.states:
+                    raise ValueError(f"service {s.name!r} names unknown state {st!r}; declared states: {self.states}")
         for s in self.services:
             if s.account:
                 for u in self.units:
@@ -306,8 +361,12 @@ class DeviceProfile(_Strict):
             )
         return self
 
-    def services_for(self, unit: Unit) -> list[Service]:
-        return [s for s in self.services if s.units is None or unit.name in s.units]
+    def services_for(self, unit: Unit, state: str | None = None) -> list[Service]:
+        """Services the unit exposes; with `state`, only those declared reachable in that state."""
+        return [
+            s for s in self.services
+            if (s.units is None or unit.name in s.units) and (state is None or s.states is None or state in s.states)
+        ]
 
     def secret_items(self) -> list[tuple[str, str, str]]:
         """(unit, secret name, value) for every secret the profile can reveal."""

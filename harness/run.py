@@ -49,6 +49,7 @@ class RunOptions:
     allow_networks: list[str] = field(default_factory=list)
     operator: str | None = None
     signing_key: Path | None = None
+    state: str | None = None
 
 
 @dataclass
@@ -58,6 +59,7 @@ class AssessmentRun:
     catalogs: Catalogs
     schemes: list[str]
     allowed_classes: frozenset[str]
+    state: str
     guard: ScopeGuard
     recorder: EvidenceRecorder
     signer: Signer
@@ -83,6 +85,11 @@ class AssessmentRun:
         bad = [c for c in options.allow if c not in PROBE_CLASSES[1:]]
         if bad:
             raise RunSetupError(f"--allow {','.join(bad)}: classes are {', '.join(PROBE_CLASSES[1:])}")
+        state = options.state or profile.states[0]
+        if state not in profile.states:
+            raise RunSetupError(
+                f"--state {state!r} is not a state the profile declares; declared: {', '.join(profile.states)}"
+            )
         catalogs = load_catalogs()
         check_declared_ids(profile, catalogs)
         try:
@@ -110,6 +117,7 @@ class AssessmentRun:
             catalogs=catalogs,
             schemes=schemes,
             allowed_classes=frozenset(["safe", *options.allow]),
+            state=state,
             guard=guard,
             recorder=EvidenceRecorder(out, redactor),
             signer=signer,
@@ -152,6 +160,7 @@ class AssessmentRun:
             "schemes": self.schemes,
             "catalogs": catalogs,
             "probe_classes_enabled": sorted(self.allowed_classes),
+            "device_state": self.state,
             "operator": self.options.operator or _default_operator(),
             "started": self.started,
             "finished": None,

@@ -145,6 +145,9 @@ def _seed_overlay(unit_dir: Path, name: str) -> Path:
             shutil.copy2(src, upper / f)
     if (unit_dir / "etc" / "pam.d").is_dir():
         shutil.copytree(unit_dir / "etc" / "pam.d", upper / "pam.d")
+    # files a daemon only reads from a fixed /etc path (avahi's service definitions)
+    if (unit_dir / "etc-overlay").is_dir():
+        shutil.copytree(unit_dir / "etc-overlay", upper, dirs_exist_ok=True)
     return ovl
 
 
@@ -272,6 +275,9 @@ def _net_up(defs: list[DeviceDefinition]) -> None:
                  f"ip link set {veth} master {BRIDGE}; ip link set {veth} up")
             inside = [
                 "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
+                # closed UDP ports answer every probe (no ICMP rate limit), so a UDP scan of the lab
+                # is decisive and fast; the scan itself never counts silence as a responder
+                "sysctl -qw net.ipv4.icmp_ratelimit=0",
                 "ip link set lo up",
                 f"ip addr add {device_ip(u, 'netns')}/24 dev eth0",
                 "ip link set eth0 up",

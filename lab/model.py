@@ -41,6 +41,7 @@ class Certificate(_M):
     san_dns: list[str] = Field(default_factory=list)
     san_device_ip: bool = False
     shared: bool = Field(default=False, description="one certificate and key for every unit (a finding)")
+    expired: bool = Field(default=False, description="validity ended before the lab started (a finding)")
 
 
 class FileSpec(_M):

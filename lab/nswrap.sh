@@ -9,7 +9,7 @@
 set -e
 ovl=$1; host=$2; shift 2
 mount -t tmpfs -o mode=0755,size=16m labrun /run
-mkdir -p /run/sshd /run/mosquitto /run/faillock
+mkdir -p /run/sshd /run/mosquitto /run/faillock /run/avahi-daemon
 chmod 0755 /run/sshd
 if [ -d "$ovl/upper" ]; then
   mount -t overlay labetc -o "lowerdir=/etc,upperdir=$ovl/upper,workdir=$ovl/work" /etc

@@ -69,6 +69,7 @@ def make_ca(folder: Path) -> tuple[CertFiles, object, x509.Certificate]:
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return _save(folder, "ca", key, cert), key, cert
@@ -100,13 +101,15 @@ def make_cert(
     key = _key(spec.key)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, spec.cn)])
     now = dt.datetime.now(dt.UTC)
+    # an expired certificate is otherwise sound, so the expiry is the only thing a check can catch
+    start = now - dt.timedelta(days=spec.days + 30) if spec.expired else now - dt.timedelta(minutes=5)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=spec.days))
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=spec.days))
     )
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in spec.san_dns]
     if spec.san_device_ip:
@@ -121,6 +124,14 @@ def make_cert(
             builder.issuer_name(ca_cert.subject)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
+            )
+            # RFC 5280 profile: strict verifiers (cryptography's, used by sslyze) require both
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(ca_key, algorithm)
         )
     return _save(folder, spec.name, key, cert)

@@ -22,6 +22,9 @@ APT_PACKAGES=(
   miniupnpd-nftables                                    # router: SSDP + UPnP IGD
   nginx                                                 # http(s) admin interfaces, weak and hardened
   mosquitto                                             # MQTT, anonymous and TLS+password
+  avahi-daemon                                          # cam/hub: mDNS/DNS-SD advertisements
+  snmpd                                                 # cam: SNMP agent with community "public"
+  testssl.sh                                            # independent TLS cross-check (project tests)
   python3 python3-venv python3-pip
 )
 

@@ -12,8 +12,8 @@ from harness.verdict import fail, inconclusive
 
 
 @pytest.mark.requirements("S1.1-13", "LA-1")
-def test_tcp_ports_declared(unit, profile, guard, evidence, run_cache):
-    declared = {s.port: s for s in profile.services_for(unit) if s.transport is Transport.TCP}
+def test_tcp_ports_declared(unit, profile, guard, evidence, run_cache, device_state):
+    declared = {s.port: s for s in profile.services_for(unit, device_state) if s.transport is Transport.TCP}
     try:
         scan = cached_tcp_scan(run_cache, guard, unit.address, profile.limits.port_scan_timeout_s)
     except ScanUnavailable as e:
@@ -26,6 +26,7 @@ def test_tcp_ports_declared(unit, profile, guard, evidence, run_cache):
         {
             "unit": unit.name,
             "address": unit.address,
+            "device_state": device_state,
             "command": scan.command,
             "scan_seconds": scan.elapsed_s,
             "open": scan.open_ports,
@@ -36,7 +37,8 @@ def test_tcp_ports_declared(unit, profile, guard, evidence, run_cache):
     )
     if undeclared:
         fail(
-            f"{unit.name} ({unit.address}) has open TCP ports that the profile does not declare: "
+            f"{unit.name} ({unit.address}, state {device_state}) has open TCP ports that the profile does not "
+            "declare: "
             f"{', '.join(map(str, undeclared))}. Switch off each service the product does not need; "
             "declare the ones it does need, with their purpose."
         )

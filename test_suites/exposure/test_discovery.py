@@ -1,0 +1,61 @@
+"""What the unit tells anyone who asks, without a password: mDNS/DNS-SD, SSDP/UPnP and SNMP.
+
+Disclosure (ETSI EN 303 645 5.6-2, minimise unauthenticated disclosure of security-relevant
+information): JC-STAR ★1 has no item of its own for it, so it is judged under S1.1-13 (no
+exploitable weakness on the interfaces). Advertising the model name is fine, and is evidence
+that the model can be identified (S1.1-10).
+"""
+
+import pytest
+
+from harness.disclosure import SOURCE, find, model_mentions, summarise
+from harness.verdict import fail, inconclusive
+from test_suites.exposure.observe import discovery, snmp_advertised, udp_inventory
+
+
+def _advertised(run_cache, guard, profile, unit, evidence):
+    disc = discovery(run_cache, guard, unit)
+    udp = udp_inventory(run_cache, guard, profile, unit)
+    advertised = disc.advertised + snmp_advertised(udp)
+    for i, (url, xml) in enumerate(sorted(disc.descriptions.items())):
+        evidence.write_text(f"upnp-description-{i + 1}.xml", f"<!-- {url} -->\n{xml}")
+    return disc, advertised
+
+
+@pytest.mark.requirements("S1.1-13")
+def test_discovery_disclosure(unit, profile, guard, evidence, run_cache):
+    disc, advertised = _advertised(run_cache, guard, profile, unit, evidence)
+    found = find(advertised, profile, unit)
+    evidence.write_json("discovery.json", {
+        "unit": unit.name,
+        "method": "unicast mDNS (RFC 6762 §6.7) and unicast M-SEARCH (UPnP DA 1.1) to the unit only",
+        "mdns_services": disc.mdns_services,
+        "ssdp_responses": disc.ssdp_responses,
+        "advertised": [a.as_dict() for a in advertised],
+        "disclosures": [d.as_dict() for d in found],
+        "may_reveal": list(profile.discovery.may_reveal),
+        "notes": disc.notes,
+    })
+    bad = [d for d in found if not d.justified]
+    if bad:
+        fail(f"{unit.name} reveals security-relevant detail to anyone on the network, without a password: "
+             + summarise(bad)
+             + f". Remove it from the advertisements, or justify it under discovery.may_reveal. [{SOURCE}]")
+    if not advertised and disc.notes:
+        inconclusive(f"discovery did not complete on {unit.name}: {'; '.join(disc.notes)}")
+
+
+@pytest.mark.requirements("S1.1-10")
+def test_model_identifiable(unit, profile, guard, evidence, run_cache):
+    _, advertised = _advertised(run_cache, guard, profile, unit, evidence)
+    mentions = model_mentions(advertised, profile.identity.model)
+    evidence.write_json("model-identification.json", {
+        "unit": unit.name, "declared_model": profile.identity.model,
+        "advertised_by_the_unit": [a.as_dict() for a in mentions],
+    })
+    if not mentions:
+        inconclusive(f"{unit.name} does not name its model ({profile.identity.model}) in mDNS, SSDP/UPnP or "
+                     "SNMP; S1.1-10 is then shown by the label or the user interface (attach a photo or "
+                     "screenshot)")
+
+

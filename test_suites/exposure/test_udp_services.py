@@ -1,0 +1,42 @@
+"""Every UDP responder must be a declared service (JC-STAR S1.1-13, NIST IR 8259A LA-1).
+
+A full UDP sweep is slow and ambiguous (silence may mean closed or filtered), so the scan is
+bounded to the ports IoT devices commonly answer on (harness/data/exposure.yaml) plus the
+declared ones. Only a port that answered counts as a responder; silence is recorded, never
+judged.
+"""
+
+import pytest
+
+from harness.exposure import load_exposure_data
+from harness.profile import Transport
+from harness.verdict import fail
+from test_suites.exposure.observe import udp_inventory
+
+
+@pytest.mark.requirements("S1.1-13", "LA-1")
+def test_udp_ports_declared(unit, profile, guard, evidence, run_cache, device_state):
+    scan = udp_inventory(run_cache, guard, profile, unit)
+    evidence.write_text("nmap-udp.xml", scan.xml)
+    names = {p.port: p.name for p in load_exposure_data().udp_ports}
+    declared = {s.port: s for s in profile.services_for(unit, device_state) if s.transport is Transport.UDP}
+    undeclared = [p for p in scan.open_ports if p not in declared]
+    evidence.write_json("udp-ports.json", {
+        "unit": unit.name,
+        "address": unit.address,
+        "device_state": device_state,
+        "command": scan.command,
+        "scan_seconds": scan.elapsed_s,
+        "probed": sorted(scan.states),
+        "answered": scan.open_ports,
+        "no_answer": sorted(p for p, st in scan.states.items() if st == "open|filtered"),
+        "closed": sorted(p for p, st in scan.states.items() if st == "closed"),
+        "declared": sorted(declared),
+        "undeclared_answering": undeclared,
+        "declared_not_answering": sorted(p for p in declared if p not in scan.open_ports),
+    })
+    if undeclared:
+        listed = ", ".join(f"{p} ({names.get(p, 'unknown')})" for p in undeclared)
+        fail(f"{unit.name} ({unit.address}, state {device_state}) answers on UDP ports the profile does not "
+             f"declare: {listed}. Switch off each service the product does not need; declare the ones it "
+             "needs, with their purpose.")
