@@ -10,8 +10,9 @@ setup:
 demo: setup
 	$(VENV)/bin/iot-harness demo
 
+# the full suite, slow cross-checks included (-m "" lifts the default "not slow" filter)
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -m ""
 
 bench: setup
 	$(PY) bench/bench.py

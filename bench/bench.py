@@ -66,6 +66,28 @@ def main() -> int:
                                text=True, cwd=ROOT)
             row(f"full TCP scan, 65535 ports, {unit['name']}", float(r.stdout.strip() or "nan"), 5.0)
         for d in inv["devices"]:
+            unit = d["units"][0]
+            code = ("import time; from harness.scope import Scope, ScopeGuard;"
+                    "from harness.probes.portscan import tcp_scan, udp_scan;"
+                    "from harness.probes.discovery import discover;"
+                    "from harness.exposure import load_exposure_data;"
+                    f"a='{unit['address']}'; g=ScopeGuard(Scope.build([a])); t=time.monotonic();"
+                    "tcp_scan(g, a); udp_scan(g, a, [p.port for p in load_exposure_data().udp_ports]);"
+                    "discover(g, a); print(time.monotonic()-t)")
+            r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True,
+                               text=True, cwd=ROOT)
+            row(f"exposure scan (all TCP, UDP set, mDNS+SSDP), {unit['name']}", float(r.stdout.strip() or "nan"),
+                5.0)
+        for address, port in (("198.18.0.10", 443), ("198.18.0.11", 443), ("198.18.0.11", 8883)):
+            code = ("import time; from pathlib import Path; from harness.scope import Scope, ScopeGuard;"
+                    "from harness.probes.tls import scan;"
+                    f"g=ScopeGuard(Scope.build(['{address}'])); t=time.monotonic();"
+                    f"scan(g, '{address}', {port}, Path('{d['ca']}')); print(time.monotonic()-t)")
+            r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True,
+                               text=True, cwd=ROOT)
+            row(f"TLS scan (sslyze, every version/suite/check), {address}:{port}", float(r.stdout.strip() or "nan"),
+                5.0)
+        for d in inv["devices"]:
             out = work / d["name"]
             dt, r = timed(lambda d=d, out=out: cli("run", "--profile", d["profile"], "--out", str(out)))
             cases = len(json.loads((out / "results.json").read_text())["cases"])

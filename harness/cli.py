@@ -182,6 +182,31 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- lab / demo
+def cmd_ssh_policy_capture(args: argparse.Namespace) -> int:
+    """Golden-device mode: write a policy that accepts exactly what a known-good unit offers."""
+    from harness.probes.sshkex import SshOfferUnavailable, read_offer
+    from harness.scope import Scope, ScopeGuard, ScopeViolation
+    from harness.sshaudit import golden_policy
+
+    try:
+        guard = ScopeGuard(Scope.build([args.address], args.allow_network))
+        offer = read_offer(guard, args.address, args.port, args.timeout)
+    except ScopeViolation as e:
+        _err(f"out of scope, nothing was sent: {e}")
+        return EXIT_ERROR
+    except SshOfferUnavailable as e:
+        _err(f"{args.address}:{args.port}: {e}")
+        return EXIT_ERROR
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        _err(f"{out} exists; choose a new file or pass --force")
+        return EXIT_ERROR
+    out.write_text(golden_policy(offer, args.id, f"{args.address}:{args.port}"))
+    print(f"wrote {out}: golden offer of {offer.banner} ({len(offer.kex)} kex, {len(offer.host_key)} host key, "
+          f"{len(offer.cipher)} cipher, {len(offer.mac)} MAC); set communication.ssh_policy: {out}")
+    return 0
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     from lab import manager
 
@@ -240,6 +265,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--format", choices=["text", "junit"], default="text")
     rp.add_argument("-o", "--output")
     rp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("ssh-policy", help="SSH algorithm policies").add_subparsers(dest="sub", required=True)
+    spc = sp.add_parser("capture", help="golden-device mode: write a policy from a known-good unit's offer")
+    spc.add_argument("--address", required=True, help="IP literal of the known-good unit")
+    spc.add_argument("--port", type=int, default=22)
+    spc.add_argument("--id", required=True, help="policy id to record, e.g. acme-cam-golden")
+    spc.add_argument("--out", required=True, help="policy file to write (YAML)")
+    spc.add_argument("--force", action="store_true", help="overwrite an existing file")
+    spc.add_argument("--timeout", type=float, default=5.0)
+    spc.add_argument("--allow-network", action="append", default=[], metavar="CIDR")
+    spc.set_defaults(func=cmd_ssh_policy_capture)
 
     lab = sub.add_parser("lab", help="the built-in reference lab").add_subparsers(dest="action", required=True)
     lu = lab.add_parser("up", help="build the lab (idempotent) and write its inventory")

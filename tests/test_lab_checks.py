@@ -12,8 +12,10 @@ from tests.conftest import LAB_PROFILES, harness
 pytestmark = pytest.mark.lab
 
 
-def assess(device: str, out) -> tuple[int, dict, dict, dict]:
-    r = harness("run", "--profile", str(LAB_PROFILES / f"{device}.yaml"), "--out", str(out), tester=True)
+def assess(device: str, out, suite: str | None = None) -> tuple[int, dict, dict, dict]:
+    """One CLI run; `suite` narrows it to one folder of test_suites/ when the test needs no more."""
+    extra = ["--suite", str(LAB_PROFILES.parent.parent / "test_suites" / suite)] if suite else []
+    r = harness("run", "--profile", str(LAB_PROFILES / f"{device}.yaml"), "--out", str(out), *extra, tester=True)
     assert (out / "results.json").exists(), r.stdout + r.stderr
     res = json.loads((out / "results.json").read_text())
     return r.returncode, res, {c["id"]: c for c in res["cases"]}, {q["id"]: q for q in res["requirements"]}
@@ -38,7 +40,7 @@ def test_cam_fails_default_ssh_password_and_undeclared_telnet(lab, tmp_path):
     assert ports["open"] == [22, 23, 80, 443, 1883] and ports["undeclared_open"] == [23]
     assert "<nmaprun" in (tmp_path / "cam" / "evidence/exposure.tcp_ports_declared_cam/nmap.xml").read_text()
     assert reqs["S1.1-13"]["verdict"] == "FAIL"
-    assert res["summary"]["blocking_failures"] == ["S1.1-01", "S1.1-02", "S1.1-13", "LA-1", "LA-2"]
+    assert res["summary"]["blocking_failures"] == ["S1.1-01", "S1.1-02", "S1.1-12", "S1.1-13", "LA-1", "LA-2"]
 
 
 def test_hub_passes_exposure_and_ssh_check_is_not_applicable(lab, tmp_path):
@@ -65,14 +67,14 @@ def test_undeclared_listener_turns_exposure_to_fail(lab, tmp_path):
     manager.start_daemon("hub", "rogue-debug", rogue)
     try:
         manager.wait_listening("hub", "rogue-debug", "tcp", 8080)
-        code, _, cases, reqs = assess("hub", tmp_path / "with-rogue")
+        code, _, cases, reqs = assess("hub", tmp_path / "with-rogue", suite="exposure")
         assert code == 1
         case = cases["exposure.tcp_ports_declared[hub]"]
         assert case["verdict"] == "FAIL" and "8080" in case["reason"]
         assert reqs["S1.1-13"]["verdict"] == "FAIL" and reqs["LA-1"]["verdict"] == "FAIL"
     finally:
         manager.stop_daemon("hub", "rogue-debug")
-    code, _, cases, _ = assess("hub", tmp_path / "without-rogue")
+    code, _, cases, _ = assess("hub", tmp_path / "without-rogue", suite="exposure")
     assert cases["exposure.tcp_ports_declared[hub]"]["verdict"] == "PASS"
 
 
@@ -106,4 +108,5 @@ def test_lab_status_reports_every_daemon(lab):
         ("cam", "dropbear"), ("cam", "telnetd"), ("cam", "nginx"), ("cam", "mosquitto"),
         ("cam2", "dropbear"), ("hub", "sshd"), ("hub", "console"), ("hub", "nginx"), ("hub", "mosquitto"),
         ("hub2", "console"), ("router", "sshd"), ("router", "httpd"), ("router", "miniupnpd"),
+        ("cam", "avahi"), ("cam", "snmpd"), ("hub", "avahi"), ("router", "nginx"),
     }

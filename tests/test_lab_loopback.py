@@ -26,7 +26,8 @@ def test_loopback_inventory_states_what_cannot_run(loopback_lab):
     assert {u["address"] for d in inv["devices"] for u in d["units"]} == {
         "127.0.10.10", "127.0.10.20", "127.0.10.11", "127.0.10.21", "127.0.10.12"}
     missing = {(u["device"], u["daemon"]) for u in inv["unavailable"]}
-    assert missing == {("cam", "dropbear"), ("cam", "telnetd"), ("hub", "sshd"), ("hub", "console"),
+    assert missing == {("cam", "dropbear"), ("cam", "telnetd"), ("cam", "avahi"), ("cam", "snmpd"),
+                       ("hub", "sshd"), ("hub", "console"), ("hub", "avahi"),
                        ("router", "sshd"), ("router", "miniupnpd")}
     assert all(u["reason"] for u in inv["unavailable"])
     assert any("SSH default-password check" in lim for lim in inv["limitations"])

@@ -107,3 +107,30 @@ def test_telnet_device_sending_garbage_is_inconclusive_through_the_cli(tmp_path)
     assert case["verdict"] == "INCONCLUSIVE" and "no login attempt completed" in case["reason"]
     assert case["duration_s"] < 20
     assert cases["credentials.no_unauthenticated_access"]["verdict"] == "INCONCLUSIVE"
+
+
+def _tls_garbage(c: socket.socket) -> None:
+    c.recv(512)
+    c.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\nthis is not TLS\r\n")
+    c.close()
+
+
+BEHAVIOUR["tls-garbage"] = _tls_garbage
+
+
+@pytest.mark.parametrize(
+    ("kind", "protocol", "case", "expected"),
+    [
+        ("silent", "https", "communication.tls_configuration[", "no TLS handshake"),
+        ("tls-garbage", "https", "communication.tls_configuration[", "no TLS handshake"),
+        ("closed", "https", "communication.tls_configuration[", "no TLS handshake"),
+        ("silent", "ssh", "communication.ssh_algorithms[", "no complete SSH banner and algorithm offer within 2s"),
+        ("garbage", "ssh", "communication.ssh_algorithms[", "no SSH version line"),
+    ],
+)
+def test_stalling_tls_or_ssh_audit_is_inconclusive_with_reason(tmp_path, kind, protocol, case, expected):
+    res, r = run_against(kind, protocol, tmp_path)
+    found = next(c for c in res["cases"] if c["id"].startswith(case))
+    assert found["verdict"] == "INCONCLUSIVE", (found, r.stderr)
+    assert expected in found["reason"]
+    assert found["duration_s"] < 30, "a stalled handshake must not stall the case"

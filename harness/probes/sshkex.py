@@ -56,16 +56,25 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
 
 
 def _read_banner(sock: socket.socket, deadline: float) -> str:
+    first = b""
     for _ in range(MAX_PRE_BANNER_LINES):
         line = b""
         while not line.endswith(b"\n"):
-            line += _recv_exact(sock, 1, deadline)
+            try:
+                line += _recv_exact(sock, 1, deadline)
+            except SshOfferUnavailable:
+                if first or line:
+                    raise SshOfferUnavailable(
+                        f"not an SSH server: no SSH version line, it sent {(first or line)[:60]!r} and closed"
+                    ) from None
+                raise
             if len(line) > 255:
-                raise SshOfferUnavailable(f"not an SSH server: {line[:60]!r}… is no SSH version line")
+                raise SshOfferUnavailable(f"not an SSH server: no SSH version line, it sent {line[:60]!r}…")
+        first = first or line
         text = line.decode("utf-8", "replace").rstrip("\r\n")
         if text.startswith("SSH-"):
             return text
-    raise SshOfferUnavailable(f"no SSH version line within the first {MAX_PRE_BANNER_LINES} lines")
+    raise SshOfferUnavailable(f"not an SSH server: no SSH version line within the first {MAX_PRE_BANNER_LINES} lines")
 
 
 def _merge(a: list[str], b: list[str]) -> list[str]:

@@ -1,0 +1,132 @@
+"""Attack surface and secure communication against the real lab devices, each check proven both
+ways: the weak camera and the legacy router must FAIL with the evidence, the hardened hub PASS."""
+
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import LAB_PROFILES, harness
+from tests.test_lab_checks import assess
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def runs(lab, tmp_path_factory):
+    base = tmp_path_factory.mktemp("exposure")
+    out = {}
+    for device in ("cam", "hub", "router"):
+        code, _, cases, reqs = assess(device, base / device)
+        out[device] = {"code": code, "cases": cases, "reqs": reqs, "dir": base / device}
+    return out
+
+
+def _evidence(run, case_id: str, name: str):
+    case = run["cases"][case_id]
+    path = next(p for p in case["evidence"] if p.endswith("/" + name))
+    text = (run["dir"] / path).read_text()
+    return json.loads(text) if name.endswith(".json") else text
+
+
+def test_cam_fails_s1_1_12_on_tls_ssh_and_cleartext(runs):
+    cam = runs["cam"]
+    assert cam["reqs"]["S1.1-12"]["verdict"] == "FAIL"
+    tls = cam["cases"]["communication.tls_configuration[cam:web-tls/443]"]
+    assert tls["verdict"] == "FAIL"
+    for rule in ("tls.protocol.TLSv1.0", "tls.protocol.TLSv1.1", "tls.certificate.key_size",
+                 "tls.certificate.signature"):
+        assert rule in tls["reason"]
+    verdict = _evidence(cam, "communication.tls_configuration[cam:web-tls/443]", "tls-verdict.json")
+    rules = {v["rule"]: v["source"] for v in verdict["violations"]}
+    assert rules["tls.protocol.TLSv1.0"].startswith("CRYPTREC GL-3001-3.0.1 ch. 4")
+    assert "RSA key of 1024 bits" in tls["reason"] and "SHA1" in tls["reason"]
+    assert verdict["observation"]["chain"][0]["key_bits"] == 1024
+    raw = _evidence(cam, "communication.tls_configuration[cam:web-tls/443]", "sslyze.json")
+    assert raw["scan_status"] == "COMPLETED"
+    clear = cam["cases"]["communication.no_cleartext_interfaces[cam]"]
+    assert clear["verdict"] == "FAIL"
+    assert "tcp/23 telnet" in clear["reason"] and "tcp/80 HTTP without TLS asks for a password" in clear["reason"]
+    assert "tcp/1883 MQTT on a plain port" in clear["reason"]
+    ssh = cam["cases"]["communication.ssh_algorithms[cam:ssh/22]"]
+    assert ssh["verdict"] == "FAIL" and "ssh.host_key.ssh-rsa" in ssh["reason"]
+
+
+def test_cam_fails_s1_1_13_on_telnet_snmp_and_discovery(runs):
+    cam = runs["cam"]
+    assert cam["reqs"]["S1.1-13"]["verdict"] == "FAIL"
+    insecure = cam["cases"]["exposure.no_insecure_services[cam]"]
+    assert insecure["verdict"] == "FAIL"
+    assert "[undeclared-and-insecure] tcp/23 telnet" in insecure["reason"]
+    assert "[undeclared-and-insecure] udp/161 snmp-default-community" in insecure["reason"]
+    udp = cam["cases"]["exposure.udp_ports_declared[cam]"]
+    assert udp["verdict"] == "FAIL" and "161 (snmp), 5353 (mdns)" in udp["reason"]
+    ports = _evidence(cam, "exposure.udp_ports_declared[cam]", "udp-ports.json")
+    assert ports["answered"] == [161, 5353] and ports["undeclared_answering"] == [161, 5353]
+    disc = cam["cases"]["exposure.discovery_disclosure[cam]"]
+    assert disc["verdict"] == "FAIL" and "'1.0.3'" in disc["reason"]
+
+
+def test_hub_passes_s1_1_12_and_s1_1_13(runs):
+    hub = runs["hub"]
+    assert hub["code"] == 0
+    assert hub["reqs"]["S1.1-12"]["verdict"] == "PASS" and hub["reqs"]["S1.1-13"]["verdict"] == "PASS"
+    for case in ("communication.tls_configuration[hub:web/443]", "communication.tls_configuration[hub:mqtt/8883]",
+                 "communication.ssh_algorithms[hub:ssh/22]", "communication.ssh_algorithms[hub:console/2222]",
+                 "communication.no_cleartext_interfaces[hub]", "exposure.udp_ports_declared[hub]",
+                 "exposure.no_insecure_services[hub]", "exposure.discovery_disclosure[hub]"):
+        assert hub["cases"][case]["verdict"] == "PASS", (case, hub["cases"][case]["reason"])
+    verdict = _evidence(hub, "communication.tls_configuration[hub:mqtt/8883]", "tls-verdict.json")
+    assert verdict["violations"] == [] and verdict["observation"]["trusted"] is True
+    assert set(v for v, suites in verdict["observation"]["protocols"].items() if suites) == {"TLSv1.2", "TLSv1.3"}
+    clear = _evidence(hub, "communication.no_cleartext_interfaces[hub]", "cleartext.json")
+    port80 = next(p for p in clear["ports"] if p["port"] == 80)
+    assert port80["responses"][0]["status"] == 301 and port80["finding"] is None
+    disc = _evidence(hub, "exposure.discovery_disclosure[hub]", "discovery.json")
+    assert {s["instance"] for s in disc["mdns_services"]} == {"SmartHub-hub._https._tcp.local.",
+                                                               "SmartHub-hub._secure-mqtt._tcp.local."}
+    assert hub["reqs"]["S1.1-10"]["verdict"] == "PASS"
+
+
+def test_router_fails_ssh_policy_tls_expiry_and_discovery_serial(runs):
+    router = runs["router"]
+    ssh = router["cases"]["communication.ssh_algorithms[router:ssh/22]"]
+    assert ssh["verdict"] == "FAIL"
+    for rule in ("ssh.kex.diffie-hellman-group1-sha1", "ssh.kex.diffie-hellman-group14-sha1", "ssh.host_key.ssh-rsa",
+                 "ssh.cipher.3des-cbc", "ssh.mac.hmac-md5"):
+        assert rule in ssh["reason"]
+    assert "RFC 9142 §4 (MUST NOT)" in ssh["reason"]
+    offer = _evidence(router, "communication.ssh_algorithms[router:ssh/22]", "ssh-offer.json")
+    assert "diffie-hellman-group1-sha1" in offer["kex"]
+    tls = router["cases"]["communication.tls_configuration[router:web-tls/443]"]
+    assert tls["verdict"] == "FAIL" and "tls.certificate.expired" in tls["reason"]
+    assert "tls.protocol" not in tls["reason"]  # modern settings otherwise: the expiry alone fails it
+    disc = router["cases"]["exposure.discovery_disclosure[router]"]
+    assert disc["verdict"] == "FAIL"
+    assert disc["reason"].index("the serial number") < disc["reason"].index("'LAB0001'")
+    assert "(upnp-description serialNumber)" in disc["reason"]
+    xml = _evidence(router, "exposure.discovery_disclosure[router]", "upnp-description-1.xml")
+    assert "<serialNumber>LAB0001</serialNumber>" in xml
+    insecure = router["cases"]["exposure.no_insecure_services[router]"]
+    assert insecure["verdict"] == "FAIL" and "[declared-but-insecure] tcp/5000 upnp-igd" in insecure["reason"]
+    assert router["cases"]["exposure.udp_ports_declared[router]"]["verdict"] == "PASS"
+
+
+def test_golden_ssh_policy_holds_the_hub_and_catches_the_router(lab, tmp_path):
+    golden = tmp_path / "hub-golden.yaml"
+    r = harness("ssh-policy", "capture", "--address", "198.18.0.11", "--id", "hub-golden",
+                "--out", str(golden), tester=True)
+    assert r.returncode == 0, r.stderr
+    for device, expected in (("hub", "PASS"), ("router", "FAIL")):
+        data = yaml.safe_load((LAB_PROFILES / f"{device}.yaml").read_text())
+        data.setdefault("communication", {})["ssh_policy"] = str(golden)
+        profile = tmp_path / f"{device}.yaml"
+        profile.write_text(yaml.safe_dump(data))
+        out = tmp_path / f"out-{device}"
+        harness("run", "--profile", str(profile), "--out", str(out), "--suite",
+                str(LAB_PROFILES.parent.parent / "test_suites" / "communication"), tester=True)
+        cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
+        case = cases[f"communication.ssh_algorithms[{device}:ssh/22]"]
+        assert case["verdict"] == expected, case["reason"]
+        if expected == "FAIL":
+            assert "not in the golden offer" in case["reason"] and "hub-golden" in case["reason"]
