@@ -31,7 +31,7 @@ ROWS: list[tuple[str, float, float, str]] = []
 def row(name: str, value: float, target: float, unit: str = "s") -> None:
     ROWS.append((name, value, target, unit))
     ratio = value / target if target else 0
-    print(f"{name:<52} {value:9.2f} {unit:<5} target {target:8.2f} {unit:<5} ratio {ratio:5.2f}", flush=True)
+    print(f"{name:<60} {value:9.2f} {unit:<5} target {target:8.2f} {unit:<5} ratio {ratio:5.2f}", flush=True)
 
 
 def timed(fn):
@@ -76,7 +76,7 @@ def main() -> int:
                     "discover(g, a); print(time.monotonic()-t)")
             r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True,
                                text=True, cwd=ROOT)
-            row(f"exposure scan (all TCP, UDP set, mDNS+SSDP), {unit['name']}", float(r.stdout.strip() or "nan"),
+            row(f"exposure scan (TCP, UDP set, mDNS, SSDP), {unit['name']}", float(r.stdout.strip() or "nan"),
                 5.0)
         for address, port in (("198.18.0.10", 443), ("198.18.0.11", 443), ("198.18.0.11", 8883)):
             code = ("import time; from pathlib import Path; from harness.scope import Scope, ScopeGuard;"
@@ -85,8 +85,8 @@ def main() -> int:
                     f"scan(g, '{address}', {port}, Path('{d['ca']}')); print(time.monotonic()-t)")
             r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True,
                                text=True, cwd=ROOT)
-            row(f"TLS scan (sslyze, every version/suite/check), {address}:{port}", float(r.stdout.strip() or "nan"),
-                5.0)
+            row(f"TLS scan (sslyze, all versions and checks), {address}:{port}",
+                float(r.stdout.strip() or "nan"), 5.0)
         for d in inv["devices"]:
             out = work / d["name"]
             dt, r = timed(lambda d=d, out=out: cli("run", "--profile", d["profile"], "--out", str(out)))

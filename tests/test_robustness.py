@@ -121,9 +121,9 @@ BEHAVIOUR["tls-garbage"] = _tls_garbage
 @pytest.mark.parametrize(
     ("kind", "protocol", "case", "expected"),
     [
-        ("silent", "https", "communication.tls_configuration[", "no TLS handshake"),
+        ("silent", "https", "communication.tls_configuration[", "did not answer a ClientHello within 2s (stalled"),
         ("tls-garbage", "https", "communication.tls_configuration[", "no TLS handshake"),
-        ("closed", "https", "communication.tls_configuration[", "no TLS handshake"),
+        ("closed", "https", "communication.tls_configuration[", "Connection refused"),
         ("silent", "ssh", "communication.ssh_algorithms[", "no complete SSH banner and algorithm offer within 2s"),
         ("garbage", "ssh", "communication.ssh_algorithms[", "no SSH version line"),
     ],
@@ -133,4 +133,4 @@ def test_stalling_tls_or_ssh_audit_is_inconclusive_with_reason(tmp_path, kind, p
     found = next(c for c in res["cases"] if c["id"].startswith(case))
     assert found["verdict"] == "INCONCLUSIVE", (found, r.stderr)
     assert expected in found["reason"]
-    assert found["duration_s"] < 30, "a stalled handshake must not stall the case"
+    assert found["duration_s"] < 15, "a stalled handshake must not stall the case"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import ipaddress
+import ssl
 import warnings
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -152,6 +153,7 @@ def scan(
 
     if trust_anchor is not None and not trust_anchor.is_file():
         raise FileNotFoundError(f"TLS trust anchor {trust_anchor} does not exist; fix communication.trust_anchor")
+    _preflight(guard, address, port, timeout)
     concurrency = max(1, min(4, guard.max_connections_per_unit))
     started = dt.datetime.now(dt.UTC)
     with ExitStack() as stack:
@@ -174,6 +176,31 @@ def scan(
         why = str(err).splitlines()[-1] if err else "no TLS handshake"
         raise TlsUnavailable(f"no TLS handshake with {address}:{port}: {why}")
     return _observation(result.scan_result, address, port, trust_anchor, elapsed), raw
+
+
+def _preflight(guard: ScopeGuard, address: str, port: int, timeout: float) -> None:
+    """One handshake of our own before sslyze: a port that accepts and then says nothing would
+    otherwise cost sslyze a timeout per protocol version it tries. Any answer, even a refusal of
+    our ClientHello, means a TLS stack is there and sslyze goes ahead."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    try:
+        with guard.tcp(address, port, timeout) as sock:
+            sock.settimeout(timeout)
+            with ctx.wrap_socket(sock, do_handshake_on_connect=False) as tls:
+                tls.do_handshake()
+    except TimeoutError:
+        raise TlsUnavailable(
+            f"no TLS handshake with {address}:{port}: it accepted the connection but did not answer a "
+            f"ClientHello within {timeout:g}s (stalled handshake)"
+        ) from None
+    except ssl.SSLError:
+        return  # it answered, with an alert or something odd: sslyze will tell what it speaks
+    except OSError as e:
+        raise TlsUnavailable(f"no TLS handshake with {address}:{port}: {e.strerror or e}") from None
 
 
 def _observation(res, address: str, port: int, anchor: Path | None, elapsed: float) -> TlsObservation:
