@@ -25,16 +25,16 @@ def _policy(profile):
         inconclusive(f"TLS policy unusable: {e}")
 
 
-def _judge(guard, profile, evidence, address, port, label):
+def _judge(guard, profile, evidence, address, port, label, prefix=""):
     policy = _policy(profile)
     comm = profile.communication
     try:
         obs, raw = scan(guard, address, port, comm.trust_anchor, timeout=profile.limits.connect_timeout_s)
     except TlsUnavailable as e:
         inconclusive(f"{label}: {e}")
-    evidence.write_text("sslyze.json", raw)
+    evidence.write_text(f"{prefix}sslyze.json", raw)
     violations = evaluate(obs, policy, comm.tls_server_names)
-    evidence.write_json("tls-verdict.json", {
+    evidence.write_json(f"{prefix}tls-verdict.json", {
         "endpoint": label, "policy": policy.ref(), "policy_source": policy.source,
         "observation": obs.summary(), "violations": [v.as_dict() for v in violations],
     })
@@ -60,7 +60,7 @@ def test_tls_on_undeclared_ports(unit, profile, guard, evidence, run_cache, devi
     problems = []
     for port in ports:
         try:
-            _judge(guard, profile, evidence, unit.address, port, f"{unit.name}:undeclared/{port}")
+            _judge(guard, profile, evidence, unit.address, port, f"{unit.name}:undeclared/{port}", f"port{port}-")
         except AssertionError as e:  # a finding on one port; the others are still judged
             problems.append(str(e))
     if problems:
