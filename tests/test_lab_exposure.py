@@ -130,3 +130,28 @@ def test_golden_ssh_policy_holds_the_hub_and_catches_the_router(lab, tmp_path):
         assert case["verdict"] == expected, case["reason"]
         if expected == "FAIL":
             assert "not in the golden offer" in case["reason"] and "hub-golden" in case["reason"]
+
+
+@pytest.mark.parametrize(("cert_of", "expected"), [("hub", "PASS"), ("cam", "FAIL")])
+def test_tls_on_an_undeclared_port_is_judged_too(lab, tmp_path, cert_of, expected):
+    """An undeclared debug listener speaking TLS (openssl s_server) is found and audited: with the
+    hub's own certificate and settings it passes the TLS audit, with the camera's it fails."""
+    from lab import manager
+
+    pki = manager.lab_dir() / ("dev/hub/pki" if cert_of == "hub" else "model/cam/pki")
+    settings = (["-no_tls1", "-no_tls1_1", "-groups", "X25519:P-256:P-384", "-cipher",
+                 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305"]
+                if cert_of == "hub" else ["-cipher", "ALL:@SECLEVEL=0"])
+    rogue = ["openssl", "s_server", "-quiet", "-www", "-accept", "198.18.0.11:8443",
+             "-cert", str(pki / "web.crt"), "-key", str(pki / "web.key"), *settings]
+    manager.start_daemon("hub", "rogue-tls", rogue)
+    try:
+        manager.wait_listening("hub", "rogue-tls", "tcp", 8443)
+        _, _, cases, _ = assess("hub", tmp_path / "b", suite="communication")
+    finally:
+        manager.stop_daemon("hub", "rogue-tls")
+    case = cases["communication.tls_on_undeclared_ports[hub]"]
+    assert case["verdict"] == expected, case["reason"]
+    assert any(p.endswith("port8443-sslyze.json") for p in case["evidence"])
+    if expected == "FAIL":
+        assert "hub:undeclared/8443" in case["reason"] and "tls.certificate.key_size" in case["reason"]

@@ -45,9 +45,11 @@ def identify(guard: ScopeGuard, address: str, port: int, timeout: float = 2.0) -
     ctx.set_ciphers("ALL:@SECLEVEL=0")
     try:
         with guard.tcp(address, port, timeout) as sock, ctx.wrap_socket(sock) as tls:
-            tls.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
-            if tls.recv(16).startswith(b"HTTP/"):
-                return "https"
-            return "tls"
+            # the handshake succeeded: it speaks TLS, whatever happens to the request inside it
+            try:
+                tls.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+                return "https" if tls.recv(16).startswith(b"HTTP/") else "tls"
+            except (TimeoutError, OSError):
+                return "tls"
     except (TimeoutError, OSError, ssl.SSLError):
         return None
