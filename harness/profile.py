@@ -242,11 +242,47 @@ class CommunicationPolicies(_Strict):
     )
 
 
+class SignerFiles(_Strict):
+    certificate: Path = Field(description="PEM certificate")
+    key: Path = Field(description="PEM private key (lab or test key; never written to a bundle)")
+
+
 class UpdateMechanism(_Strict):
+    """How the device takes software updates, for the update-integrity checks (S1.1-06/08).
+
+    Images: `current_image` is the genuine image of the version the units run (used to verify
+    offline and to put a unit back after a case), `newer_image` a genuine newer release (the
+    malicious variants are derived from it, so their version is one the device would accept),
+    `older_image` a genuine older release (the downgrade case)."""
+
     method: str = Field(min_length=2, description="e.g. 'swupdate http upload', 'vendor cloud pull'")
-    image_format: str | None = None
-    trust_anchor: Path | None = Field(default=None, description="CA certificate or public key of the signer")
-    rollback_protection: bool | None = None
+    image_format: Literal["swu"] | None = Field(
+        default=None, description="image format; swu (SWUpdate) is supported, RAUC and raw signed images are planned"
+    )
+    trust_anchor: Path | None = Field(default=None, description="CA certificate (PEM) the images must chain to")
+    rollback_protection: bool | None = Field(default=None, description="does the manufacturer claim anti-rollback?")
+    transport: Literal["http-upload"] = Field(default="http-upload", description="how images reach the device")
+    service: str | None = Field(default=None, description="declared http/https service that takes the upload")
+    upload_path: str = Field(default="/upload", pattern=r"^/")
+    upload_encoding: Literal["multipart", "raw"] = Field(
+        default="multipart", description="multipart form (one file part) or the image as the request body"
+    )
+    version_path: str = Field(default="/os-release", pattern=r"^/", description="HTTP path showing the running version")
+    version_pattern: str = Field(default=r'VERSION_ID="?([^"\s]+)', description="regex; group 1 is the version")
+    status_stream: Literal["swupdate-websocket", "none"] = Field(
+        default="none", description="where the device reports install results and reasons"
+    )
+    current_image: Path | None = None
+    newer_image: Path | None = None
+    older_image: Path | None = None
+    tamper_payload: str | None = Field(
+        default=None, description="payload the malicious variants alter (default: the first); pick the one the "
+        "running version is read from, so an accepted image shows"
+    )
+    expired_signer: SignerFiles | None = Field(
+        default=None, description="an expired signer certificate of the manufacturer's CA, with its key"
+    )
+    settle_s: float = Field(default=20.0, gt=0, le=600, description="how long an install (and reboot) may take")
 
 
 class Urls(_Strict):
@@ -340,6 +376,12 @@ class DeviceProfile(_Strict):
                         )
             if (s.http_login or s.protected_paths) and s.protocol not in (Protocol.HTTP, Protocol.HTTPS):
                 raise ValueError(f"service {s.name!r}: http_login and protected_paths are for http/https services")
+        if self.update and self.update.service:
+            svc = {s.name: s for s in self.services}.get(self.update.service)
+            if svc is None or svc.protocol not in (Protocol.HTTP, Protocol.HTTPS):
+                raise ValueError(
+                    f"update.service {self.update.service!r} must name a declared http or https service"
+                )
         if self.credential_change:
             names = {s.name: s for s in self.services}
             svc = names.get(self.credential_change.service)

@@ -32,6 +32,7 @@ import jinja2
 import yaml
 from pydantic import ValidationError
 
+from lab.firmware import build_images, make_update_pki
 from lab.model import Certificate, DeviceDefinition, HostKey, UnitDef
 from lab.pki import CertFiles, make_ca, make_cert
 
@@ -408,6 +409,7 @@ def _build_unit(
     ctx = {
         "ip": ip, "dir": str(udir), "dev": u.name, "model": d.name, "lab": str(lab_dir()), "ca": ca,
         "certs": certs,
+        "firmware": d.firmware,
         "client_keys": {k: _client_key(k) for k in d.client_keys},
         "secrets": secrets,
         "port": lambda p: map_port(p, mode),
@@ -459,6 +461,12 @@ def up(names: list[str] | None = None, mode: str | None = None) -> dict[str, Any
         if mode == "netns":
             _net_up(defs)
         ca, ca_key, ca_cert = make_ca(root / "pki")
+        firmware: dict[str, dict[str, str]] = {}
+        if any(d.firmware for d in defs):
+            make_update_pki(root / "update-pki")
+            for d in defs:
+                if d.firmware:
+                    firmware[d.name] = build_images(d.name, d.firmware, root / "update-pki", root / "firmware" / d.name)
         env = _template_env()
         inventory_devices = []
         for d in defs:
@@ -494,6 +502,7 @@ def up(names: list[str] | None = None, mode: str | None = None) -> dict[str, Any
                     for dm in running for li in dm.listens
                 ],
                 "ca": ca.crt,
+                "firmware": firmware.get(d.name),
             })
     except BaseException:
         down(quiet=True)

@@ -71,6 +71,17 @@ class Daemon(_M):
     loopback_reason: str = Field(default="", description="why not, said to the operator")
 
 
+class Firmware(_M):
+    """Signed update images the lab manufacturer ships for this model (SWUpdate format)."""
+
+    title: str
+    board: str = Field(description="SWUpdate hardware board name (-H board:rev)")
+    hardware: str = Field(description="hardware revision the images are compatible with")
+    current: str = Field(description="version the units run when the lab starts")
+    newer: str
+    older: str
+
+
 class DeviceDefinition(_M):
     name: str = Field(pattern=r"^[a-z][a-z0-9]{0,10}$")
     model: str
@@ -90,3 +101,4 @@ class DeviceDefinition(_M):
     prepare: list[list[str]] = Field(default_factory=list, description="commands run after files exist")
     ns_setup: list[str] = Field(default_factory=list, description="shell commands run inside the unit's namespace")
     daemons: list[Daemon] = Field(min_length=1)
+    firmware: Firmware | None = None

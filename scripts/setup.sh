@@ -25,6 +25,7 @@ APT_PACKAGES=(
   avahi-daemon                                          # cam/hub: mDNS/DNS-SD advertisements
   snmpd                                                 # cam: SNMP agent with community "public"
   testssl.sh                                            # independent TLS cross-check (project tests)
+  swupdate                                              # hub: the update agent (CMS-signed .swu, anti-rollback)
   python3 python3-venv python3-pip
 )
 

@@ -37,7 +37,7 @@ def test_cam_fails_default_ssh_password_and_undeclared_telnet(lab, tmp_path):
     exposure = cases["exposure.tcp_ports_declared[cam]"]
     assert exposure["verdict"] == "FAIL" and "23" in exposure["reason"]
     ports = json.loads((tmp_path / "cam" / "evidence/exposure.tcp_ports_declared_cam/ports.json").read_text())
-    assert ports["open"] == [22, 23, 80, 443, 1883] and ports["undeclared_open"] == [23]
+    assert ports["open"] == [22, 23, 80, 443, 1883, 8080] and ports["undeclared_open"] == [23]
     assert "<nmaprun" in (tmp_path / "cam" / "evidence/exposure.tcp_ports_declared_cam/nmap.xml").read_text()
     assert reqs["S1.1-13"]["verdict"] == "FAIL"
     assert res["summary"]["blocking_failures"] == ["S1.1-01", "S1.1-02", "S1.1-12", "S1.1-13", "LA-1", "LA-2"]
@@ -52,7 +52,7 @@ def test_hub_passes_exposure_and_ssh_check_is_not_applicable(lab, tmp_path):
     assert cases["exposure.tcp_ports_declared[hub]"]["verdict"] == "PASS"
     assert reqs["S1.1-13"]["verdict"] == "PASS" and reqs["S1.1-02"]["verdict"] == "PASS"
     ports = json.loads((tmp_path / "hub" / "evidence/exposure.tcp_ports_declared_hub/ports.json").read_text())
-    assert ports["open"] == [22, 80, 443, 2222, 8883] and ports["undeclared_open"] == []
+    assert ports["open"] == [22, 80, 443, 2222, 8080, 8883] and ports["undeclared_open"] == []
     assert "<nmaprun" in (tmp_path / "hub" / "evidence/exposure.tcp_ports_declared_hub/nmap.xml").read_text()
     # the hub's per-unit MQTT password (a profile secret) is in no file of the bundle
     secret = (manager.lab_dir() / "secrets" / "hub-mqtt_password").read_bytes().strip()
@@ -108,5 +108,6 @@ def test_lab_status_reports_every_daemon(lab):
         ("cam", "dropbear"), ("cam", "telnetd"), ("cam", "nginx"), ("cam", "mosquitto"),
         ("cam2", "dropbear"), ("hub", "sshd"), ("hub", "console"), ("hub", "nginx"), ("hub", "mosquitto"),
         ("hub2", "console"), ("router", "sshd"), ("router", "httpd"), ("router", "miniupnpd"),
-        ("cam", "avahi"), ("cam", "snmpd"), ("hub", "avahi"), ("router", "nginx"),
+        ("cam", "avahi"), ("cam", "snmpd"), ("hub", "avahi"), ("router", "nginx"), ("cam", "updater"),
+        ("hub", "updater"), ("hub2", "updater"),
     }

@@ -27,7 +27,7 @@ def test_loopback_inventory_states_what_cannot_run(loopback_lab):
         "127.0.10.10", "127.0.10.20", "127.0.10.11", "127.0.10.21", "127.0.10.12"}
     missing = {(u["device"], u["daemon"]) for u in inv["unavailable"]}
     assert missing == {("cam", "dropbear"), ("cam", "telnetd"), ("cam", "avahi"), ("cam", "snmpd"),
-                       ("hub", "sshd"), ("hub", "console"), ("hub", "avahi"),
+                       ("cam", "updater"), ("hub", "sshd"), ("hub", "console"), ("hub", "avahi"), ("hub", "updater"),
                        ("router", "sshd"), ("router", "miniupnpd")}
     assert all(u["reason"] for u in inv["unavailable"])
     assert any("SSH default-password check" in lim for lim in inv["limitations"])

@@ -1,0 +1,101 @@
+"""The lab manufacturer's update material: a firmware-signing PKI and signed SWUpdate images.
+
+Made fresh at every `lab up`, inside the lab folder (keys never leave it): a manufacturer CA, the
+signer the genuine images are signed with, and an expired signer of the same CA (only a
+manufacturer can supply one; the harness uses it to prove the device checks validity dates).
+Images install two payloads into /run/fw, which each updater daemon has privately (nswrap
+mounts a fresh /run per daemon): `os-release`, which the device serves as its running version,
+and `rootfs.img`, the firmware body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from harness.update.swu import build
+from lab.model import Firmware
+
+ORG = "Lab Devices Inc."
+CA_NAME = "Lab Devices Firmware CA"
+SIGNER_NAME = "Lab Devices Firmware Signing"
+INSTALL_DIR = "/run/fw"
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORG), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _save(folder: Path, stem: str, key, cert: x509.Certificate) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (folder / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path = folder / f"{stem}.key"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+
+
+def _issue(subject: x509.Name, key, issuer: x509.Name, issuer_key, start: dt.datetime, end: dt.datetime,
+           ca: bool) -> x509.Certificate:
+    b = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if ca:
+        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+    else:
+        # SWUpdate checks the S/MIME purpose by default: emailProtection, digitalSignature
+        b = (b.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                            critical=False))
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def make_update_pki(folder: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca = _issue(_name(CA_NAME), ca_key, _name(CA_NAME), ca_key, dt.datetime(2019, 1, 1, tzinfo=dt.UTC),
+                now + dt.timedelta(days=3650), ca=True)
+    _save(folder, "mfr-ca", ca_key, ca)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _save(folder, "signer", key, _issue(_name(SIGNER_NAME), key, ca.subject, ca_key,
+                                        now - dt.timedelta(days=1), now + dt.timedelta(days=730), ca=False))
+    old = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _save(folder, "expired-signer", old, _issue(_name(SIGNER_NAME), old, ca.subject, ca_key,
+                                                dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+                                                dt.datetime(2021, 1, 1, tzinfo=dt.UTC), ca=False))
+
+
+def os_release(fw: Firmware, version: str) -> bytes:
+    return f'NAME="{fw.title}"\nVERSION_ID="{version}"\nBUILD_ID="mfr-{version}"\n'.encode()
+
+
+def rootfs(model: str, version: str) -> bytes:
+    seed = hashlib.sha256(f"{model}-{version}".encode()).digest()
+    return seed * (64 * 1024 // len(seed))
+
+
+def build_images(model: str, fw: Firmware, pki: Path, out: Path) -> dict[str, str]:
+    """Signed images of every version the definition names; the factory payloads for the updater."""
+    cert = x509.load_pem_x509_certificate((pki / "signer.crt").read_bytes())
+    key = serialization.load_pem_private_key((pki / "signer.key").read_bytes(), None)
+    out.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for role, version in (("current", fw.current), ("newer", fw.newer), ("older", fw.older)):
+        files = [("os-release", os_release(fw, version), f"{INSTALL_DIR}/www/os-release"),
+                 ("rootfs.img", rootfs(model, version), f"{INSTALL_DIR}/slot/rootfs.img")]
+        path = out / f"{model}-{version}.swu"
+        path.write_bytes(build(version, files, fw.hardware, f"{fw.title} {version}", cert, key))
+        made[role] = str(path)
+    (out / "factory-os-release").write_bytes(os_release(fw, fw.current))
+    (out / "factory-rootfs.img").write_bytes(rootfs(model, fw.current))
+    return made

@@ -1,0 +1,228 @@
+"""Software updates: the device installs genuine updates and refuses everything else (JC-STAR
+S1.1-06 and S1.1-08; NIST IR 8259A SU-1, SU-2, SU-4; ETSI EN 303 645 5.3-2, 5.3-7, 5.3-9, 5.3-10).
+
+Malicious images are derived from the manufacturer's genuine newer image (so their version is
+one the device would accept, and only the tampering can be the reason for a refusal) and sent
+the way the device takes updates. The verdict rests on the device's own state read back
+afterwards, never on the upload's HTTP status. After every case the unit is put back on a
+genuine image; if that fails the case ends in ERROR, loudly.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.update.derive import CASES, SignerMaterial, derive
+from harness.update.device import DeviceState, DeviceUnreachable, UpdateEndpoint
+from harness.update.swu import ImageError, SwuImage, verify_offline
+from harness.verdict import fail, inconclusive, not_applicable
+
+FIX = ("Verify every image before installing it: a CMS/X.509 signature chaining to your own CA, "
+       "every payload against its signed hash, the signer's validity dates, and the version against "
+       "the running one.")
+
+
+def _update(profile):
+    u = profile.update
+    if u is None or u.service is None:
+        not_applicable("the profile declares no network update mechanism (update.service)")
+    if u.image_format not in (None, "swu"):
+        not_applicable(f"image format {u.image_format} is not supported by this suite")
+    return u
+
+
+def _image(path, role: str) -> tuple[bytes, SwuImage]:
+    try:
+        data = path.read_bytes()
+        return data, SwuImage.parse(data)
+    except OSError as e:
+        inconclusive(f"cannot read the {role} image {path}: {e.strerror}")
+    except ImageError as e:
+        inconclusive(f"the {role} image {path} is not a usable .swu image: {e}")
+
+
+def _changed_or_settled(device: UpdateEndpoint, before: DeviceState, refused_by_stream: bool, settle_s: float):
+    """The state after an upload: a device that said FAILURE only needs to settle; one that said
+    nothing gets the full settle time to show a change (an install may take a reboot)."""
+    if refused_by_stream:
+        return device.settled_state(min(settle_s, 3.0))
+    return _await_change(device, before, settle_s)
+
+
+def _await_change(device: UpdateEndpoint, before: DeviceState, settle_s: float) -> DeviceState | None:
+    deadline = time.monotonic() + settle_s
+    state: DeviceState | None = before
+    while time.monotonic() < deadline:
+        state = device.settled_state(min(3.0, max(0.5, deadline - time.monotonic())))
+        if state is not None and state != before:
+            return state
+        time.sleep(0.2)
+    return state
+
+
+@pytest.fixture
+def device(unit, profile, guard, run_cache, evidence):
+    """The unit's update endpoint. Afterwards the unit is put back on the genuine image it ran
+    (or the genuine newer one, once installed), even when the case failed midway."""
+    u = _update(profile)
+    svc = next(s for s in profile.services if s.name == u.service)
+    if svc.units is not None and unit.name not in svc.units:
+        not_applicable(f"{unit.name} does not expose the update service {svc.name}")
+    anchor = profile.communication.trust_anchor
+    ep = UpdateEndpoint(
+        guard, unit.address, svc.port, scheme="https" if str(svc.protocol) == "https" else "http",
+        upload_path=u.upload_path, upload_encoding=u.upload_encoding, version_path=u.version_path,
+        version_pattern=u.version_pattern, status_stream=u.status_stream,
+        timeout=profile.limits.connect_timeout_s, verify=str(anchor) if anchor else False,
+    )
+    key = f"update-baseline:{unit.name}"
+    if key not in run_cache:
+        try:
+            run_cache[key] = ep.read_state()
+        except DeviceUnreachable as e:
+            inconclusive(f"{unit.name}: {e}")
+    yield ep
+    _restore(ep, run_cache[key], u, unit, evidence)
+
+
+def _restore(ep: UpdateEndpoint, baseline: DeviceState, u, unit, evidence) -> None:
+    try:
+        now = ep.read_state()
+    except DeviceUnreachable:
+        now = None
+    if now == baseline:
+        return
+    candidates = [p for p in (u.current_image, u.newer_image, u.older_image) if p is not None]
+    image = next((p for p in candidates if SwuImage.parse(p.read_bytes()).version == baseline.version), None)
+    if image is None:
+        raise RuntimeError(f"{unit.name} now reads {now.version if now else 'nothing'}; no declared genuine image "
+                           f"has the baseline version {baseline.version} to put it back")
+    outcome = ep.upload(image.read_bytes(), image.name)
+    after = _await_change(ep, now or baseline, u.settle_s)
+    evidence.write_json("restore.json", {"unit": unit.name, "found": now.text if now else None,
+                                         "restored_with": image.name, "upload": outcome.summary(),
+                                         "reads_now": after.text if after else None, "ok": after == baseline})
+    if after != baseline:
+        raise RuntimeError(f"could not put {unit.name} back on genuine {baseline.version}: it reads "
+                           f"{after.version if after else 'nothing'} after re-installing {image.name}")
+
+
+@pytest.mark.requirements("S1.1-08", "SU-2")
+def test_genuine_images_verify_offline(profile, evidence):
+    u = _update(profile)
+    if u.trust_anchor is None:
+        inconclusive("declare update.trust_anchor (the CA certificate the device trusts) to verify images")
+    images = {r: p for r, p in (("current", u.current_image), ("newer", u.newer_image), ("older", u.older_image)) if p}
+    if not images:
+        inconclusive("declare at least update.current_image (the genuine image of the running version)")
+    results, refused = {}, []
+    for role, path in images.items():
+        data, image = _image(path, role)
+        v = verify_offline(data, u.trust_anchor)
+        results[role] = {"file": str(path), "version": image.version, "ok": v.ok, "reason": v.reason,
+                         "signer": v.signer, "payloads_checked": v.checked}
+        if not v.ok:
+            refused.append(f"{role} image {path.name} ({image.version}): {v.reason}")
+    evidence.write_json("offline-verification.json", {"trust_anchor": str(u.trust_anchor), "images": results})
+    if refused:
+        fail("the manufacturer's own image(s) would be refused by a device trusting the declared anchor: "
+             + "; ".join(refused) + ". Sign with a certificate that chains to the anchor the devices ship.")
+
+
+@pytest.mark.requirements("S1.1-08", "SU-2", "SU-4")
+@pytest.mark.probe_class("intrusive")
+@pytest.mark.parametrize("case", CASES)
+def test_malicious_image_refused(case, unit, profile, device, evidence, run_cache):
+    u = _update(profile)
+    source = u.newer_image or u.current_image
+    if source is None:
+        inconclusive("declare update.newer_image (or current_image) to derive the malicious images from")
+    if "update-derived" not in run_cache:
+        data, _ = _image(source, "newer" if u.newer_image else "current")
+        expired = None
+        if u.expired_signer:
+            from cryptography import x509
+            from cryptography.hazmat.primitives import serialization
+
+            expired = SignerMaterial(
+                x509.load_pem_x509_certificate(u.expired_signer.certificate.read_bytes()),
+                serialization.load_pem_private_key(u.expired_signer.key.read_bytes(), None))
+        run_cache["update-derived"] = {d.case: d for d in derive(data, u.tamper_payload, expired)}
+    image = run_cache["update-derived"].get(case)
+    if image is None:
+        not_applicable(f"{case}: needs update.expired_signer (an expired signer certificate of your CA, with "
+                       "its key) to build")
+    evidence.write_bytes(f"{case}.swu", image.data)
+    evidence.write_json("image.json", {"case": case, "sha256": image.sha256, "bytes": len(image.data),
+                                       "how": image.how, "derived_from": source.name})
+    before = device.read_state()
+    outcome = device.upload(image.data, f"{case}.swu")
+    after = _changed_or_settled(device, before, outcome.device_result == "FAILURE", u.settle_s)
+    evidence.write_json("upload.json", {"before": before.text, "after": after.text if after else None,
+                                        "upload": outcome.summary()})
+    if after is None:
+        fail(f"{unit.name} stopped answering after the {case} image ({image.how}): its function did not stay "
+             f"unchanged. {FIX}")
+    if after != before:
+        fail(f"{unit.name} installed the {case} image ({image.how}): the running version read back changed from "
+             f"{before.version} to {after.version} ({_marker(after)}). {FIX}")
+    if u.status_stream != "none" and outcome.device_result != "FAILURE":
+        reason = outcome.stream_problem or f"status stream said {outcome.device_result or 'nothing final'}"
+        evidence.write_json("note.json", {"note": f"state unchanged, but {reason}"})
+
+
+def _marker(state: DeviceState) -> str:
+    build = [ln for ln in state.text.splitlines() if ln.startswith("BUILD_ID")]
+    return build[0] if build else state.text.strip().splitlines()[-1][:80] if state.text.strip() else "empty"
+
+
+@pytest.mark.requirements("S1.1-06", "SU-1")
+@pytest.mark.probe_class("intrusive")
+def test_genuine_update_installs(unit, profile, device, evidence, run_cache):
+    u = _update(profile)
+    if u.newer_image is None:
+        inconclusive("declare update.newer_image (a genuine image newer than the running version)")
+    data, image = _image(u.newer_image, "newer")
+    before = device.read_state()
+    if before.version == image.version:
+        inconclusive(f"{unit.name} already runs {image.version}; reset it, or declare a newer image")
+    outcome = device.upload(data, u.newer_image.name)
+    after = _await_change(device, before, u.settle_s)
+    evidence.write_json("upload.json", {"image": u.newer_image.name, "version": image.version,
+                                        "before": before.text, "after": after.text if after else None,
+                                        "upload": outcome.summary()})
+    if after is None or after.version != image.version:
+        said = "; ".join(outcome.stream_errors[:3]) or outcome.http_error or f"HTTP {outcome.http_status}"
+        fail(f"{unit.name} did not install the genuine update {image.version}: it reads "
+             f"{after.version if after else 'nothing'} (device said: {said}). A product must be updatable.")
+    run_cache[f"update-baseline:{unit.name}"] = after  # the genuine state to keep from now on
+
+
+@pytest.mark.requirements("S1.1-08", "SU-4")
+@pytest.mark.probe_class("intrusive")
+def test_downgrade_refused(unit, profile, device, evidence, catalogs):
+    u = _update(profile)
+    if u.older_image is None:
+        not_applicable("no older genuine image declared (update.older_image), so a downgrade cannot be tried")
+    data, image = _image(u.older_image, "older")
+    before = device.read_state()
+    if before.version == image.version:
+        inconclusive(f"{unit.name} already runs {image.version}, the older image's version")
+    outcome = device.upload(data, u.older_image.name)
+    after = _changed_or_settled(device, before, outcome.device_result == "FAILURE", u.settle_s)
+    evidence.write_json("upload.json", {"image": u.older_image.name, "version": image.version, "before": before.text,
+                                        "after": after.text if after else None, "upload": outcome.summary(),
+                                        "rollback_protection_claimed": u.rollback_protection})
+    if after is None:
+        fail(f"{unit.name} stopped answering after the downgrade attempt to {image.version}")
+    accepted = after != before
+    rule = catalogs.requirements["S1.1-08"][1].rule or {}
+    if accepted and u.rollback_protection:
+        fail(f"{unit.name} claims rollback protection but installed the older genuine image {image.version} "
+             f"(version read back: {after.version}). [{rule.get('downgrade_source', '')}]")
+    if accepted:
+        not_applicable(f"ADVISORY: {unit.name} installed the older genuine image {image.version} (version read back "
+                       f"{after.version}); rollback protection is not claimed, so this is not counted against "
+                       f"S1.1-08. {rule.get('downgrade_when_not_claimed', '')} [{rule.get('downgrade_source', '')}]")
