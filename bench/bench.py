@@ -96,6 +96,13 @@ def main() -> int:
         dt, r = timed(lambda: cli("run", "--profile", str(ROOT / "device_profiles/lab/cam.yaml"),
                                   "--out", str(work / "cam-brute"), "--allow", "brute"))
         row("assessment run, cam with --allow brute", dt, 30.0)
+        for name in ("hub", "cam"):  # after the runs above: the units still run their factory images
+            out = work / f"{name}-update"
+            dt, r = timed(lambda name=name, out=out: cli(
+                "run", "--profile", str(ROOT / f"device_profiles/lab/{name}.yaml"), "--out", str(out),
+                "--allow", "intrusive", "--suite", str(ROOT / "test_suites/update")))
+            cases = len(json.loads((out / "results.json").read_text())["cases"])
+            row(f"update-integrity suite, {name} (2 units, {cases} cases)", dt, 30.0)
         dt, _ = timed(lambda: manager.down(quiet=True))
         row("lab down", dt, 5.0)
     finally:

@@ -174,8 +174,10 @@ def test_malicious_image_refused(case, unit, profile, device, evidence, run_cach
 
 
 def _marker(state: DeviceState) -> str:
-    build = [ln for ln in state.text.splitlines() if ln.startswith("BUILD_ID")]
-    return build[0] if build else state.text.strip().splitlines()[-1][:80] if state.text.strip() else "empty"
+    """The line that tells this image apart: the last BUILD_ID (the one that counts), else the last line."""
+    lines = state.text.strip().splitlines()
+    build = [ln for ln in lines if ln.startswith("BUILD_ID")]
+    return (build or lines or ["empty"])[-1][:80]
 
 
 @pytest.mark.requirements("S1.1-06", "SU-1")

@@ -1,0 +1,99 @@
+"""Update integrity against the real lab agents, both ways: the hub's SWUpdate refuses every
+malicious image with its own reason, installs the genuine update and refuses the downgrade; the
+camera's home-made updater installs whatever it is sent. Afterwards both run a genuine image."""
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import LAB_PROFILES, ROOT, harness
+
+pytestmark = pytest.mark.lab
+
+
+def _run(device: str, out):
+    r = harness("run", "--profile", str(LAB_PROFILES / f"{device}.yaml"), "--out", str(out), "--allow", "intrusive",
+                "--suite", str(ROOT / "test_suites" / "update"), tester=True)
+    res = json.loads((out / "results.json").read_text())
+    return r.returncode, {c["id"]: c for c in res["cases"]}, {q["id"]: q for q in res["requirements"]}
+
+
+def _json(out, case, name):
+    path = next(p for p in case["evidence"] if p.endswith("/" + name))
+    return json.loads((out / path).read_text())
+
+
+def _running(address: str) -> str:
+    r = subprocess.run(["ip", "netns", "exec", "lab-tester", "curl", "-s", "--max-time", "5",
+                        f"http://{address}:8080/os-release"], capture_output=True, text=True, timeout=10)
+    return r.stdout
+
+
+EXPECTED_REASON = {
+    "payload-byte-flipped": "HASH mismatch",
+    "payload-changed-hash-updated": "Signature verification failed",
+    "signature-removed": "Image invalid or corrupted",
+    "rogue-ca-same-names": "Authentication of all signatures failed",
+    "self-signed-signer": "Authentication of all signatures failed",
+    "expired-signer": "Authentication of all signatures failed",
+    "truncated": "HASH mismatch",
+}
+
+
+def test_hub_refuses_every_malicious_image_and_takes_the_genuine_update(lab, tmp_path):
+    out = tmp_path / "hub"
+    code, cases, reqs = _run("hub", out)
+    assert code == 0
+    assert reqs["S1.1-08"]["verdict"] == "PASS" and reqs["S1.1-06"]["verdict"] == "PASS"
+    assert cases["update.genuine_images_verify_offline"]["verdict"] == "PASS"
+    for unit in ("hub", "hub2"):
+        for case, reason in EXPECTED_REASON.items():
+            c = cases[f"update.malicious_image_refused[{unit}-{case}]"]
+            assert c["verdict"] == "PASS", c["reason"]
+            upload = _json(out, c, "upload.json")
+            assert upload["before"] == upload["after"] and 'VERSION_ID="4.2.0"' in upload["before"]
+            assert upload["upload"]["device_result"] == "FAILURE"
+            assert any(reason in e for e in upload["upload"]["stream_errors"]), upload["upload"]["stream_errors"]
+            image = _json(out, c, "image.json")
+            assert image["how"] and len(image["sha256"]) == 64
+            assert any(p.endswith(f"/{case}.swu") for p in c["evidence"])
+        assert cases[f"update.genuine_update_installs[{unit}]"]["verdict"] == "PASS"
+        down = cases[f"update.downgrade_refused[{unit}]"]
+        assert down["verdict"] == "PASS"
+        assert any("No downgrading allowed" in e for e in _json(out, down, "upload.json")["upload"]["stream_errors"])
+    # left on the genuine newer image (anti-rollback forbids going back further)
+    assert 'BUILD_ID="mfr-4.2.1"' in _running("198.18.0.11") and 'BUILD_ID="mfr-4.2.1"' in _running("198.18.0.21")
+
+
+def test_weak_updater_installs_tampered_and_unsigned_images_and_is_put_back(lab, tmp_path):
+    out = tmp_path / "cam"
+    code, cases, reqs = _run("cam", out)
+    assert code == 1 and reqs["S1.1-08"]["verdict"] == "FAIL"
+    for case in ("payload-byte-flipped", "signature-removed", "rogue-ca-same-names"):
+        c = cases[f"update.malicious_image_refused[cam-{case}]"]
+        assert c["verdict"] == "FAIL" and "the running version read back changed from 1.0.3 to 1.0.4" in c["reason"]
+        upload = _json(out, c, "upload.json")
+        assert 'VERSION_ID="1.0.3"' in upload["before"] and 'VERSION_ID="1.0.4"' in upload["after"]
+        # the attacker's payload, not the genuine one, is what the camera now serves
+        assert 'BUILD_ID="attacker-' in upload["after"] or 'BUILD_ID="mfr-1.0.4#' in upload["after"]
+        assert upload["after"].splitlines()[-1] in c["reason"]
+        restore = _json(out, c, "restore.json")
+        assert restore["ok"] and restore["restored_with"] == "cam-1.0.3.swu"
+    assert cases["update.genuine_update_installs[cam]"]["verdict"] == "PASS"
+    down = cases["update.downgrade_refused[cam]"]
+    assert down["verdict"] == "NOT_APPLICABLE" and down["reason"].startswith("ADVISORY: cam installed the older")
+    for address in ("198.18.0.10", "198.18.0.20"):
+        assert 'BUILD_ID="mfr-1.0.4"' in _running(address)
+
+
+def test_update_cases_are_gated_as_intrusive(lab, tmp_path):
+    before = _running("198.18.0.11")
+    out = tmp_path / "safe"
+    harness("run", "--profile", str(LAB_PROFILES / "hub.yaml"), "--out", str(out), "--suite",
+            str(ROOT / "test_suites" / "update"), tester=True)
+    cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
+    assert cases["update.genuine_images_verify_offline"]["verdict"] == "PASS"
+    gated = [c for c in cases.values() if c["probe_class"] == "intrusive"]
+    assert gated and all(c["verdict"] == "NOT_EVALUATED" and "--allow intrusive" in c["reason"] for c in gated)
+    assert _running("198.18.0.11") == before  # nothing was sent

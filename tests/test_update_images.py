@@ -1,0 +1,80 @@
+"""Update images without a device: cpio both ways, the manufacturer's build verifies offline,
+and every malicious variant fails offline verification for its own reason (so a device that
+installs one has skipped exactly that check)."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.update import cpio
+from harness.update.derive import CASES, SignerMaterial, derive
+from harness.update.swu import ImageError, SwuImage, verify_offline
+from lab.firmware import build_images, make_update_pki
+from lab.model import Firmware
+
+FW = Firmware(title="Test OS", board="t", hardware="1.0", current="2.0.0", newer="2.1.0", older="1.9.0")
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fw")
+    make_update_pki(root / "pki")
+    images = build_images("dev", FW, root / "pki", root / "out")
+    return root, images
+
+
+def test_cpio_round_trip_and_errors():
+    entries = [("a", b"x" * 5), ("b", b""), ("c/d", bytes(range(256)))]
+    for crc in (True, False):
+        assert cpio.read(cpio.write(entries, crc=crc)) == entries
+    with pytest.raises(cpio.CpioError, match="no cpio newc/crc header"):
+        cpio.read(b"garbage")
+    with pytest.raises(cpio.CpioError, match="cut off"):
+        cpio.read(cpio.write(entries)[:150])
+
+
+def test_manufacturer_images_verify_and_carry_their_version(made):
+    root, images = made
+    for role, version in (("current", "2.0.0"), ("newer", "2.1.0"), ("older", "1.9.0")):
+        data = Path(images[role]).read_bytes()
+        image = SwuImage.parse(data)
+        assert image.version == version and image.payload_names == ["os-release", "rootfs.img"]
+        v = verify_offline(data, root / "pki" / "mfr-ca.crt")
+        assert v.ok, v.reason
+        assert v.checked == ["os-release", "rootfs.img"] and "Lab Devices Firmware Signing" in v.signer
+
+
+def test_every_derived_image_fails_offline_for_its_own_reason(made):
+    root, images = made
+    pki = root / "pki"
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    expired = SignerMaterial(x509.load_pem_x509_certificate((pki / "expired-signer.crt").read_bytes()),
+                             serialization.load_pem_private_key((pki / "expired-signer.key").read_bytes(), None))
+    derived = {d.case: d for d in derive(Path(images["newer"]).read_bytes(), "os-release", expired)}
+    assert set(derived) == set(CASES)
+    reasons = {case: verify_offline(d.data, pki / "mfr-ca.crt").reason for case, d in derived.items()}
+    assert "payload os-release does not match its signed sha256" in reasons["payload-byte-flipped"]
+    assert "signature does not verify" in reasons["payload-changed-hash-updated"]
+    assert reasons["signature-removed"] == "unsigned: no sw-description.sig entry"
+    for case in ("rogue-ca-same-names", "self-signed-signer"):
+        assert "signature does not verify against the trust anchor" in reasons[case]
+    assert "expired" in reasons["expired-signer"]
+    assert "not a .swu image" in reasons["truncated"] or "cut off" in reasons["truncated"]
+    for d in derived.values():
+        assert d.how and len(d.sha256) == 64
+    # the attacker's content is visible in what the device would serve as its version file
+    hashed = SwuImage.parse(derived["payload-changed-hash-updated"].data).get("os-release")
+    assert b'BUILD_ID="attacker-payload-changed-hash-updated"' in hashed
+    assert SwuImage.parse(derived["rogue-ca-same-names"].data).version == "2.1.0"
+
+
+def test_without_an_expired_signer_that_case_is_not_made(made):
+    _, images = made
+    assert "expired-signer" not in {d.case for d in derive(Path(images["newer"]).read_bytes(), None, None)}
+
+
+def test_not_a_swu_image_is_named():
+    with pytest.raises(ImageError, match="first entry is 'x'"):
+        SwuImage.parse(cpio.write([("x", b"1")]))
