@@ -52,7 +52,7 @@ def test_hub_passes_exposure_and_ssh_check_is_not_applicable(lab, tmp_path):
     assert cases["exposure.tcp_ports_declared[hub]"]["verdict"] == "PASS"
     assert reqs["S1.1-13"]["verdict"] == "PASS" and reqs["S1.1-02"]["verdict"] == "PASS"
     ports = json.loads((tmp_path / "hub" / "evidence/exposure.tcp_ports_declared_hub/ports.json").read_text())
-    assert ports["open"] == [22, 80, 443, 2222, 8080, 8883] and ports["undeclared_open"] == []
+    assert ports["open"] == [22, 80, 443, 2222, 8443, 8883] and ports["undeclared_open"] == []
     assert "<nmaprun" in (tmp_path / "hub" / "evidence/exposure.tcp_ports_declared_hub/nmap.xml").read_text()
     # the hub's per-unit MQTT password (a profile secret) is in no file of the bundle
     secret = (manager.lab_dir() / "secrets" / "hub-mqtt_password").read_bytes().strip()
@@ -63,14 +63,14 @@ def test_hub_passes_exposure_and_ssh_check_is_not_applicable(lab, tmp_path):
 
 def test_undeclared_listener_turns_exposure_to_fail(lab, tmp_path):
     www = manager.lab_dir() / "dev" / "hub" / "www"
-    rogue = ["/bin/busybox", "httpd", "-f", "-p", "198.18.0.11:8080", "-h", str(www)]
+    rogue = ["/bin/busybox", "httpd", "-f", "-p", "198.18.0.11:8081", "-h", str(www)]
     manager.start_daemon("hub", "rogue-debug", rogue)
     try:
-        manager.wait_listening("hub", "rogue-debug", "tcp", 8080)
+        manager.wait_listening("hub", "rogue-debug", "tcp", 8081)
         code, _, cases, reqs = assess("hub", tmp_path / "with-rogue", suite="exposure")
         assert code == 1
         case = cases["exposure.tcp_ports_declared[hub]"]
-        assert case["verdict"] == "FAIL" and "8080" in case["reason"]
+        assert case["verdict"] == "FAIL" and "8081" in case["reason"]
         assert reqs["S1.1-13"]["verdict"] == "FAIL" and reqs["LA-1"]["verdict"] == "FAIL"
     finally:
         manager.stop_daemon("hub", "rogue-debug")

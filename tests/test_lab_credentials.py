@@ -122,6 +122,7 @@ def console_only(tmp_path, unit="hub", **change):
     p = yaml.safe_load((LAB_PROFILES / "hub.yaml").read_text())
     p["units"] = [u for u in p["units"] if u["name"] == unit]
     p["services"] = [s for s in p["services"] if s["name"] == "console"]
+    p.pop("update", None)  # its service is cut away too
     p["credential_change"].update(change)
     path = tmp_path / f"console-{unit}.yaml"
     path.write_text(yaml.safe_dump(p))

@@ -142,16 +142,16 @@ def test_tls_on_an_undeclared_port_is_judged_too(lab, tmp_path, cert_of, expecte
     settings = (["-no_tls1", "-no_tls1_1", "-groups", "X25519:P-256:P-384", "-cipher",
                  "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305"]
                 if cert_of == "hub" else ["-cipher", "ALL:@SECLEVEL=0"])
-    rogue = ["openssl", "s_server", "-quiet", "-www", "-accept", "198.18.0.11:8443",
+    rogue = ["openssl", "s_server", "-quiet", "-www", "-accept", "198.18.0.11:9443",
              "-cert", str(pki / "web.crt"), "-key", str(pki / "web.key"), *settings]
     manager.start_daemon("hub", "rogue-tls", rogue)
     try:
-        manager.wait_listening("hub", "rogue-tls", "tcp", 8443)
+        manager.wait_listening("hub", "rogue-tls", "tcp", 9443)
         _, _, cases, _ = assess("hub", tmp_path / "b", suite="communication")
     finally:
         manager.stop_daemon("hub", "rogue-tls")
     case = cases["communication.tls_on_undeclared_ports[hub]"]
     assert case["verdict"] == expected, case["reason"]
-    assert any(p.endswith("port8443-sslyze.json") for p in case["evidence"])
+    assert any(p.endswith("port9443-sslyze.json") for p in case["evidence"])
     if expected == "FAIL":
-        assert "hub:undeclared/8443" in case["reason"] and "tls.certificate.key_size" in case["reason"]
+        assert "hub:undeclared/9443" in case["reason"] and "tls.certificate.key_size" in case["reason"]

@@ -7,7 +7,10 @@ import subprocess
 
 import pytest
 
+from lab import manager
 from tests.conftest import LAB_PROFILES, ROOT, harness
+
+HUBS = {"198.18.0.11": "hub", "198.18.0.21": "hub2"}
 
 pytestmark = pytest.mark.lab
 
@@ -25,8 +28,15 @@ def _json(out, case, name):
 
 
 def _running(address: str) -> str:
-    r = subprocess.run(["ip", "netns", "exec", "lab-tester", "curl", "-s", "--max-time", "5",
-                        f"http://{address}:8080/os-release"], capture_output=True, text=True, timeout=10)
+    """What the unit says it runs, read outside the harness (curl): the hub behind TLS and a password."""
+    if address in HUBS:
+        secret = (manager.lab_dir() / "secrets" / f"{HUBS[address]}-web_password").read_text().strip()
+        url, extra = f"https://{address}:8443/os-release", ["--cacert", str(manager.lab_dir() / "pki/ca.crt"),
+                                                          "-u", f"admin:{secret}"]
+    else:
+        url, extra = f"http://{address}:8080/os-release", []
+    r = subprocess.run(["ip", "netns", "exec", "lab-tester", "curl", "-s", "--max-time", "5", *extra, url],
+                       capture_output=True, text=True, timeout=10)
     return r.stdout
 
 

@@ -10,8 +10,10 @@ websocket-client, the upload sent with requests; both through the scope guard.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import ssl
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -65,6 +67,7 @@ class UpdateEndpoint:
     status_stream: str = "none"
     timeout: float = 10.0
     verify: bool | str = False
+    auth: tuple[str, str] | None = field(default=None, repr=False)  # HTTP basic, from the declared account
 
     def _url(self, path: str, scheme: str | None = None) -> str:
         return f"{scheme or self.scheme}://{self.address}:{self.port}{path}"
@@ -72,7 +75,8 @@ class UpdateEndpoint:
     def read_state(self) -> DeviceState:
         try:
             with self.guard.slot(self.address, self.port, self.timeout):
-                r = requests.get(self._url(self.version_path), timeout=self.timeout, verify=self.verify)
+                r = requests.get(self._url(self.version_path), timeout=self.timeout, verify=self.verify,
+                                 auth=self.auth)
         except requests.RequestException as e:
             raise DeviceUnreachable(f"cannot read the running version at {self.version_path}: {e}") from None
         if r.status_code != 200:
@@ -106,10 +110,11 @@ class UpdateEndpoint:
             with self.guard.slot(self.address, self.port, self.timeout):
                 if self.upload_encoding == "multipart":
                     r = requests.post(self._url(self.upload_path), files={"file": (filename, image)},
-                                      timeout=max(self.timeout, 30), verify=self.verify)
+                                      timeout=max(self.timeout, 30), verify=self.verify, auth=self.auth)
                 else:
                     r = requests.post(self._url(self.upload_path), data=image, timeout=max(self.timeout, 30),
-                                      headers={"Content-Type": "application/octet-stream"}, verify=self.verify)
+                                      headers={"Content-Type": "application/octet-stream"}, verify=self.verify,
+                                      auth=self.auth)
             out.http_status = r.status_code
         except requests.RequestException as e:
             out.http_error = f"{type(e).__name__}: {e}"[:300]
@@ -129,8 +134,10 @@ class UpdateEndpoint:
             ws_scheme = "wss" if self.scheme == "https" else "ws"
             try:
                 with self.guard.slot(self.address, self.port, self.timeout):
-                    ws = websocket.create_connection(self._url("/", ws_scheme), timeout=0.5,
-                                                     sslopt={"cert_reqs": 0} if self.verify is False else None)
+                    tls = {"cert_reqs": ssl.CERT_NONE} if self.verify is False else {"ca_certs": self.verify}
+                    header = [f"Authorization: {_basic(self.auth)}"] if self.auth else None
+                    ws = websocket.create_connection(self._url("/", ws_scheme), timeout=0.5, sslopt=tls,
+                                                     header=header)
                     ready.set()
                     deadline = time.monotonic() + wait_s
                     final_at = None
@@ -154,6 +161,10 @@ class UpdateEndpoint:
         t.start()
         ready.wait(self.timeout)
         return t
+
+
+def _basic(auth: tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
 
 
 def _record_frame(out: UploadOutcome, frame: str | bytes) -> None:

@@ -71,11 +71,17 @@ def device(unit, profile, guard, run_cache, evidence):
     if svc.units is not None and unit.name not in svc.units:
         not_applicable(f"{unit.name} does not expose the update service {svc.name}")
     anchor = profile.communication.trust_anchor
+    auth = None
+    if svc.account:  # the declared account: an update endpoint should demand a login
+        try:
+            auth = (svc.account.username, unit.secrets[svc.account.secret].reveal())
+        except (KeyError, LookupError, OSError) as e:
+            inconclusive(f"{unit.name}: the update service's account secret cannot be read: {e}")
     ep = UpdateEndpoint(
         guard, unit.address, svc.port, scheme="https" if str(svc.protocol) == "https" else "http",
         upload_path=u.upload_path, upload_encoding=u.upload_encoding, version_path=u.version_path,
         version_pattern=u.version_pattern, status_stream=u.status_stream,
-        timeout=profile.limits.connect_timeout_s, verify=str(anchor) if anchor else False,
+        timeout=profile.limits.connect_timeout_s, verify=str(anchor) if anchor else False, auth=auth,
     )
     key = f"update-baseline:{unit.name}"
     if key not in run_cache:
