@@ -1,0 +1,93 @@
+"""Device states judge exposure against the services declared for that state; discovery never
+follows a LOCATION away from the unit. Both on loopback, with no lab."""
+
+import json
+import socket
+import textwrap
+import threading
+
+import pytest
+
+from harness.probes.discovery import discover
+from harness.scope import Scope, ScopeGuard
+from tests.conftest import ROOT, harness
+
+ADDR = "127.0.0.78"
+
+
+@pytest.fixture
+def listener():
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((ADDR, 0))
+    srv.listen(4)
+    yield srv.getsockname()[1]
+    srv.close()
+
+
+def _profile(tmp_path, port: int) -> str:
+    path = tmp_path / "p.yaml"
+    path.write_text(textwrap.dedent(f"""
+        identity: {{vendor: V, model: M, firmware_version: "1"}}
+        units: [{{name: u1, address: {ADDR}}}]
+        states: [as-delivered, after-setup]
+        services: [{{name: pairing, port: {port}, protocol: other, purpose: app pairing after setup,
+                     authentication: none, states: [after-setup]}}]
+        credentials: {{kind: unique-per-unit}}
+        schemes: [jc-star-1]
+    """))
+    return str(path)
+
+
+def _exposure(tmp_path, profile: str, state: str | None) -> tuple[dict, dict, object]:
+    out = tmp_path / (state or "default")
+    args = ["run", "--profile", profile, "--out", str(out), "--suite", str(ROOT / "test_suites" / "exposure")]
+    if state:
+        args += ["--state", state]
+    harness(*args, timeout=300)
+    res = json.loads((out / "results.json").read_text())
+    return {c["id"]: c for c in res["cases"]}, json.loads((out / "manifest.json").read_text()), out
+
+
+def test_a_port_declared_for_another_state_is_undeclared_in_this_one(tmp_path, listener):
+    # judged by the unit's own listener only: the host's wildcard listeners answer on 127.x too
+    profile = _profile(tmp_path, listener)
+    for state, undeclared in ((None, True), ("after-setup", False)):
+        cases, manifest, out = _exposure(tmp_path, profile, state)
+        assert manifest["device_state"] == (state or "as-delivered")
+        ports = json.loads((out / "evidence/exposure.tcp_ports_declared_u1/ports.json").read_text())
+        assert listener in ports["open"] and ports["device_state"] == manifest["device_state"]
+        assert (listener in ports["undeclared_open"]) is undeclared
+        if undeclared:
+            assert cases["exposure.tcp_ports_declared[u1]"]["verdict"] == "FAIL"
+
+
+def test_unknown_state_is_refused_with_the_declared_ones(tmp_path, listener):
+    r = harness("run", "--profile", _profile(tmp_path, listener), "--out", str(tmp_path / "b"), "--state", "repair")
+    assert r.returncode == 2
+    assert "--state 'repair' is not a state the profile declares; declared: as-delivered, after-setup" in r.stderr
+
+
+def test_ssdp_location_pointing_elsewhere_is_not_fetched():
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind((ADDR, 1900))
+    udp.settimeout(3)
+
+    def answer():
+        try:
+            _, peer = udp.recvfrom(2048)
+        except OSError:
+            return
+        udp.sendto(b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nLOCATION: http://192.0.2.7/desc.xml\r\n"
+                   b"SERVER: Linux/5.4 UPnP/1.0 x/1\r\n\r\n", peer)
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    try:
+        result = discover(ScopeGuard(Scope.build([ADDR])), ADDR, timeout=0.5, ssdp_wait=1.0)
+    finally:
+        t.join(3)
+        udp.close()
+    assert result.ssdp_responses and result.descriptions == {}
+    assert any("does not point at the unit itself" in n and "not fetched" in n for n in result.notes)
+    assert {a.field for a in result.advertised} >= {"SERVER", "LOCATION"}
