@@ -247,6 +247,16 @@ class SignerFiles(_Strict):
     key: Path = Field(description="PEM private key (lab or test key; never written to a bundle)")
 
 
+class PullChannel(_Strict):
+    """Where the device fetches updates from, when it pulls: the harness stands in for that server
+    (the device must be configured to use the harness's address) to test the channel itself."""
+
+    port: int = Field(ge=1, le=65535, description="port of the update server the device is configured with")
+    path: str = Field(pattern=r"^/", description="path the device requests, e.g. /fw/update.swu")
+    tls: bool = Field(default=True, description="the device is meant to reach the server over TLS only")
+    poll_s: float = Field(default=10.0, gt=0, le=3600, description="how often the device asks for updates")
+
+
 class UpdateMechanism(_Strict):
     """How the device takes software updates, for the update-integrity checks (S1.1-06/08).
 
@@ -283,6 +293,7 @@ class UpdateMechanism(_Strict):
         default=None, description="an expired signer certificate of the manufacturer's CA, with its key"
     )
     settle_s: float = Field(default=20.0, gt=0, le=600, description="how long an install (and reboot) may take")
+    pull: PullChannel | None = Field(default=None, description="the device also (or only) pulls updates")
 
 
 class Urls(_Strict):

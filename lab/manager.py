@@ -408,6 +408,7 @@ def _build_unit(
     certs = {c.name: _certificate(d, u, c, udir, ip, ca_key, ca_cert) for c in d.certificates}
     ctx = {
         "ip": ip, "dir": str(udir), "dev": u.name, "model": d.name, "lab": str(lab_dir()), "ca": ca,
+        "tester": TESTER_IP,
         "certs": certs,
         "firmware": d.firmware,
         "client_keys": {k: _client_key(k) for k in d.client_keys},

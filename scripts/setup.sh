@@ -25,7 +25,8 @@ APT_PACKAGES=(
   avahi-daemon                                          # cam/hub: mDNS/DNS-SD advertisements
   snmpd                                                 # cam: SNMP agent with community "public"
   testssl.sh                                            # independent TLS cross-check (project tests)
-  swupdate                                              # hub: the update agent (CMS-signed .swu, anti-rollback)
+  swupdate                                              # hub, router: the update agent (CMS-signed .swu, anti-rollback)
+  curl                                                  # hub: pulls updates over TLS from its update server
   python3 python3-venv python3-pip
 )
 

@@ -109,5 +109,5 @@ def test_lab_status_reports_every_daemon(lab):
         ("cam2", "dropbear"), ("hub", "sshd"), ("hub", "console"), ("hub", "nginx"), ("hub", "mosquitto"),
         ("hub2", "console"), ("router", "sshd"), ("router", "httpd"), ("router", "miniupnpd"),
         ("cam", "avahi"), ("cam", "snmpd"), ("hub", "avahi"), ("router", "nginx"), ("cam", "updater"),
-        ("hub", "updater"), ("hub2", "updater"),
+        ("hub", "updater"), ("hub2", "updater"), ("router", "updater"),
     }

@@ -28,7 +28,7 @@ def test_loopback_inventory_states_what_cannot_run(loopback_lab):
     missing = {(u["device"], u["daemon"]) for u in inv["unavailable"]}
     assert missing == {("cam", "dropbear"), ("cam", "telnetd"), ("cam", "avahi"), ("cam", "snmpd"),
                        ("cam", "updater"), ("hub", "sshd"), ("hub", "console"), ("hub", "avahi"), ("hub", "updater"),
-                       ("router", "sshd"), ("router", "miniupnpd")}
+                       ("router", "sshd"), ("router", "miniupnpd"), ("router", "updater")}
     assert all(u["reason"] for u in inv["unavailable"])
     assert any("SSH default-password check" in lim for lim in inv["limitations"])
     assert "lab-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

@@ -72,6 +72,11 @@ def test_hub_refuses_every_malicious_image_and_takes_the_genuine_update(lab, tmp
         down = cases[f"update.downgrade_refused[{unit}]"]
         assert down["verdict"] == "PASS"
         assert any("No downgrading allowed" in e for e in _json(out, down, "upload.json")["upload"]["stream_errors"])
+        pull = cases[f"update.pull_channel_refuses_an_untrusted_server[{unit}]"]
+        assert pull["verdict"] == "PASS", pull["reason"]
+        server = _json(out, pull, "standin-server.json")
+        assert server["connections"] and all(c["handshake"] == "aborted: TLSV1_ALERT_UNKNOWN_CA" and
+                                             c["request"] is None for c in server["connections"])
     # left on the genuine newer image (anti-rollback forbids going back further)
     assert 'BUILD_ID="mfr-4.2.1"' in _running("198.18.0.11") and 'BUILD_ID="mfr-4.2.1"' in _running("198.18.0.21")
 
@@ -107,3 +112,16 @@ def test_update_cases_are_gated_as_intrusive(lab, tmp_path):
     gated = [c for c in cases.values() if c["probe_class"] == "intrusive"]
     assert gated and all(c["verdict"] == "NOT_EVALUATED" and "--allow intrusive" in c["reason"] for c in gated)
     assert _running("198.18.0.11") == before  # nothing was sent
+
+
+def test_router_pull_client_talks_to_a_man_in_the_middle(lab, tmp_path):
+    out = tmp_path / "router"
+    code, cases, reqs = _run("router", out)
+    assert code == 1 and reqs["S1.1-08"]["verdict"] == "FAIL"
+    assert cases["update.genuine_images_verify_offline"]["verdict"] == "PASS"
+    pull = cases["update.pull_channel_refuses_an_untrusted_server[router]"]
+    assert pull["verdict"] == "FAIL" and "GET /router/update.swu" in json.dumps(_json(out, pull, "standin-server.json"))
+    server = _json(out, pull, "standin-server.json")
+    assert server["listen"] == "198.18.0.1:8444" and server["refused_peers"] == []
+    assert all(c["handshake"] == "completed" for c in server["connections"])
+    assert cases["update.malicious_image_refused[router-truncated]"]["verdict"] == "NOT_APPLICABLE"

@@ -117,7 +117,9 @@ def _restore(ep: UpdateEndpoint, baseline: DeviceState, u, unit, evidence) -> No
 
 @pytest.mark.requirements("S1.1-08", "SU-2")
 def test_genuine_images_verify_offline(profile, evidence):
-    u = _update(profile)
+    u = profile.update
+    if u is None:
+        not_applicable("the profile declares no update mechanism")
     if u.trust_anchor is None:
         inconclusive("declare update.trust_anchor (the CA certificate the device trusts) to verify images")
     images = {r: p for r, p in (("current", u.current_image), ("newer", u.newer_image), ("older", u.older_image)) if p}
@@ -234,3 +236,34 @@ def test_downgrade_refused(unit, profile, device, evidence, catalogs):
         not_applicable(f"ADVISORY: {unit.name} installed the older genuine image {image.version} (version read back "
                        f"{after.version}); rollback protection is not claimed, so this is not counted against "
                        f"S1.1-08. {rule.get('downgrade_when_not_claimed', '')} [{rule.get('downgrade_source', '')}]")
+
+
+@pytest.mark.requirements("S1.1-08", "SU-2")
+@pytest.mark.probe_class("intrusive")
+def test_pull_channel_refuses_an_untrusted_server(unit, profile, guard, evidence):
+    """The device fetches updates from a server; a man in the middle presenting a certificate the
+    device has no reason to trust must not get as far as the device's request."""
+    from harness.update.standin import serve_untrusted
+
+    u = profile.update
+    if u is None or u.pull is None:
+        not_applicable("the profile declares no pull channel (update.pull)")
+    if not u.pull.tls:
+        not_applicable("the declared pull channel does not use TLS; its integrity rests on the image checks alone")
+    try:
+        report = serve_untrusted(guard, unit.address, u.pull.port, wait_s=max(10.0, 3 * u.pull.poll_s))
+    except OSError as e:
+        inconclusive(f"{unit.name}: {e}")
+    evidence.write_json("standin-server.json", report.summary() | {
+        "declared_path": u.pull.path, "note": "self-signed certificate made for this run; every request answered 404"})
+    mine = [c for c in report.connections if c.peer == unit.address]
+    if not mine:
+        inconclusive(f"{unit.name} did not contact its update server at {report.listen} within {report.seconds:g}s; "
+                     "check that it is configured to use the harness's address and how often it polls (pull.poll_s)")
+    trusted = [c for c in mine if c.handshake == "completed"]
+    if trusted:
+        asked = next((c.request for c in trusted if c.request), "nothing yet")
+        fail(f"{unit.name} completed a TLS handshake with an update server it has no reason to trust "
+             f"({report.certificate_subject}, self-signed, made for this test) and asked it for: {asked}. "
+             "A man in the middle could serve it any image and see what it runs; validate the server "
+             "certificate against the trust anchor the update server's certificate is issued by.")
