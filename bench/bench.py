@@ -46,6 +46,15 @@ def cli(*args: str, tester: bool = True) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=900)
 
 
+def probe_seconds(address: str, calls: str, imports: str) -> float:
+    """Time probe calls in a fresh interpreter inside the tester namespace, as a run makes them;
+    `calls` may use `g` (a scope guard for `address`) and `a` (the address)."""
+    code = (f"import time; from pathlib import Path; from harness.scope import Scope, ScopeGuard; {imports};"
+            f"a='{address}'; g=ScopeGuard(Scope.build([a])); t=time.monotonic(); {calls}; print(time.monotonic()-t)")
+    r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True, text=True, cwd=ROOT)
+    return float(r.stdout.strip() or "nan")
+
+
 def main() -> int:
     ok, why = manager.netns_available()
     if not ok:
@@ -58,47 +67,32 @@ def main() -> int:
         row(f"lab up ({units} units, cold or warm keys)", dt, 5.0)
         for d in inv["devices"]:
             unit = d["units"][0]
-            code = ("import sys,time; from harness.scope import Scope, ScopeGuard;"
-                    "from harness.probes.portscan import tcp_scan;"
-                    f"g=ScopeGuard(Scope.build(['{unit['address']}'])); t=time.monotonic();"
-                    f"tcp_scan(g, '{unit['address']}'); print(time.monotonic()-t)")
-            r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True,
-                               text=True, cwd=ROOT)
-            row(f"full TCP scan, 65535 ports, {unit['name']}", float(r.stdout.strip() or "nan"), 5.0)
+            row(f"full TCP scan, 65535 ports, {unit['name']}",
+                probe_seconds(unit["address"], "tcp_scan(g, a)", "from harness.probes.portscan import tcp_scan"), 5.0)
         for d in inv["devices"]:
             unit = d["units"][0]
-            code = ("import time; from harness.scope import Scope, ScopeGuard;"
-                    "from harness.probes.portscan import tcp_scan, udp_scan;"
-                    "from harness.probes.discovery import discover;"
-                    "from harness.exposure import load_exposure_data;"
-                    f"a='{unit['address']}'; g=ScopeGuard(Scope.build([a])); t=time.monotonic();"
-                    "tcp_scan(g, a); udp_scan(g, a, [p.port for p in load_exposure_data().udp_ports]);"
-                    "discover(g, a); print(time.monotonic()-t)")
-            r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True,
-                               text=True, cwd=ROOT)
-            row(f"exposure scan (TCP, UDP set, mDNS, SSDP), {unit['name']}", float(r.stdout.strip() or "nan"),
-                5.0)
+            seconds = probe_seconds(
+                unit["address"],
+                "tcp_scan(g, a); udp_scan(g, a, [p.port for p in load_exposure_data().udp_ports]); discover(g, a)",
+                "from harness.probes.portscan import tcp_scan, udp_scan; from harness.probes.discovery import discover;"
+                "from harness.exposure import load_exposure_data")
+            row(f"exposure scan (TCP, UDP set, mDNS, SSDP), {unit['name']}", seconds, 5.0)
         for address, port in (("198.18.0.10", 443), ("198.18.0.11", 443), ("198.18.0.11", 8883)):
-            code = ("import time; from pathlib import Path; from harness.scope import Scope, ScopeGuard;"
-                    "from harness.probes.tls import scan;"
-                    f"g=ScopeGuard(Scope.build(['{address}'])); t=time.monotonic();"
-                    f"scan(g, '{address}', {port}, Path('{d['ca']}')); print(time.monotonic()-t)")
-            r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True,
-                               text=True, cwd=ROOT)
-            row(f"TLS scan (sslyze, all versions and checks), {address}:{port}",
-                float(r.stdout.strip() or "nan"), 5.0)
+            seconds = probe_seconds(address, f"scan(g, a, {port}, Path('{d['ca']}'))",
+                                    "from harness.probes.tls import scan")
+            row(f"TLS scan (sslyze, all versions and checks), {address}:{port}", seconds, 5.0)
         for d in inv["devices"]:
             out = work / d["name"]
-            dt, r = timed(lambda d=d, out=out: cli("run", "--profile", d["profile"], "--out", str(out)))
+            dt, _ = timed(lambda d=d, out=out: cli("run", "--profile", d["profile"], "--out", str(out)))
             cases = len(json.loads((out / "results.json").read_text())["cases"])
             row(f"assessment run, {d['name']} ({len(d['units'])} units, {cases} cases)", dt,
                 60.0 if d["name"] == "hub" else 15.0)
-        dt, r = timed(lambda: cli("run", "--profile", str(ROOT / "device_profiles/lab/cam.yaml"),
+        dt, _ = timed(lambda: cli("run", "--profile", str(ROOT / "device_profiles/lab/cam.yaml"),
                                   "--out", str(work / "cam-brute"), "--allow", "brute"))
         row("assessment run, cam with --allow brute", dt, 30.0)
         for name in ("hub", "cam"):  # after the runs above: the units still run their factory images
             out = work / f"{name}-update"
-            dt, r = timed(lambda name=name, out=out: cli(
+            dt, _ = timed(lambda name=name, out=out: cli(
                 "run", "--profile", str(ROOT / f"device_profiles/lab/{name}.yaml"), "--out", str(out),
                 "--allow", "intrusive", "--suite", str(ROOT / "test_suites/update")))
             cases = len(json.loads((out / "results.json").read_text())["cases"])

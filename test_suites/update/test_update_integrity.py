@@ -188,21 +188,31 @@ def _marker(state: DeviceState) -> str:
     return (build or lines or ["empty"])[-1][:80]
 
 
+def _send_genuine(device, unit, path, role: str, u, evidence, expect_change: bool):
+    """Send one of the manufacturer's genuine images and read back what the unit then runs.
+    `expect_change`: wait the full settle time for the new version (an install may reboot)."""
+    data, image = _image(path, role)
+    before = device.read_state()
+    if before.version == image.version:
+        inconclusive(f"{unit.name} already runs {image.version}, the {role} image's version")
+    outcome = device.upload(data, path.name)
+    if expect_change:
+        after = _await_change(device, before, u.settle_s)
+    else:
+        after = _changed_or_settled(device, before, outcome.device_result == "FAILURE", u.settle_s)
+    evidence.write_json("upload.json", {"image": path.name, "version": image.version, "before": before.text,
+                                        "after": after.text if after else None, "upload": outcome.summary(),
+                                        "rollback_protection_claimed": u.rollback_protection})
+    return image, before, outcome, after
+
+
 @pytest.mark.requirements("S1.1-06", "SU-1")
 @pytest.mark.probe_class("intrusive")
 def test_genuine_update_installs(unit, profile, device, evidence, run_cache):
     u = _update(profile)
     if u.newer_image is None:
         inconclusive("declare update.newer_image (a genuine image newer than the running version)")
-    data, image = _image(u.newer_image, "newer")
-    before = device.read_state()
-    if before.version == image.version:
-        inconclusive(f"{unit.name} already runs {image.version}; reset it, or declare a newer image")
-    outcome = device.upload(data, u.newer_image.name)
-    after = _await_change(device, before, u.settle_s)
-    evidence.write_json("upload.json", {"image": u.newer_image.name, "version": image.version,
-                                        "before": before.text, "after": after.text if after else None,
-                                        "upload": outcome.summary()})
+    image, _, outcome, after = _send_genuine(device, unit, u.newer_image, "newer", u, evidence, expect_change=True)
     if after is None or after.version != image.version:
         said = "; ".join(outcome.stream_errors[:3]) or outcome.http_error or f"HTTP {outcome.http_status}"
         fail(f"{unit.name} did not install the genuine update {image.version}: it reads "
@@ -216,15 +226,7 @@ def test_downgrade_refused(unit, profile, device, evidence, catalogs):
     u = _update(profile)
     if u.older_image is None:
         not_applicable("no older genuine image declared (update.older_image), so a downgrade cannot be tried")
-    data, image = _image(u.older_image, "older")
-    before = device.read_state()
-    if before.version == image.version:
-        inconclusive(f"{unit.name} already runs {image.version}, the older image's version")
-    outcome = device.upload(data, u.older_image.name)
-    after = _changed_or_settled(device, before, outcome.device_result == "FAILURE", u.settle_s)
-    evidence.write_json("upload.json", {"image": u.older_image.name, "version": image.version, "before": before.text,
-                                        "after": after.text if after else None, "upload": outcome.summary(),
-                                        "rollback_protection_claimed": u.rollback_protection})
+    image, before, _, after = _send_genuine(device, unit, u.older_image, "older", u, evidence, expect_change=False)
     if after is None:
         fail(f"{unit.name} stopped answering after the downgrade attempt to {image.version}")
     accepted = after != before
