@@ -6,6 +6,7 @@ skipped with the reason; CI sets IOT_REQUIRE_LAB=1 so a missing lab fails instea
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,13 @@ def harness(*args: str, tester: bool = False, timeout: float = 300, **kw) -> sub
     if tester:
         cmd = ["ip", "netns", "exec", "lab-tester", *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
+
+
+def evidence_file(bundle: Path, case: dict, name: str):
+    """One evidence file of a case in a bundle: parsed when JSON, text otherwise."""
+    path = next(p for p in case["evidence"] if p.endswith("/" + name))
+    text = (bundle / path).read_text()
+    return json.loads(text) if name.endswith(".json") else text
 
 
 def lab_available() -> tuple[bool, str]:

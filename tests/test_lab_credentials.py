@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from lab import manager
-from tests.conftest import LAB_PROFILES, ROOT, harness
+from tests.conftest import LAB_PROFILES, ROOT, evidence_file, harness
 
 pytestmark = pytest.mark.lab
 
@@ -30,11 +30,6 @@ def assess(profile, out, *extra) -> Run:
     return Run(out, r.returncode, {c["id"]: c for c in res["cases"]}, {q["id"]: q for q in res["requirements"]})
 
 
-def evidence(out, case, name):
-    path = next(p for p in case["evidence"] if p.endswith(name))
-    return json.loads((out / path).read_text()) if name.endswith(".json") else (out / path).read_text()
-
-
 @pytest.fixture(scope="module")
 def runs(lab, tmp_path_factory):
     """One default-class run of each lab model, shared by the tests below."""
@@ -51,7 +46,7 @@ def test_default_passwords_found_on_cam_cam2_router(runs):
         for unit in units:
             case = cases[f"credentials.default_password[{unit}:ssh/22]"]
             assert case["verdict"] == "FAIL"
-            got = evidence(out, case, "attempts.json")
+            got = evidence_file(out, case, "attempts.json")
             assert (got["accepted"]["entry"], got["accepted"]["username"]) == pair
             assert got["protocol"] == "ssh" and got["success_criterion"].startswith("the server answers")
             assert f"{pair[1]}/«redacted»" in case["reason"]
@@ -60,7 +55,8 @@ def test_default_passwords_found_on_cam_cam2_router(runs):
     for cid in ("credentials.default_password[cam:web/80]", "credentials.default_password[cam:web-tls/443]",
                 "credentials.default_password_on_undeclared_services[cam]"):
         assert cam[cid]["verdict"] == "FAIL", cid
-    undeclared = evidence(cam_out, cam["credentials.default_password_on_undeclared_services[cam]"], "undeclared.json")
+    undeclared = evidence_file(cam_out, cam["credentials.default_password_on_undeclared_services[cam]"],
+                               "undeclared.json")
     assert undeclared["identified"] == {"23": "telnet"}
     assert runs["router"].cases["credentials.default_password[router:web/80]"]["verdict"] == "FAIL"
 
@@ -80,7 +76,7 @@ def test_hub_passes_default_passwords_on_every_interface(runs):
         for svc in ("console/2222", "web/443", "mqtt/8883"):
             case = cases[f"credentials.default_password[{unit}:{svc}]"]
             assert case["verdict"] == "PASS", case
-            got = evidence(out, case, "attempts.json")
+            got = evidence_file(out, case, "attempts.json")
             assert got["accepted"] is None and 0 < got["tried"] <= got["cap"]
         assert cases[f"credentials.default_password[{unit}:ssh/22]"]["verdict"] == "NOT_APPLICABLE"
 
@@ -89,17 +85,17 @@ def test_anonymous_mqtt_on_cam_fails_s1_1_01(runs):
     out, _, cases, reqs = runs["cam"]
     case = cases["credentials.no_unauthenticated_access[cam:mqtt/1883]"]
     assert case["verdict"] == "FAIL" and "anonymous client connected" in case["reason"]
-    assert evidence(out, case, "access.json")["observations"][0]["connack"] == "Success"
+    assert evidence_file(out, case, "access.json")["observations"][0]["connack"] == "Success"
     assert reqs["S1.1-01"]["verdict"] == "FAIL"
     # the same interface type refuses anonymous clients on the hub
     hub_out, hub_cases = runs["hub"].out, runs["hub"].cases
     mqtt = hub_cases["credentials.no_unauthenticated_access[hub:mqtt/8883]"]
     assert mqtt["verdict"] == "PASS"
-    access = evidence(hub_out, mqtt, "access.json")
+    access = evidence_file(hub_out, mqtt, "access.json")
     assert access["refused"] is True and access["observations"][0]["connack"] == "Not authorized"
     web = hub_cases["credentials.no_unauthenticated_access[hub:web/443]"]
     assert web["verdict"] == "PASS"
-    assert evidence(hub_out, web, "access.json")["observations"][0]["status"] == 401
+    assert evidence_file(hub_out, web, "access.json")["observations"][0]["status"] == 401
 
 
 def test_uniqueness_cam_units_fail_hub_units_pass(runs):
@@ -111,7 +107,7 @@ def test_uniqueness_cam_units_fail_hub_units_pass(runs):
     hub_out, hub_cases = runs["hub"].out, runs["hub"].cases
     case = hub_cases["credentials.unique_per_unit"]
     assert case["verdict"] == "PASS"
-    report = evidence(hub_out, case, "uniqueness.json")
+    report = evidence_file(hub_out, case, "uniqueness.json")
     assert len(set(report["ssh_host_keys"]["ssh"].values())) == 2
     assert len(set(report["tls_keys"]["web"].values())) == 2
     assert runs["router"].cases["credentials.unique_per_unit"]["verdict"] == "NOT_APPLICABLE"
@@ -144,22 +140,22 @@ def test_brute_force_hub_console_locks_out_and_cam_does_not(lab, tmp_path):
     cap = 24
     out, _, cases, reqs = assess(console_only(tmp_path), tmp_path / "hub", "--allow", "brute")
     case = cases["credentials.brute_force_resistance[hub:console/2222]"]
-    m = evidence(out, case, "measurement.json")
+    m = evidence_file(out, case, "measurement.json")
     assert case["verdict"] == "PASS", case["reason"]
     assert m["lockout_threshold"] == 3 and m["legit_login_refused_during_lockout"] is True
     assert 10 <= m["recovery_seconds"] <= 40
     assert m["estimated_guesses_per_day"] <= m["rule"]["max_guesses_per_day"]
-    rows = evidence(out, case, "attempts.csv").strip().splitlines()[1:]
+    rows = evidence_file(out, case, "attempts.csv").strip().splitlines()[1:]
     assert len(rows) == m["attempts"] <= cap
     assert reqs["S1.1-04"]["verdict"] == "PASS"
 
     out, _, cases, reqs = assess(LAB_PROFILES / "cam.yaml", tmp_path / "cam", "--allow", "brute")
     case = cases["credentials.brute_force_resistance[cam:ssh/22]"]
-    m = evidence(out, case, "measurement.json")
+    m = evidence_file(out, case, "measurement.json")
     assert case["verdict"] == "FAIL" and "guesses a day" in case["reason"]
     assert m["lockout_threshold"] is None and m["estimated_guesses_per_day"] > m["rule"]["max_guesses_per_day"]
     assert m["seconds_per_wrong_attempt"] > 0 and m["attempts"] <= cap
-    assert len(evidence(out, case, "attempts.csv").strip().splitlines()) - 1 == m["attempts"]
+    assert len(evidence_file(out, case, "attempts.csv").strip().splitlines()) - 1 == m["attempts"]
     assert reqs["S1.1-04"]["verdict"] == "FAIL"
 
 
@@ -168,7 +164,7 @@ def test_credential_change_on_hub_and_restore(lab, tmp_path):
     out, _, cases, reqs = assess(console_only(tmp_path, "hub2"), tmp_path / "ok", "--allow", "intrusive")
     case = cases["credentials.password_can_be_changed[hub2]"]
     assert case["verdict"] == "PASS", case["reason"]
-    steps = evidence(out, case, "change.json")
+    steps = evidence_file(out, case, "change.json")
     assert steps["original_restored"] is True
     assert reqs["S1.1-03"]["verdict"] == "PASS" and reqs["DC-1"]["verdict"] == "PASS"
     assert console_login("198.18.0.21", str(secret))
@@ -182,7 +178,7 @@ def test_credential_change_failing_midway_still_restores(lab, tmp_path):
     out, _, cases, _ = assess(prof, tmp_path / "mid", "--allow", "intrusive")
     case = cases["credentials.password_can_be_changed[hub2]"]
     assert case["verdict"] == "ERROR" and "did not finish" in case["reason"]
-    steps = evidence(out, case, "change.json")
+    steps = evidence_file(out, case, "change.json")
     assert steps["original_restored"] is True
     assert any(s["step"] == "restore: change back" for s in steps["steps"])
     assert console_login("198.18.0.21", str(secret))

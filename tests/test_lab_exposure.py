@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import LAB_PROFILES, harness
+from tests.conftest import LAB_PROFILES, evidence_file, harness
 from tests.test_lab_checks import assess
 
 pytestmark = pytest.mark.lab
@@ -23,10 +23,7 @@ def runs(lab, tmp_path_factory):
 
 
 def _evidence(run, case_id: str, name: str):
-    case = run["cases"][case_id]
-    path = next(p for p in case["evidence"] if p.endswith("/" + name))
-    text = (run["dir"] / path).read_text()
-    return json.loads(text) if name.endswith(".json") else text
+    return evidence_file(run["dir"], run["cases"][case_id], name)
 
 
 def test_cam_fails_s1_1_12_on_tls_ssh_and_cleartext(runs):

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from lab import manager
-from tests.conftest import LAB_PROFILES, ROOT, harness
+from tests.conftest import LAB_PROFILES, ROOT, evidence_file, harness
 
 HUBS = {"198.18.0.11": "hub", "198.18.0.21": "hub2"}
 
@@ -20,11 +20,6 @@ def _run(device: str, out):
                 "--suite", str(ROOT / "test_suites" / "update"), tester=True)
     res = json.loads((out / "results.json").read_text())
     return r.returncode, {c["id"]: c for c in res["cases"]}, {q["id"]: q for q in res["requirements"]}
-
-
-def _json(out, case, name):
-    path = next(p for p in case["evidence"] if p.endswith("/" + name))
-    return json.loads((out / path).read_text())
 
 
 def _running(address: str) -> str:
@@ -61,20 +56,21 @@ def test_hub_refuses_every_malicious_image_and_takes_the_genuine_update(lab, tmp
         for case, reason in EXPECTED_REASON.items():
             c = cases[f"update.malicious_image_refused[{unit}-{case}]"]
             assert c["verdict"] == "PASS", c["reason"]
-            upload = _json(out, c, "upload.json")
+            upload = evidence_file(out, c, "upload.json")
             assert upload["before"] == upload["after"] and 'VERSION_ID="4.2.0"' in upload["before"]
             assert upload["upload"]["device_result"] == "FAILURE"
             assert any(reason in e for e in upload["upload"]["stream_errors"]), upload["upload"]["stream_errors"]
-            image = _json(out, c, "image.json")
+            image = evidence_file(out, c, "image.json")
             assert image["how"] and len(image["sha256"]) == 64
             assert any(p.endswith(f"/{case}.swu") for p in c["evidence"])
         assert cases[f"update.genuine_update_installs[{unit}]"]["verdict"] == "PASS"
         down = cases[f"update.downgrade_refused[{unit}]"]
         assert down["verdict"] == "PASS"
-        assert any("No downgrading allowed" in e for e in _json(out, down, "upload.json")["upload"]["stream_errors"])
+        errors = evidence_file(out, down, "upload.json")["upload"]["stream_errors"]
+        assert any("No downgrading allowed" in e for e in errors)
         pull = cases[f"update.pull_channel_refuses_an_untrusted_server[{unit}]"]
         assert pull["verdict"] == "PASS", pull["reason"]
-        server = _json(out, pull, "standin-server.json")
+        server = evidence_file(out, pull, "standin-server.json")
         assert server["connections"] and all(c["handshake"] == "aborted: TLSV1_ALERT_UNKNOWN_CA" and
                                              c["request"] is None for c in server["connections"])
     # left on the genuine newer image (anti-rollback forbids going back further)
@@ -88,12 +84,12 @@ def test_weak_updater_installs_tampered_and_unsigned_images_and_is_put_back(lab,
     for case in ("payload-byte-flipped", "signature-removed", "rogue-ca-same-names"):
         c = cases[f"update.malicious_image_refused[cam-{case}]"]
         assert c["verdict"] == "FAIL" and "the running version read back changed from 1.0.3 to 1.0.4" in c["reason"]
-        upload = _json(out, c, "upload.json")
+        upload = evidence_file(out, c, "upload.json")
         assert 'VERSION_ID="1.0.3"' in upload["before"] and 'VERSION_ID="1.0.4"' in upload["after"]
         # the attacker's payload, not the genuine one, is what the camera now serves
         assert 'BUILD_ID="attacker-' in upload["after"] or 'BUILD_ID="mfr-1.0.4#' in upload["after"]
         assert upload["after"].splitlines()[-1] in c["reason"]
-        restore = _json(out, c, "restore.json")
+        restore = evidence_file(out, c, "restore.json")
         assert restore["ok"] and restore["restored_with"] == "cam-1.0.3.swu"
     assert cases["update.genuine_update_installs[cam]"]["verdict"] == "PASS"
     down = cases["update.downgrade_refused[cam]"]
@@ -120,8 +116,8 @@ def test_router_pull_client_talks_to_a_man_in_the_middle(lab, tmp_path):
     assert code == 1 and reqs["S1.1-08"]["verdict"] == "FAIL"
     assert cases["update.genuine_images_verify_offline"]["verdict"] == "PASS"
     pull = cases["update.pull_channel_refuses_an_untrusted_server[router]"]
-    assert pull["verdict"] == "FAIL" and "GET /router/update.swu" in json.dumps(_json(out, pull, "standin-server.json"))
-    server = _json(out, pull, "standin-server.json")
+    server = evidence_file(out, pull, "standin-server.json")
+    assert pull["verdict"] == "FAIL" and "GET /router/update.swu" in json.dumps(server)
     assert server["listen"] == "198.18.0.1:8444"
     assert all(c["handshake"] == "completed" and c["peer"] == "198.18.0.12" for c in server["connections"])
     # the hubs poll the same address: they are turned away, only the unit under test is answered

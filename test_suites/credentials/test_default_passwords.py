@@ -6,11 +6,11 @@ declaration first."""
 import pytest
 
 from harness.probes.identify import identify
-from harness.probes.portscan import ScanUnavailable, cached_tcp_scan
 from harness.probes.registry import LOGIN_PROTOCOLS
 from harness.profile import Authentication, Service, Transport
 from harness.verdict import fail, inconclusive, not_applicable
 from test_suites.credentials.logins import decided, parallelism, probe_for, try_defaults
+from test_suites.exposure.observe import tcp_inventory
 
 FIX = ("Give every unit its own random password, or make the user set one before the service is "
        "reachable; never ship a pair that is the same on every unit.")
@@ -32,10 +32,7 @@ def test_default_password(endpoint, profile, guard, evidence):
 
 @pytest.mark.requirements("S1.1-02", "LA-2")
 def test_default_password_on_undeclared_services(unit, profile, guard, evidence, run_cache):
-    try:
-        scan = cached_tcp_scan(run_cache, guard, unit.address, profile.limits.port_scan_timeout_s)
-    except ScanUnavailable as e:
-        inconclusive(f"the port scan of {unit.address} did not complete: {e}")
+    scan = tcp_inventory(run_cache, guard, profile, unit)
     declared = {s.port for s in profile.services_for(unit) if s.transport is Transport.TCP}
     undeclared = [p for p in scan.open_ports if p not in declared]
     if not undeclared:

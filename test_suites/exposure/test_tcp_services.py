@@ -6,18 +6,15 @@ every declared service is fine, because an undeclared service is one nobody revi
 
 import pytest
 
-from harness.probes.portscan import ScanUnavailable, cached_tcp_scan
 from harness.profile import Transport
-from harness.verdict import fail, inconclusive
+from harness.verdict import fail
+from test_suites.exposure.observe import tcp_inventory
 
 
 @pytest.mark.requirements("S1.1-13", "LA-1")
 def test_tcp_ports_declared(unit, profile, guard, evidence, run_cache, device_state):
     declared = {s.port: s for s in profile.services_for(unit, device_state) if s.transport is Transport.TCP}
-    try:
-        scan = cached_tcp_scan(run_cache, guard, unit.address, profile.limits.port_scan_timeout_s)
-    except ScanUnavailable as e:
-        inconclusive(f"port scan of {unit.address} did not complete: {e}")
+    scan = tcp_inventory(run_cache, guard, profile, unit)
     evidence.write_text("nmap.xml", scan.xml)
     undeclared = sorted(set(scan.open_ports) - declared.keys())
     not_listening = sorted(declared.keys() - set(scan.open_ports))
