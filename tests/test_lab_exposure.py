@@ -83,6 +83,25 @@ def test_hub_passes_s1_1_12_and_s1_1_13(runs):
     assert {s["instance"] for s in disc["mdns_services"]} == {"SmartHub-hub._https._tcp.local.",
                                                                "SmartHub-hub._secure-mqtt._tcp.local."}
     assert hub["reqs"]["S1.1-10"]["verdict"] == "PASS"
+    model = _evidence(hub, "exposure.model_identifiable[hub]", "model-identification.json")
+    assert {a["value"] for a in model["advertised_by_the_unit"]} == {"LabHub2"}
+
+
+def test_hub_passing_cases_rest_on_their_evidence(runs):
+    hub = runs["hub"]
+    udp = _evidence(hub, "exposure.udp_ports_declared[hub]", "udp-ports.json")
+    assert udp["answered"] == [5353] and udp["undeclared_answering"] == [] and 161 in udp["closed"]
+    insecure = _evidence(hub, "exposure.no_insecure_services[hub]", "insecure-services.json")
+    assert insecure["findings"] == [] and insecure["confirmed_by_observation"] == []
+    assert {s["port"] for s in insecure["services_seen"]} == {22, 80, 443, 2222, 8443, 8883, 5353}
+    for port in (22, 2222):
+        verdict = _evidence(hub, f"communication.ssh_algorithms[hub:{'ssh' if port == 22 else 'console'}/{port}]",
+                            "ssh-verdict.json")
+        assert verdict["violations"] == [] and verdict["policy"] == "iot-label-ssh-2026.1 v2026.1"
+    offer = _evidence(hub, "communication.ssh_algorithms[hub:ssh/22]", "ssh-offer.json")
+    assert offer["host_key"] == ["ssh-ed25519"]
+    disc = _evidence(hub, "exposure.discovery_disclosure[hub]", "discovery.json")
+    assert disc["disclosures"] == [] and any(a["field"] == "TXT model" for a in disc["advertised"])
 
 
 def test_router_fails_ssh_policy_tls_expiry_and_discovery_serial(runs):

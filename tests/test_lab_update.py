@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+import yaml
 
 from lab import manager
 from tests.conftest import LAB_PROFILES, ROOT, evidence_file, harness
@@ -123,3 +124,44 @@ def test_router_pull_client_talks_to_a_man_in_the_middle(lab, tmp_path):
     # the hubs poll the same address: they are turned away, only the unit under test is answered
     assert set(server["refused_peers"]) <= {"198.18.0.11", "198.18.0.21"}
     assert cases["update.malicious_image_refused[router-truncated]"]["verdict"] == "NOT_APPLICABLE"
+
+
+def _hub_variant(tmp_path, **update) -> str:
+    """The hub profile, one unit, with some update declarations changed."""
+    data = yaml.safe_load((LAB_PROFILES / "hub.yaml").read_text())
+    data["units"] = data["units"][:1]
+    data["update"].update(update)
+    path = tmp_path / "hub-variant.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_image_the_device_would_refuse_fails_offline_verification(lab, tmp_path):
+    # the manufacturer declares a trust anchor its signer does not chain to: its own images fail
+    profile = _hub_variant(tmp_path, trust_anchor=str(manager.lab_dir() / "pki" / "ca.crt"))
+    out = tmp_path / "b"
+    harness("run", "--profile", profile, "--out", str(out), "--suite", str(ROOT / "test_suites" / "update"),
+            tester=True)
+    case = next(c for c in json.loads((out / "results.json").read_text())["cases"]
+                if c["id"] == "update.genuine_images_verify_offline")
+    assert case["verdict"] == "FAIL" and "would be refused by a device trusting the declared anchor" in case["reason"]
+    report = evidence_file(out, case, "offline-verification.json")
+    assert {r["ok"] for r in report["images"].values()} == {False}
+    assert all("signature does not verify against the trust anchor" in r["reason"] for r in report["images"].values())
+
+
+def test_update_the_device_does_not_take_fails_updatable(lab, tmp_path):
+    # a "newer" image the hub will not install (another model's hardware, a lower version)
+    cam_image = manager.lab_dir() / "firmware" / "cam" / "cam-1.0.4.swu"
+    profile = _hub_variant(tmp_path, newer_image=str(cam_image))
+    out = tmp_path / "b"
+    harness("run", "--profile", profile, "--out", str(out), "--allow", "intrusive", "--suite",
+            str(ROOT / "test_suites" / "update"), tester=True)
+    case = next(c for c in json.loads((out / "results.json").read_text())["cases"]
+                if c["id"] == "update.genuine_update_installs[hub]")
+    upload = evidence_file(out, case, "upload.json")
+    running = upload["before"].split('VERSION_ID="')[1].split('"')[0]  # 4.2.0, or 4.2.1 after earlier tests
+    assert case["verdict"] == "FAIL"
+    assert f"did not install the genuine update 1.0.4: it reads {running}" in case["reason"]
+    assert upload["before"] == upload["after"] and upload["upload"]["device_result"] == "FAILURE"
+    assert upload["upload"]["stream_errors"]

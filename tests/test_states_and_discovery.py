@@ -60,6 +60,11 @@ def test_a_port_declared_for_another_state_is_undeclared_in_this_one(tmp_path, l
         assert (listener in ports["undeclared_open"]) is undeclared
         if undeclared:
             assert cases["exposure.tcp_ports_declared[u1]"]["verdict"] == "FAIL"
+    # a unit that names its model nowhere on the network leaves S1.1-10 to the label
+    model = cases["exposure.model_identifiable[u1]"]
+    assert model["verdict"] == "INCONCLUSIVE" and "attach a photo" in model["reason"]
+    assert json.loads((out / next(p for p in model["evidence"] if p.endswith("model-identification.json")))
+                      .read_text())["advertised_by_the_unit"] == []
 
 
 def test_unknown_state_is_refused_with_the_declared_ones(tmp_path, listener):
