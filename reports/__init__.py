@@ -1,2 +1,47 @@
-"""Report writers. Each renders from a finished bundle alone, so anyone holding the bundle can
-re-render or check it without the devices."""
+"""Report writers, discovered: every module here (and in each folder named by $IOT_HARNESS_REPORTS)
+that defines `FORMAT` (its name) and `render(bundle) -> str` is a report format. They are fed a
+`VerifiedBundle` from the one bundle reader, never a folder, so nothing is rendered from a bundle
+that failed verification. A new format is one file, nothing else."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPORTS_PATH_ENV = "IOT_HARNESS_REPORTS"
+
+
+@dataclass(frozen=True)
+class ReportFormat:
+    name: str
+    render: Callable
+    description: str
+    source: str
+
+
+def _formats_in(modules) -> list[ReportFormat]:
+    out = []
+    for mod in modules:
+        name, render = getattr(mod, "FORMAT", None), getattr(mod, "render", None)
+        if isinstance(name, str) and callable(render):
+            doc = (mod.__doc__ or "").strip().splitlines()
+            out.append(ReportFormat(name, render, doc[0] if doc else "", getattr(mod, "__file__", "") or ""))
+    return out
+
+
+def report_formats() -> dict[str, ReportFormat]:
+    here = Path(__file__).parent
+    modules = [importlib.import_module(f"reports.{m.name}") for m in pkgutil.iter_modules([str(here)])]
+    for folder in [Path(p) for p in os.environ.get(REPORTS_PATH_ENV, "").split(os.pathsep) if p]:
+        for path in sorted(folder.glob("*.py")):
+            spec = importlib.util.spec_from_file_location(f"iot_harness_report_{path.stem}", path)
+            if spec and spec.loader:
+                mod = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(mod)
+                modules.append(mod)
+    return {f.name: f for f in _formats_in(modules)}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from harness.record.reader import VerifiedBundle
+from harness.record.results import Results
+
+FORMAT = "text"
 
 MARK = {
     "PASS": "PASS",
@@ -11,34 +14,45 @@ MARK = {
     "INCONCLUSIVE": "INCONCLUSIVE",
     "ERROR": "ERROR",
     "NOT_EVALUATED": "not evaluated",
+    "ADVISORY": "ADVISORY",
 }
+EXIT_MEANING = {0: "pass", 1: "FAIL", 2: "run did not finish", 3: "incomplete assessment"}
 
 
-def render(results: dict[str, Any], bundle: str | None = None) -> str:
-    dev = results["device"]
-    lines = [f"{dev['vendor']} {dev['model']} (firmware {dev['firmware_version']}), "
-             f"units: {', '.join(u['name'] + ' ' + u['address'] for u in dev['units'])}"]
-    if not results.get("complete", True):
+def render(bundle: VerifiedBundle) -> str:
+    return table(bundle.results, str(bundle.root), bundle.manifest.rejudged_from is not None) + "\n"
+
+
+def table(results: Results, bundle: str | None = None, rejudged: bool = False) -> str:
+    dev = results.device
+    lines = [f"{dev.vendor} {dev.model} (firmware {dev.firmware_version}), "
+             f"units: {', '.join(u.name + ' ' + u.address for u in dev.units)}"]
+    if rejudged:
+        lines.append("re-judged from recorded observations (no device contact); carried cases say so")
+    if not results.complete:
         lines.append("!! INCOMPLETE RUN: verdicts below cover only the cases that finished")
-    cases = {c["id"]: c for c in results["cases"]}
-    for scheme in results["schemes"]:
-        reqs = [r for r in results["requirements"] if r["scheme"] == scheme]
+    cases = {c.id: c for c in results.cases}
+    for scheme in results.schemes:
+        reqs = [r for r in results.requirements if r.scheme == scheme]
         lines.append("")
         lines.append(f"{scheme}")
-        width = max((len(r["id"]) for r in reqs), default=6)
+        width = max((len(r.id) for r in reqs), default=6)
         for r in reqs:
-            flag = " (provisional)" if r.get("provisional") else ""
-            waiver = " [waived]" if r.get("waiver", {}).get("active") else ""
-            lines.append(f"  {r['id']:<{width}}  {MARK[r['verdict']]:<13} {r['title']}{flag}{waiver}")
-            if r["verdict"] in ("FAIL", "ERROR", "INCONCLUSIVE"):
-                for cid in r["cases"]:
+            flag = " (provisional)" if r.provisional else ""
+            waiver = " [waived]" if r.waiver and r.waiver.active else ""
+            lines.append(f"  {r.id:<{width}}  {MARK[r.verdict]:<13} {r.title}{flag}{waiver}")
+            if r.verdict in ("FAIL", "ERROR", "INCONCLUSIVE", "ADVISORY"):
+                for cid in r.cases:
                     case = cases[cid]
-                    if case["verdict"] == r["verdict"]:
-                        lines.append(f"  {'':<{width}}  {'':<13} - {cid}: {case['reason'].splitlines()[0][:140]}")
-    s = results["summary"]
+                    if case.verdict == r.verdict:
+                        lines.append(f"  {'':<{width}}  {'':<13} - {cid}: {case.reason.splitlines()[0][:140]}")
+    s = results.summary
     lines.append("")
-    lines.append("requirements: " + ", ".join(f"{k} {v}" for k, v in s["requirements"].items()))
-    lines.append("cases:        " + ", ".join(f"{k} {v}" for k, v in s["cases"].items()))
+    lines.append("requirements: " + ", ".join(f"{k} {v}" for k, v in s.requirements.items()))
+    lines.append("cases:        " + ", ".join(f"{k} {v}" for k, v in s.cases.items()))
+    if s.incomplete_requirements:
+        lines.append("incomplete:   " + ", ".join(s.incomplete_requirements))
+    lines.append(f"exit code:    {s.exit_code} ({EXIT_MEANING.get(s.exit_code, '?')})")
     if bundle:
         lines.append(f"bundle:       {bundle}")
     return "\n".join(lines)

@@ -1,13 +1,16 @@
 """JUnit XML for firmware CI: one testcase per case and one per requirement.
 
-JUnit knows pass, failure, error and skipped; INCONCLUSIVE, NOT_APPLICABLE and NOT_EVALUATED
-become skipped with the verdict named in the message, so nothing reads as a pass.
+JUnit knows pass, failure, error and skipped; INCONCLUSIVE, NOT_APPLICABLE, NOT_EVALUATED and
+ADVISORY become skipped with the verdict named in the message, so nothing reads as a pass.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
+
+from harness.record.reader import VerifiedBundle
+
+FORMAT = "junit"
 
 
 def _case(parent: ET.Element, classname: str, name: str, verdict: str, message: str, seconds: float) -> None:
@@ -20,16 +23,16 @@ def _case(parent: ET.Element, classname: str, name: str, verdict: str, message: 
         ET.SubElement(tc, "skipped", message=f"{verdict}: {message}".strip(": "))
 
 
-def render(results: dict[str, Any]) -> str:
+def render(bundle: VerifiedBundle) -> str:
+    results = bundle.results
     root = ET.Element("testsuites", name="iot-label-harness")
-    dev = results["device"]
-    cases = ET.SubElement(root, "testsuite", name=f"{dev['model']} cases", tests=str(len(results["cases"])))
-    for c in results["cases"]:
-        _case(cases, c["id"].split("[")[0], c["id"], c["verdict"], c.get("reason", ""), c.get("duration_s", 0))
-    for scheme in results["schemes"]:
-        reqs = [r for r in results["requirements"] if r["scheme"] == scheme]
+    cases = ET.SubElement(root, "testsuite", name=f"{results.device.model} cases", tests=str(len(results.cases)))
+    for c in results.cases:
+        _case(cases, c.check, c.id, c.verdict, c.reason, c.duration_s)
+    for scheme in results.schemes:
+        reqs = [r for r in results.requirements if r.scheme == scheme]
         suite = ET.SubElement(root, "testsuite", name=scheme, tests=str(len(reqs)))
         for r in reqs:
-            _case(suite, scheme, f"{r['id']} {r['title']}", r["verdict"], "; ".join(r.get("notes", [])), 0)
+            _case(suite, scheme, f"{r.id} {r.title}", r.verdict, "; ".join(r.notes), 0)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -6,30 +6,36 @@ the port says when asked): an attacker on the network sees the traffic, not the 
 """
 
 import pytest
-import requests
 
-from harness.profile import Authentication, Protocol
-from harness.verdict import fail
-from test_suites.exposure.observe import tcp_protocols
+from harness.declaration.profile import Authentication, Protocol
+from harness.observation.probes.portscan import ScanUnavailable
+from harness.record.verdict import inconclusive
 
 REDIRECTS = (301, 302, 303, 307, 308)
+FIX = ("Carry logins and device data only over TLS (HTTPS, MQTT over TLS on 8883) or SSH; turn the plain-text "
+       "services off or make them redirect to the protected ones.")
 
 
-def _http_in_clear(guard, address: str, port: int, paths: list[str], timeout: float) -> tuple[bool, list[dict]]:
-    """Does plain HTTP serve anything but a redirect to HTTPS? (per path: status, challenge, Location)"""
-    seen, clear = [], False
-    for path in paths or ["/"]:
-        with guard.slot(address, port, timeout):
-            r = requests.get(f"http://{address}:{port}{path}", timeout=timeout, allow_redirects=False)
-        location = r.headers.get("Location", "")
-        seen.append({"path": path, "status": r.status_code, "www_authenticate": r.headers.get("WWW-Authenticate"),
-                     "location": location})
-        if not (r.status_code in REDIRECTS and location.lower().startswith("https://")):
-            clear = True
-    return clear, seen
+def _http(observations, unit, port: int, svc, record: dict) -> str | None:
+    """Plain HTTP is a finding when it asks for a password, or serves protected pages, instead of
+    redirecting to HTTPS (judged on the recorded answers)."""
+    auth = svc.authentication if svc else None
+    answers = observations.plain_http(unit, port, (svc.protected_paths if svc else None) or ["/"])
+    record["responses"] = answers.responses
+    if answers.error:
+        record["error"] = answers.error
+    clear = any(not (r["status"] in REDIRECTS and r["location"].lower().startswith("https://"))
+                for r in answers.responses)
+    asks = any(r["status"] == 401 for r in answers.responses) or auth in (Authentication.PASSWORD,
+                                                                          Authentication.TOKEN)
+    if clear and asks:
+        return "HTTP without TLS asks for a password: it crosses the network in clear text"
+    if clear and svc is not None and svc.protected_paths:
+        return "HTTP without TLS serves the device's protected pages in clear text"
+    return None
 
 
-def _judge(port: int, proto: str | None, svc, guard, address: str, timeout: float) -> tuple[str | None, dict]:
+def _judge(port: int, proto: str | None, svc, observations, unit) -> tuple[str | None, dict]:
     auth = svc.authentication if svc else None
     record: dict = {"port": port, "protocol": proto, "declared": svc is not None,
                     "authentication": str(auth) if auth else None}
@@ -38,18 +44,7 @@ def _judge(port: int, proto: str | None, svc, guard, address: str, timeout: floa
     if proto == "ftp":
         return "FTP: the password and every file travel in clear text", record
     if proto == "http":
-        try:
-            clear, seen = _http_in_clear(guard, address, port, svc.protected_paths if svc else ["/"], timeout)
-        except requests.RequestException as e:
-            record["error"] = str(e)
-            return None, record
-        record["responses"] = seen
-        asks = any(s["status"] == 401 for s in seen) or auth in (Authentication.PASSWORD, Authentication.TOKEN)
-        if clear and asks:
-            return "HTTP without TLS asks for a password: it crosses the network in clear text", record
-        if clear and svc is not None and svc.protected_paths:
-            return "HTTP without TLS serves the device's protected pages in clear text", record
-        return None, record
+        return _http(observations, unit, port, svc, record), record
     if proto == "mqtt":
         if auth in (Authentication.PASSWORD, Authentication.TOKEN):
             return "MQTT on a plain port with passwords: they cross the network in clear text", record
@@ -59,17 +54,20 @@ def _judge(port: int, proto: str | None, svc, guard, address: str, timeout: floa
 
 
 @pytest.mark.requirements("S1.1-12")
-def test_no_cleartext_interfaces(unit, profile, guard, evidence, run_cache, device_state):
-    protocols = tcp_protocols(run_cache, guard, profile, unit, device_state)
+def test_no_cleartext_interfaces(unit, profile, observations, evidence, findings, device_state):
+    try:
+        protocols = observations.protocols(unit, device_state)
+    except ScanUnavailable as e:
+        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
     declared = {s.port: s for s in profile.services_for(unit, device_state) if s.protocol is not Protocol.OTHER}
-    findings, judged = [], []
+    judged = []
     for port, (proto, _) in sorted(protocols.items()):
-        why, record = _judge(port, proto, declared.get(port), guard, unit.address, profile.limits.connect_timeout_s)
+        why, record = _judge(port, proto, declared.get(port), observations, unit)
         judged.append({**record, "finding": why})
+        target = f"{unit.name}:tcp/{port}"
         if why:
-            findings.append(f"tcp/{port} {why}")
+            findings.fail(f"{unit.name} exposes a clear-text interface: tcp/{port} {why}", target=target,
+                          rule=f"cleartext.{proto}", fix=FIX)
+        elif record.get("error"):
+            findings.inconclusive(f"tcp/{port}: {record['error']}", target=target, rule="cleartext.http")
     evidence.write_json("cleartext.json", {"unit": unit.name, "device_state": device_state, "ports": judged})
-    if findings:
-        fail(f"{unit.name} exposes clear-text interfaces: " + "; ".join(findings)
-             + ". Carry logins and device data only over TLS (HTTPS, MQTT over TLS on 8883) or SSH; "
-               "turn the plain-text services off or make them redirect to the protected ones.")

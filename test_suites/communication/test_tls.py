@@ -1,67 +1,68 @@
-"""TLS on every declared and discovered TLS port, judged against the profile's TLS policy
+"""TLS on every declared and discovered TLS port, judged against the TLS policy in force
 (JC-STAR S1.1-12: TLS 1.2/1.3 with algorithms from the CRYPTREC list; ETSI EN 303 645 5.5-1).
 
-sslyze does the scanning; each violated rule becomes one line naming the rule and the clause of
-the policy's source document. sslyze's own JSON is kept as the raw evidence.
+sslyze's reading of each port is an observation (made once, kept in the bundle); the policy is
+applied here, so a revised policy re-judges the same reading without touching the device. Each
+violated rule is its own finding, naming the rule and the clause of the policy's source.
 """
 
 import pytest
 
-from harness.policies import PolicyError, load_tls_policy
-from harness.probes.tls import TlsUnavailable, scan
-from harness.tlsaudit import evaluate
-from harness.verdict import fail, inconclusive, not_applicable
-from test_suites.exposure.observe import tcp_protocols
+from harness.judgement.policies import PolicyError
+from harness.judgement.tls import evaluate
+from harness.observation.probes.portscan import ScanUnavailable
+from harness.observation.probes.tls import TlsUnavailable
+from harness.record.verdict import inconclusive, not_applicable
 
 FIX = ("Enable only TLS 1.2 and 1.3 with forward-secret AEAD suites, and use a certificate with a "
        "2048-bit RSA or P-256 key, signed with SHA-256, issued for the device's address, within its "
        "validity period, chaining to the declared trust anchor.")
 
 
-def _policy(profile):
+def _judge(observations, policies, profile, evidence, findings, unit, port, label, prefix=""):
+    """Judge one TLS port, adding its findings; returns nothing so a loop can go on to the next."""
     try:
-        return load_tls_policy(profile.communication.tls_policy)
+        policy = policies.tls()
     except PolicyError as e:
         inconclusive(f"TLS policy unusable: {e}")
-
-
-def _judge(guard, profile, evidence, address, port, label, prefix=""):
-    policy = _policy(profile)
-    comm = profile.communication
     try:
-        obs, raw = scan(guard, address, port, comm.trust_anchor, timeout=profile.limits.connect_timeout_s)
+        obs, raw = observations.tls(unit, port)
     except TlsUnavailable as e:
-        inconclusive(f"{label}: {e}")
-    evidence.write_text(f"{prefix}sslyze.json", raw)
-    violations = evaluate(obs, policy, comm.tls_server_names)
-    evidence.write_json(f"{prefix}tls-verdict.json", {
+        findings.inconclusive(f"{label}: {e}", target=label, rule="tls.scan")
+        return
+    sslyze = evidence.write_text(f"{prefix}sslyze.json", raw)
+    violations = evaluate(obs, policy, profile.communication.tls_server_names)
+    verdict = evidence.write_json(f"{prefix}tls-verdict.json", {
         "endpoint": label, "policy": policy.ref(), "policy_source": policy.source,
         "observation": obs.summary(), "violations": [v.as_dict() for v in violations],
     })
-    if violations:
-        fail(f"{label} breaks TLS policy {policy.ref()} ({len(violations)} rule(s)): "
-             + "; ".join(v.line() for v in violations) + f". {FIX}")
+    files = [sslyze, verdict]
+    for v in violations:
+        findings.fail(f"{label} breaks TLS policy {policy.ref()}: {v.line()}", target=label, rule=v.rule,
+                      policy=policy.ref(), fix=FIX, evidence=files)
     if obs.incomplete:
-        inconclusive(f"{label}: no violation found, but sslyze could not complete: {'; '.join(obs.incomplete)}")
+        findings.inconclusive(f"{label}: sslyze could not complete: {'; '.join(obs.incomplete)}", target=label,
+                              rule="tls.scan", evidence=files)
+    if not violations and not obs.incomplete:
+        findings.passed(f"{label} meets TLS policy {policy.ref()}", target=label, rule="tls.policy",
+                        policy=policy.ref(), evidence=files)
 
 
 @pytest.mark.requirements("S1.1-12")
 @pytest.mark.protocols("https", "mqtts", "tls")
-def test_tls_configuration(endpoint, profile, guard, evidence):
-    _judge(guard, profile, evidence, endpoint.address, endpoint.port, endpoint.label)
+def test_tls_configuration(endpoint, profile, observations, policies, evidence, findings):
+    _judge(observations, policies, profile, evidence, findings, endpoint.unit, endpoint.port, endpoint.label)
 
 
 @pytest.mark.requirements("S1.1-12")
-def test_tls_on_undeclared_ports(unit, profile, guard, evidence, run_cache, device_state):
-    ports = [p for p, (proto, declared) in tcp_protocols(run_cache, guard, profile, unit, device_state).items()
-             if not declared and proto in ("https", "tls")]
+def test_tls_on_undeclared_ports(unit, profile, observations, policies, evidence, findings, device_state):
+    try:
+        ports = [p for p, (proto, declared) in observations.protocols(unit, device_state).items()
+                 if not declared and proto in ("https", "tls", "mqtts")]
+    except ScanUnavailable as e:
+        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
     if not ports:
         not_applicable(f"{unit.name} has no undeclared open port that speaks TLS")
-    problems = []
-    for port in ports:
-        try:
-            _judge(guard, profile, evidence, unit.address, port, f"{unit.name}:undeclared/{port}", f"port{port}-")
-        except AssertionError as e:  # a finding on one port; the others are still judged
-            problems.append(str(e))
-    if problems:
-        fail(" | ".join(problems))
+    for port in ports:  # every port is judged; a FAIL on one is never hidden by trouble on another
+        _judge(observations, policies, profile, evidence, findings, unit, port,
+               f"{unit.name}:undeclared/{port}", f"port{port}-")

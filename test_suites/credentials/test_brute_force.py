@@ -6,11 +6,11 @@ with --allow brute, within the profile's caps on logins and time."""
 
 import pytest
 
-from harness.bruteforce import BruteForceRule, measure
-from harness.probes.login import Unreachable
-from harness.probes.registry import LOGIN_PROTOCOLS
-from harness.verdict import fail, inconclusive, not_applicable
-from test_suites.credentials.logins import probe_for
+from harness.judgement.bruteforce import BruteForceRule, measure
+from harness.observation.logins import probe_for
+from harness.observation.probes.login import Unreachable
+from harness.observation.protocols import LOGIN_PROTOCOLS
+from harness.record.verdict import fail, inconclusive, not_applicable
 
 
 @pytest.mark.requirements("S1.1-04")
@@ -22,6 +22,7 @@ def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs):
         not_applicable(f"{endpoint.label}: the profile gives no test account (services[].account), so the "
                        "right password needed to detect a lockout is unknown")
     probe = probe_for(guard, endpoint.address, endpoint.service, profile, endpoint.label)
+    probe.probe_class = "brute"  # every login it sends is part of the measurement
     try:
         reason = probe.not_applicable()
     except Unreachable as e:

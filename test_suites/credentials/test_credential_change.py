@@ -7,9 +7,9 @@ import secrets
 
 import pytest
 
-from harness.probes.ssh import SshLoginProbe, SshUnreachable, run_command
-from harness.recovery import keep_for_recovery
-from harness.verdict import fail, inconclusive, not_applicable
+from harness.observation.probes.ssh import SshLoginProbe, SshUnreachable, run_command
+from harness.observation.recovery import keep_for_recovery
+from harness.record.verdict import fail, inconclusive, not_applicable
 
 
 def _change(guard, unit, svc, cc, username, old, new, timeout):
@@ -32,6 +32,7 @@ def test_password_can_be_changed(unit, profile, guard, evidence, redactor):
     redactor.add(new)
     timeout = max(profile.limits.connect_timeout_s, 10.0)
     probe = SshLoginProbe(guard, unit.address, svc.port, timeout)
+    probe.probe_class = "intrusive"  # its logins serve the change procedure, not a default-credential try
     steps = []
 
     def login(password, label):

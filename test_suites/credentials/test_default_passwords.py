@@ -1,66 +1,83 @@
 """No interface may accept a well-known default password (JC-STAR S1.1-02, NIST IR 8259A LA-2,
 ETSI EN 303 645 5.1-1). Every declared service that logs users in is tried, and so is every
 undeclared open port that turns out to speak a login protocol: an attacker does not read the
-declaration first."""
+declaration first. Logins are probes of class `auth`, capped per account name; an accepted pair
+is recorded as a fact (`default-credential-accepted`) for every other check to read."""
 
 import pytest
 
-from harness.probes.identify import identify
-from harness.probes.registry import LOGIN_PROTOCOLS
-from harness.profile import Authentication, Service, Transport
-from harness.verdict import fail, inconclusive, not_applicable
-from test_suites.credentials.logins import decided, parallelism, probe_for, try_defaults
-from test_suites.exposure.observe import tcp_inventory
+from harness.declaration.profile import Authentication, Service
+from harness.observation.logins import decided, parallelism, probe_for, try_defaults
+from harness.observation.probes.portscan import ScanUnavailable
+from harness.observation.protocols import LOGIN_PROTOCOLS
+from harness.record.verdict import CaseEnded, inconclusive, not_applicable
 
 FIX = ("Give every unit its own random password, or make the user set one before the service is "
        "reachable; never ship a pair that is the same on every unit.")
 
 
-@pytest.mark.requirements("S1.1-02", "LA-2")
-@pytest.mark.protocols(*LOGIN_PROTOCOLS)
-def test_default_password(endpoint, profile, guard, evidence):
-    probe = probe_for(guard, endpoint.address, endpoint.service, profile, endpoint.label)
-    result = try_defaults(probe, endpoint.label, profile.limits.max_login_attempts_per_service, parallelism(profile))
-    evidence.write_json("attempts.json", result)
+def _judge(result: dict, label: str, findings, observations, unit, case: str) -> None:
+    """One service's findings: FAIL on an accepted pair, INCONCLUSIVE when nothing was decided,
+    an advisory for pairs left untried to spare the account, PASS otherwise."""
     if result["accepted"]:
         a = result["accepted"]
-        fail(f"{endpoint.label} ({probe.protocol}) accepts a well-known default password: "
-             f"{a['username']}/«redacted» (default-credential entry '{a['entry']}'). {FIX}")
-    if not decided(result):
-        inconclusive(f"{endpoint.label}: no login attempt completed, so nothing can be concluded")
+        findings.fail(f"{label} ({result['protocol']}) accepts a well-known default password: "
+                      f"{a['username']}/«redacted» (default-credential entry '{a['entry']}')", target=label,
+                      rule=f"default-credential.{a['entry']}", fix=FIX)
+        observations.note("default-credential-accepted", unit.name, case, endpoint=label,
+                          protocol=result["protocol"], entry=a["entry"], username=a["username"])
+    elif not decided(result):
+        findings.inconclusive(f"{label}: no login attempt completed, so nothing can be concluded", target=label)
+    else:
+        findings.passed(f"{label}: {result['tried']} well-known pair(s) refused", target=label)
+        if result["untried_for_lockout_safety"]:
+            findings.advisory(f"{label}: {len(result['untried_for_lockout_safety'])} pair(s) not tried, to stay "
+                              f"below lockout thresholds ({result['per_account_cap']} per account); raise "
+                              "limits.max_default_attempts_per_account to try them", target=label,
+                              rule="default-credential.coverage")
 
 
 @pytest.mark.requirements("S1.1-02", "LA-2")
-def test_default_password_on_undeclared_services(unit, profile, guard, evidence, run_cache):
-    scan = tcp_inventory(run_cache, guard, profile, unit)
-    declared = {s.port for s in profile.services_for(unit) if s.transport is Transport.TCP}
-    undeclared = [p for p in scan.open_ports if p not in declared]
+@pytest.mark.probe_class("auth")
+@pytest.mark.protocols(*LOGIN_PROTOCOLS)
+def test_default_password(endpoint, profile, guard, observations, evidence, findings, request):
+    probe = probe_for(guard, endpoint.address, endpoint.service, profile, endpoint.label)
+    limits = profile.limits
+    result = try_defaults(probe, endpoint.label, limits.max_login_attempts_per_service, parallelism(profile),
+                          limits.max_default_attempts_per_account)
+    evidence.write_json("attempts.json", result)
+    _judge(result, endpoint.label, findings, observations, endpoint.unit, request.node.name)
+
+
+@pytest.mark.requirements("S1.1-02", "LA-2")
+@pytest.mark.probe_class("auth")
+def test_default_password_on_undeclared_services(unit, profile, guard, observations, evidence, findings,
+                                                 device_state, request):
+    try:
+        ports = observations.protocols(unit, device_state)
+    except ScanUnavailable as e:
+        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
+    undeclared = {p: proto for p, (proto, declared) in ports.items() if not declared}
     if not undeclared:
         not_applicable(f"{unit.name} has no undeclared open TCP port")
-    results, spoken = [], {}
-    for port in undeclared:
-        proto = identify(guard, unit.address, port, timeout=2.0)
-        spoken[port] = proto
+    limits, results = profile.limits, []
+    for port, proto in sorted(undeclared.items()):
         if proto not in LOGIN_PROTOCOLS:
             continue
         svc = Service(name=f"undeclared-{port}", port=port, protocol=proto, purpose="not declared",
                       authentication=Authentication.PASSWORD)
         label = f"{unit.name}:{svc.name}/{port}"
-        probe = probe_for(guard, unit.address, svc, profile, label)
         try:
-            results.append(try_defaults(probe, label, profile.limits.max_login_attempts_per_service,
-                                        parallelism(profile)))
-        except pytest.skip.Exception as e:  # not applicable / inconclusive for that one port
-            results.append({"endpoint": label, "protocol": proto, "not_tried": str(e)})
-    evidence.write_json("undeclared.json", {"unit": unit.name, "identified": spoken, "results": results})
-    accepted = [r for r in results if r.get("accepted")]
-    if accepted:
-        fail("undeclared service(s) accept a well-known default password: " + "; ".join(
-            f"{r['endpoint']} ({r['protocol']}) {r['accepted']['username']}/«redacted» "
-            f"(entry '{r['accepted']['entry']}')" for r in accepted) + f". {FIX}")
-    if not any("attempts" in r for r in results):
-        not_applicable(f"undeclared ports {undeclared} speak no protocol the harness logs in to "
-                       f"(identified: {spoken})")
-    undecided = [r["endpoint"] for r in results if "attempts" in r and not decided(r)]
-    if undecided:
-        inconclusive(f"no login attempt completed on {', '.join(undecided)}, so nothing can be concluded")
+            probe = probe_for(guard, unit.address, svc, profile, label)
+            result = try_defaults(probe, label, limits.max_login_attempts_per_service, parallelism(profile),
+                                  limits.max_default_attempts_per_account)
+        except CaseEnded as e:  # not applicable / inconclusive for that one port; the others go on
+            findings.add(e.verdict, e.reason, target=label)
+            results.append({"endpoint": label, "protocol": proto, "not_tried": e.reason})
+            continue
+        results.append(result)
+        _judge(result, label, findings, observations, unit, request.node.name)
+    evidence.write_json("undeclared.json", {"unit": unit.name, "identified": undeclared, "results": results})
+    if not results:
+        not_applicable(f"undeclared ports {sorted(undeclared)} speak no protocol the harness logs in to "
+                       f"(identified: {undeclared})")

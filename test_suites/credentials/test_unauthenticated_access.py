@@ -5,10 +5,10 @@ login, SSH's 'none' method, anonymous FTP."""
 
 import pytest
 
-from harness.probes.login import Unreachable
-from harness.probes.registry import LOGIN_PROTOCOLS
-from harness.verdict import fail, inconclusive
-from test_suites.credentials.logins import probe_for
+from harness.observation.logins import probe_for
+from harness.observation.probes.login import Unreachable
+from harness.observation.protocols import LOGIN_PROTOCOLS
+from harness.record.verdict import fail, inconclusive
 
 
 @pytest.mark.requirements("S1.1-01", "LA-2")

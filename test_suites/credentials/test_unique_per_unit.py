@@ -8,11 +8,11 @@ from itertools import combinations, pairwise
 
 import pytest
 
-from harness.probes.login import Unreachable
-from harness.probes.ssh import server_info
-from harness.probes.tlskey import tls_public_key
-from harness.profile import Protocol
-from harness.verdict import fail, inconclusive, not_applicable
+from harness.declaration.profile import Protocol
+from harness.observation.probes.login import Unreachable
+from harness.observation.probes.ssh import server_info
+from harness.observation.probes.tlskey import tls_public_key
+from harness.record.verdict import fail, inconclusive, not_applicable
 
 
 def _norm(text: str) -> str:

@@ -8,23 +8,25 @@ that the model can be identified (S1.1-10).
 
 import pytest
 
-from harness.disclosure import SOURCE, find, model_mentions, summarise
-from harness.verdict import fail, inconclusive
-from test_suites.exposure.observe import discovery, snmp_advertised, udp_inventory
+from harness.judgement.disclosure import SOURCE, find, model_mentions, snmp_advertised, summarise
+from harness.observation.probes.portscan import ScanUnavailable
+from harness.record.verdict import fail, inconclusive
 
 
-def _advertised(run_cache, guard, profile, unit, evidence):
-    disc = discovery(run_cache, guard, unit)
-    udp = udp_inventory(run_cache, guard, profile, unit)
-    advertised = disc.advertised + snmp_advertised(udp)
+def _advertised(observations, unit, evidence):
+    disc = observations.discovery(unit)
+    try:
+        advertised = disc.advertised + snmp_advertised(observations.udp_scan(unit))
+    except ScanUnavailable as e:
+        inconclusive(f"the UDP scan of {unit.address} (SNMP) did not complete: {e}")
     for i, (url, xml) in enumerate(sorted(disc.descriptions.items())):
         evidence.write_text(f"upnp-description-{i + 1}.xml", f"<!-- {url} -->\n{xml}")
     return disc, advertised
 
 
 @pytest.mark.requirements("S1.1-13")
-def test_discovery_disclosure(unit, profile, guard, evidence, run_cache):
-    disc, advertised = _advertised(run_cache, guard, profile, unit, evidence)
+def test_discovery_disclosure(unit, profile, observations, evidence):
+    disc, advertised = _advertised(observations, unit, evidence)
     found = find(advertised, profile, unit)
     evidence.write_json("discovery.json", {
         "unit": unit.name,
@@ -46,8 +48,8 @@ def test_discovery_disclosure(unit, profile, guard, evidence, run_cache):
 
 
 @pytest.mark.requirements("S1.1-10")
-def test_model_identifiable(unit, profile, guard, evidence, run_cache):
-    _, advertised = _advertised(run_cache, guard, profile, unit, evidence)
+def test_model_identifiable(unit, profile, observations, evidence):
+    _, advertised = _advertised(observations, unit, evidence)
     mentions = model_mentions(advertised, profile.identity.model)
     evidence.write_json("model-identification.json", {
         "unit": unit.name, "declared_model": profile.identity.model,

@@ -5,10 +5,10 @@ service is dangerous, and tells declared-but-insecure apart from undeclared."""
 
 import pytest
 
-from harness.exposure import load_exposure_data, match_insecure
-from harness.profile import Transport
-from harness.verdict import fail
-from test_suites.exposure.observe import discovery, tcp_protocols, udp_inventory
+from harness.declaration.profile import Transport
+from harness.judgement.exposure import load_exposure_data, match_insecure
+from harness.observation.probes.portscan import ScanUnavailable
+from harness.record.verdict import fail, inconclusive
 
 
 def _confirmations(scan, disc) -> set[str]:
@@ -21,11 +21,14 @@ def _confirmations(scan, disc) -> set[str]:
 
 
 @pytest.mark.requirements("S1.1-13")
-def test_no_insecure_services(unit, profile, guard, evidence, run_cache, device_state):
+def test_no_insecure_services(unit, profile, observations, evidence, device_state):
     data = load_exposure_data()
-    tcp = tcp_protocols(run_cache, guard, profile, unit, device_state)
-    udp = udp_inventory(run_cache, guard, profile, unit)
-    disc = discovery(run_cache, guard, unit)
+    try:
+        tcp = observations.protocols(unit, device_state)
+        udp = observations.udp_scan(unit)
+    except ScanUnavailable as e:
+        inconclusive(f"the port inventory of {unit.address} is incomplete: {e}")
+    disc = observations.discovery(unit)
     confirmed = _confirmations(udp, disc)
     udp_declared = {s.port: s for s in profile.services_for(unit, device_state) if s.transport is Transport.UDP}
     udp_names = {p.port: p.name for p in data.udp_ports}

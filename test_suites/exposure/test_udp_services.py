@@ -8,15 +8,18 @@ judged.
 
 import pytest
 
-from harness.exposure import load_exposure_data
-from harness.profile import Transport
-from harness.verdict import fail
-from test_suites.exposure.observe import udp_inventory
+from harness.declaration.profile import Transport
+from harness.judgement.exposure import load_exposure_data
+from harness.observation.probes.portscan import ScanUnavailable
+from harness.record.verdict import fail, inconclusive
 
 
 @pytest.mark.requirements("S1.1-13", "LA-1")
-def test_udp_ports_declared(unit, profile, guard, evidence, run_cache, device_state):
-    scan = udp_inventory(run_cache, guard, profile, unit)
+def test_udp_ports_declared(unit, profile, observations, evidence, device_state):
+    try:
+        scan = observations.udp_scan(unit)
+    except ScanUnavailable as e:
+        inconclusive(f"the UDP scan of {unit.address} did not complete: {e}")
     evidence.write_text("nmap-udp.xml", scan.xml)
     names = {p.port: p.name for p in load_exposure_data().udp_ports}
     declared = {s.port: s for s in profile.services_for(unit, device_state) if s.transport is Transport.UDP}

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from harness.update.derive import CASES, SignerMaterial, derive
-from harness.update.device import DeviceState, DeviceUnreachable, UpdateEndpoint
-from harness.update.swu import ImageError, SwuImage, verify_offline
-from harness.verdict import fail, inconclusive, not_applicable
+from harness.observation.update.derive import CASES, SignerMaterial, derive
+from harness.observation.update.device import DeviceState, DeviceUnreachable, UpdateEndpoint
+from harness.observation.update.swu import ImageError, SwuImage, verify_offline
+from harness.record.verdict import advisory, fail, inconclusive, not_applicable
 
 FIX = ("Verify every image before installing it: a CMS/X.509 signature chaining to your own CA, "
        "every payload against its signed hash, the signer's validity dates, and the version against "
@@ -142,7 +142,7 @@ def test_genuine_images_verify_offline(profile, evidence):
 @pytest.mark.requirements("S1.1-08", "SU-2", "SU-4")
 @pytest.mark.probe_class("intrusive")
 @pytest.mark.parametrize("case", CASES)
-def test_malicious_image_refused(case, unit, profile, device, evidence, run_cache):
+def test_malicious_image_refused(case, unit, profile, device, evidence, run_cache, observations, request):
     u = _update(profile)
     source = u.newer_image or u.current_image
     if source is None:
@@ -174,11 +174,20 @@ def test_malicious_image_refused(case, unit, profile, device, evidence, run_cach
         fail(f"{unit.name} stopped answering after the {case} image ({image.how}): its function did not stay "
              f"unchanged. {FIX}")
     if after != before:
+        _note_unauthenticated_install(observations, unit, device, request, f"the {case} image")
         fail(f"{unit.name} installed the {case} image ({image.how}): the running version read back changed from "
              f"{before.version} to {after.version} ({_marker(after)}). {FIX}")
     if u.status_stream != "none" and outcome.device_result != "FAILURE":
         reason = outcome.stream_problem or f"status stream said {outcome.device_result or 'nothing final'}"
         evidence.write_json("note.json", {"note": f"state unchanged, but {reason}"})
+
+
+def _note_unauthenticated_install(observations, unit, device, request, what: str) -> None:
+    """An image installed through an endpoint the harness reached without any credentials is
+    evidence for access control too (S1.1-01): recorded as a fact every check can read."""
+    if device.auth is None:
+        observations.note("installed-without-credentials", unit.name, request.node.name, what=what,
+                          endpoint=f"{device.scheme}://{device.address}:{device.port}{device.upload_path}")
 
 
 def _marker(state: DeviceState) -> str:
@@ -208,7 +217,7 @@ def _send_genuine(device, unit, path, role: str, u, evidence, expect_change: boo
 
 @pytest.mark.requirements("S1.1-06", "SU-1")
 @pytest.mark.probe_class("intrusive")
-def test_genuine_update_installs(unit, profile, device, evidence, run_cache):
+def test_genuine_update_installs(unit, profile, device, evidence, run_cache, observations, request):
     u = _update(profile)
     if u.newer_image is None:
         inconclusive("declare update.newer_image (a genuine image newer than the running version)")
@@ -217,6 +226,7 @@ def test_genuine_update_installs(unit, profile, device, evidence, run_cache):
         said = "; ".join(outcome.stream_errors[:3]) or outcome.http_error or f"HTTP {outcome.http_status}"
         fail(f"{unit.name} did not install the genuine update {image.version}: it reads "
              f"{after.version if after else 'nothing'} (device said: {said}). A product must be updatable.")
+    _note_unauthenticated_install(observations, unit, device, request, f"the genuine image {image.version}")
     run_cache[f"update-baseline:{unit.name}"] = after  # the genuine state to keep from now on
 
 
@@ -235,7 +245,7 @@ def test_downgrade_refused(unit, profile, device, evidence, catalogs):
         fail(f"{unit.name} claims rollback protection but installed the older genuine image {image.version} "
              f"(version read back: {after.version}). [{rule.get('downgrade_source', '')}]")
     if accepted:
-        not_applicable(f"ADVISORY: {unit.name} installed the older genuine image {image.version} (version read back "
+        advisory(f"{unit.name} installed the older genuine image {image.version} (version read back "
                        f"{after.version}); rollback protection is not claimed, so this is not counted against "
                        f"S1.1-08. {rule.get('downgrade_when_not_claimed', '')} [{rule.get('downgrade_source', '')}]")
 
@@ -245,7 +255,7 @@ def test_downgrade_refused(unit, profile, device, evidence, catalogs):
 def test_pull_channel_refuses_an_untrusted_server(unit, profile, guard, evidence):
     """The device fetches updates from a server; a man in the middle presenting a certificate the
     device has no reason to trust must not get as far as the device's request."""
-    from harness.update.standin import serve_untrusted
+    from harness.observation.update.standin import serve_untrusted
 
     u = profile.update
     if u is None or u.pull is None:

@@ -1,0 +1,502 @@
+"""The device declaration: what the manufacturer claims, and the inputs the tests need.
+
+This plays the role of PICS/PIXIT in the Matter test harness and ICS/IXIT in ETSI TS 103 701:
+claims are checked against observation, never taken on trust. Every model forbids unknown
+fields, because a typo in a declaration would otherwise silently switch a check off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from harness.observation.protocols import PROTOCOLS
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Transport(StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+
+
+# Application protocols come from the one protocol table; a new protocol is one entry there.
+Protocol = StrEnum("Protocol", [(name.upper(), name) for name in PROTOCOLS])  # type: ignore[misc]
+
+
+class Authentication(StrEnum):
+    NONE = "none"
+    PASSWORD = "password"
+    PUBLIC_KEY = "public-key"
+    CERTIFICATE = "certificate"
+    TOKEN = "token"
+
+
+class TlsExpectation(StrEnum):
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    NONE = "none"
+
+
+class Secret(_Strict):
+    """A value a test needs but no report may show: given inline, by environment variable or
+    by file, so a lab can keep real passwords out of the profile it archives."""
+
+    value: SecretStr | None = Field(default=None, description="the secret itself (discouraged in shared files)")
+    env: str | None = Field(default=None, description="name of an environment variable holding the secret")
+    file: Path | None = Field(default=None, description="path of a file whose content is the secret")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Secret:
+        given = [k for k in ("value", "env", "file") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of value, env or file")
+        return self
+
+    def reveal(self) -> str:
+        """The secret in clear, for the one probe that must send it."""
+        if self.value is not None:
+            return self.value.get_secret_value()
+        if self.env is not None:
+            if self.env not in os.environ:
+                raise LookupError(f"environment variable {self.env} is not set")
+            return os.environ[self.env]
+        assert self.file is not None
+        return self.file.read_text().strip()
+
+
+class Identity(_Strict):
+    vendor: str = Field(min_length=1, description="manufacturer's name as on the label")
+    model: str = Field(min_length=1, description="model designation as printed on the device")
+    firmware_version: str = Field(min_length=1, description="firmware version under test")
+    hardware_version: str | None = None
+
+
+class Unit(_Strict):
+    """One physical (or emulated) device of the model. Two or more units let the harness test
+    that passwords and keys are not shared across the product class."""
+
+    name: str = Field(pattern=SLUG, description="short unit name, lower case, e.g. unit1")
+    address: str = Field(description="IP literal of the unit; names are never resolved (no DNS)")
+    serial: str | None = None
+    mac: str | None = None
+    secrets: dict[str, Secret] = Field(default_factory=dict, description="per-unit secrets tests may use")
+
+    @field_validator("address")
+    @classmethod
+    def _ip_literal(cls, v: str) -> str:
+        try:
+            return str(ipaddress.ip_address(v))
+        except ValueError:
+            raise ValueError(
+                f"{v!r} is not an IP address; write the unit's IP literal (the harness never resolves names)"
+            ) from None
+
+
+class TestAccount(_Strict):
+    """A valid login on a service, for tests that must also prove the right password still works
+    (brute-force lockout, credential change). The password is a per-unit secret, by name."""
+
+    username: str = Field(min_length=1)
+    secret: str = Field(min_length=1, description="name of the unit secret holding the password")
+
+
+class HttpLogin(_Strict):
+    """How a web service logs users in. Basic and digest are read from the server's challenge;
+    a form login must be described, with an explicit success criterion."""
+
+    kind: Literal["basic", "digest", "form"] = Field(description="basic, digest or form")
+    path: str = Field(default="/", pattern=r"^/", description="path the login is sent to (form: its action)")
+    username_field: str = Field(default="username", description="form field for the user name")
+    password_field: str = Field(default="password", description="form field for the password")
+    extra_fields: dict[str, str] = Field(default_factory=dict, description="other form fields sent as they are")
+    success_status: list[int] = Field(
+        default_factory=lambda: [200, 302, 303], description="statuses meaning 'logged in'"
+    )
+    success_contains: str | None = Field(default=None, description="text only a logged-in response contains")
+    failure_contains: str | None = Field(default=None, description="text a refused login response contains")
+
+    @model_validator(mode="after")
+    def _form_needs_criterion(self) -> HttpLogin:
+        if self.kind == "form" and not (self.success_contains or self.failure_contains):
+            raise ValueError("a form login needs success_contains or failure_contains, so a login can be judged")
+        return self
+
+
+class Service(_Strict):
+    """A network service the manufacturer declares. Anything open that is not declared here
+    is a finding (observation beats declaration)."""
+
+    name: str = Field(pattern=SLUG, description="short service name, e.g. ssh, web-admin")
+    port: int = Field(ge=1, le=65535, description="port number, 1-65535")
+    transport: Transport = Transport.TCP
+    protocol: Protocol = Field(description="application protocol: " + ", ".join(p.value for p in Protocol))
+    purpose: str = Field(min_length=3, description="why the service is needed, in a few words")
+    authentication: Authentication = Field(description="how the service authenticates clients")
+    tls: TlsExpectation = Field(default=TlsExpectation.NONE, description="required, optional or none")
+    units: list[str] | None = Field(default=None, description="units that expose it; default all units")
+    protected_paths: list[str] = Field(
+        default_factory=list, description="HTTP paths that must refuse unauthenticated requests (admin pages, API)"
+    )
+    http_login: HttpLogin | None = Field(default=None, description="how the web service logs users in")
+    account: TestAccount | None = Field(default=None, description="a valid login, for lockout and change tests")
+    states: list[str] | None = Field(
+        default=None, description="device states in which the service is reachable; default every declared state"
+    )
+
+
+class CredentialKind(StrEnum):
+    UNIQUE_PER_UNIT = "unique-per-unit"
+    USER_SET_AT_SETUP = "user-set-at-setup"
+    SHARED_DEFAULT = "shared-default"
+    NO_PASSWORDS = "no-passwords"
+
+
+class CredentialScheme(_Strict):
+    kind: CredentialKind = Field(description="how the password in force at installation is chosen")
+    description: str = Field(default="", description="how it is generated or set, for the assessor")
+    usernames: list[str] = Field(default_factory=list, description="account names the device uses")
+
+
+class CredentialChange(_Strict):
+    """The declared way a user changes a password, which the intrusive change test follows and
+    then reverses. `input` is sent to the command's standard input, with {old} and {new} filled."""
+
+    service: str = Field(description="name of the declared service the change goes through")
+    method: Literal["ssh-command"] = "ssh-command"
+    command: str = Field(default="passwd", min_length=1)
+    input: str = Field(default="{old}\n{new}\n{new}\n", description="standard input, with {old} and {new}")
+
+
+DISCLOSURE_KINDS = ("serial-number", "mac-address", "firmware-version", "os-version", "internal-path")
+
+
+class DiscoveryDeclaration(_Strict):
+    """What the unit may reveal to anyone on the network without a password (mDNS, SSDP/UPnP,
+    SNMP). Anything else security-relevant that it advertises is a finding (ETSI 5.6-2)."""
+
+    may_reveal: list[Literal["serial-number", "mac-address", "firmware-version", "os-version", "internal-path"]] = (
+        Field(default_factory=list, description="kinds of detail the product needs to advertise: " + ", ".join(
+            DISCLOSURE_KINDS))
+    )
+    justification: str = Field(default="", description="why the product needs to advertise them")
+
+    @model_validator(mode="after")
+    def _justified(self) -> DiscoveryDeclaration:
+        if self.may_reveal and len(self.justification) < 10:
+            raise ValueError("may_reveal needs a justification of at least a sentence, for the assessor")
+        return self
+
+
+class CommunicationPolicies(_Strict):
+    """Which versioned policies TLS and SSH are judged by, and whom the TLS certificates must chain to."""
+
+    tls_policy: str = Field(
+        default="cryptrec-gl3001-3.0.1",
+        description="built-in TLS policy (cryptrec-gl3001-3.0.1, nist-sp800-52r2) or the path of a policy file",
+    )
+    ssh_policy: str = Field(
+        default="iot-label-ssh-2026.1",
+        description="built-in SSH policy (iot-label-ssh-2026.1) or the path of a policy file (e.g. a golden one)",
+    )
+    trust_anchor: Path | None = Field(
+        default=None, description="CA certificate (PEM) the device's TLS certificates must chain to; "
+        "default: the Mozilla root store"
+    )
+    tls_server_names: list[str] = Field(
+        default_factory=list, description="DNS names clients use for the unit; otherwise the IP must be in the SAN"
+    )
+
+
+class SignerFiles(_Strict):
+    certificate: Path = Field(description="PEM certificate")
+    key: Path = Field(description="PEM private key (lab or test key; never written to a bundle)")
+
+
+class PullChannel(_Strict):
+    """Where the device fetches updates from, when it pulls: the harness stands in for that server
+    (the device must be configured to use the harness's address) to test the channel itself."""
+
+    port: int = Field(ge=1, le=65535, description="port of the update server the device is configured with")
+    path: str = Field(pattern=r"^/", description="path the device requests, e.g. /fw/update.swu")
+    tls: bool = Field(default=True, description="the device is meant to reach the server over TLS only")
+    poll_s: float = Field(default=10.0, gt=0, le=3600, description="how often the device asks for updates")
+
+
+class UpdateMechanism(_Strict):
+    """How the device takes software updates, for the update-integrity checks (S1.1-06/08).
+
+    Images: `current_image` is the genuine image of the version the units run (used to verify
+    offline and to put a unit back after a case), `newer_image` a genuine newer release (the
+    malicious variants are derived from it, so their version is one the device would accept),
+    `older_image` a genuine older release (the downgrade case)."""
+
+    method: str = Field(min_length=2, description="e.g. 'swupdate http upload', 'vendor cloud pull'")
+    image_format: Literal["swu"] | None = Field(
+        default=None, description="image format; swu (SWUpdate) is supported, RAUC and raw signed images are planned"
+    )
+    trust_anchor: Path | None = Field(default=None, description="CA certificate (PEM) the images must chain to")
+    rollback_protection: bool | None = Field(default=None, description="does the manufacturer claim anti-rollback?")
+    transport: Literal["http-upload"] = Field(default="http-upload", description="how images reach the device")
+    service: str | None = Field(default=None, description="declared http/https service that takes the upload")
+    upload_path: str = Field(default="/upload", pattern=r"^/")
+    upload_encoding: Literal["multipart", "raw"] = Field(
+        default="multipart", description="multipart form (one file part) or the image as the request body"
+    )
+    version_path: str = Field(default="/os-release", pattern=r"^/", description="HTTP path showing the running version")
+    version_pattern: str = Field(default=r'VERSION_ID="?([^"\s]+)', description="regex; group 1 is the version")
+    status_stream: Literal["swupdate-websocket", "none"] = Field(
+        default="none", description="where the device reports install results and reasons"
+    )
+    current_image: Path | None = None
+    newer_image: Path | None = None
+    older_image: Path | None = None
+    tamper_payload: str | None = Field(
+        default=None, description="payload the malicious variants alter (default: the first); pick the one the "
+        "running version is read from, so an accepted image shows"
+    )
+    expired_signer: SignerFiles | None = Field(
+        default=None, description="an expired signer certificate of the manufacturer's CA, with its key"
+    )
+    settle_s: float = Field(default=20.0, gt=0, le=600, description="how long an install (and reboot) may take")
+    pull: PullChannel | None = Field(default=None, description="the device also (or only) pulls updates")
+
+
+class Urls(_Strict):
+    vulnerability_disclosure_policy: HttpUrl | None = None
+    support_period: HttpUrl | None = None
+    sbom: HttpUrl | None = None
+
+
+class NotApplicableDeclaration(_Strict):
+    requirement: str = Field(min_length=2, description="requirement ID, e.g. S1.1-14")
+    justification: str = Field(min_length=10, description="why it does not apply to this product")
+
+
+class Waiver(_Strict):
+    requirement: str = Field(min_length=2, description="requirement ID the waiver covers")
+    reason: str = Field(min_length=10)
+    expires: date = Field(description="ISO date (YYYY-MM-DD) after which the waiver no longer counts")
+    approved_by: str = Field(min_length=2)
+
+
+class Limits(_Strict):
+    """Caps that keep probes gentle on fragile devices (the per-device connection budget)."""
+
+    max_connections_per_unit: int = Field(default=4, ge=1, le=64)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    port_scan_timeout_s: float = Field(default=120.0, gt=0, le=1800)
+    max_login_attempts_per_service: int = Field(default=20, ge=1, le=200)
+    max_default_attempts_per_account: int = Field(
+        default=2, ge=1, le=200, description="default-credential pairs tried per account name on one service: "
+        "below common lockout thresholds (pam_faillock locks at 3), so the default-password check never "
+        "locks the account; pairs left untried are reported as an advisory"
+    )
+    brute_force_max_attempts: int = Field(
+        default=24, ge=3, le=200, description="cap on the logins one brute-force case sends"
+    )
+    brute_force_max_seconds: float = Field(
+        default=150.0, gt=0, le=3600, description="cap on one brute-force case's duration"
+    )
+    lockout_recovery_wait_s: float = Field(
+        default=90.0, gt=0, le=3600, description="how long to wait for a lockout to lift"
+    )
+
+
+class DeviceProfile(_Strict):
+    profile_version: Literal[1] = Field(default=1, description="version of this declaration format")
+    identity: Identity
+    units: Annotated[list[Unit], Field(min_length=1, description="at least one unit under test")]
+    services: list[Service] = Field(default_factory=list)
+    credentials: CredentialScheme
+    credential_change: CredentialChange | None = None
+    update: UpdateMechanism | None = None
+    urls: Urls = Field(default_factory=Urls)
+    schemes: Annotated[
+        list[str],
+        Field(min_length=1, description="labelling schemes to evaluate, by the `scheme` of a requirement catalog "
+              "(built in: jc-star-1, nist-ir-8259a, nist-ir-8259b; more from $IOT_HARNESS_CATALOGS)"),
+    ]
+    not_applicable: list[NotApplicableDeclaration] = Field(default_factory=list)
+    waivers: list[Waiver] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    discovery: DiscoveryDeclaration = Field(default_factory=DiscoveryDeclaration)
+    communication: CommunicationPolicies = Field(default_factory=CommunicationPolicies)
+    states: list[str] = Field(
+        default_factory=lambda: ["as-delivered"],
+        min_length=1,
+        description="device states the exposure checks may be run in (run --state); the first is the default",
+    )
+
+    @field_validator("schemes")
+    @classmethod
+    def _known_schemes(cls, v: list[str]) -> list[str]:
+        from harness.declaration.catalog import scheme_names
+
+        known = scheme_names()
+        unknown = [s for s in v if s not in known]
+        if unknown:
+            raise ValueError(f"unknown scheme(s) {unknown}; known: {', '.join(known)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeviceProfile:
+        _unique("units", [u.name for u in self.units])
+        _unique("unit addresses", [u.address for u in self.units])
+        _unique("services", [s.name for s in self.services])
+        _unique("service ports", [f"{s.transport}/{s.port}" for s in self.services])
+        names = {u.name for u in self.units}
+        for s in self.services:
+            for u in s.units or []:
+                if u not in names:
+                    raise ValueError(f"service {s.name!r} names unknown unit {u!r}; known: {sorted(names)}")
+            if s.tls is TlsExpectation.REQUIRED and s.protocol in (Protocol.TELNET, Protocol.HTTP, Protocol.MQTT):
+                raise ValueError(
+                    f"service {s.name!r} declares tls: required but protocol {s.protocol} is clear text; "
+                    "use https/mqtts or set tls: none"
+                )
+        _unique("states", self.states)
+        for s in self.services:
+            for st in s.states or []:
+                if st not in self.states:
+                    raise ValueError(f"service {s.name!r} names unknown state {st!r}; declared states: {self.states}")
+        for s in self.services:
+            if s.account:
+                for u in self.units:
+                    if (s.units is None or u.name in s.units) and s.account.secret not in u.secrets:
+                        raise ValueError(
+                            f"service {s.name!r} names test account secret {s.account.secret!r}, "
+                            f"but unit {u.name!r} has no such secret; add it under units[].secrets"
+                        )
+            if (s.http_login or s.protected_paths) and s.protocol not in (Protocol.HTTP, Protocol.HTTPS):
+                raise ValueError(f"service {s.name!r}: http_login and protected_paths are for http/https services")
+        if self.update and self.update.service:
+            svc = {s.name: s for s in self.services}.get(self.update.service)
+            if svc is None or svc.protocol not in (Protocol.HTTP, Protocol.HTTPS):
+                raise ValueError(
+                    f"update.service {self.update.service!r} must name a declared http or https service"
+                )
+        if self.credential_change:
+            names = {s.name: s for s in self.services}
+            svc = names.get(self.credential_change.service)
+            if svc is None:
+                raise ValueError(
+                    f"credential_change.service {self.credential_change.service!r} is not a declared service"
+                )
+            if svc.account is None or svc.protocol is not Protocol.SSH:
+                raise ValueError(
+                    f"credential_change goes through {svc.name!r}, which needs protocol ssh and an account"
+                )
+        na = {d.requirement for d in self.not_applicable}
+        _unique("not_applicable requirements", [d.requirement for d in self.not_applicable])
+        both = na & {w.requirement for w in self.waivers}
+        if both:
+            raise ValueError(
+                f"{sorted(both)} declared both not applicable and waived; a requirement that does not "
+                "apply needs no waiver - keep one of the two"
+            )
+        return self
+
+    def services_for(self, unit: Unit, state: str | None = None) -> list[Service]:
+        """Services the unit exposes; with `state`, only those declared reachable in that state."""
+        return [
+            s for s in self.services
+            if (s.units is None or unit.name in s.units) and (state is None or s.states is None or state in s.states)
+        ]
+
+    def secret_items(self) -> list[tuple[str, str, str]]:
+        """(unit, secret name, value) for every secret the profile can reveal."""
+        out = []
+        for unit in self.units:
+            for name, secret in unit.secrets.items():
+                try:
+                    value = secret.reveal()
+                except (LookupError, OSError):
+                    continue
+                if value:
+                    out.append((unit.name, name, value))
+        return out
+
+    def secret_values(self) -> list[str]:
+        return [v for _, _, v in self.secret_items()]
+
+    def redacted(self) -> dict:
+        """The declaration as recorded in a bundle: everything but secret values."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for unit in data["units"]:
+            unit["secrets"] = {k: "«redacted»" for k in unit.get("secrets", {})}
+        return data
+
+
+def _unique(what: str, items: list[str]) -> None:
+    from harness.declaration.datafile import duplicates
+
+    dupes = duplicates(items)
+    if dupes:
+        raise ValueError(f"duplicate {what}: {dupes}")
+
+
+class ProfileError(Exception):
+    """A declaration that cannot be used; `problems` are (field path, message) pairs."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = [f"{path}: invalid device profile ({len(problems)} problem(s))"]
+        lines += [f"  - {loc}: {msg}" for loc, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+def load_profile(path: Path) -> DeviceProfile:
+    """Read and validate a profile, turning every validation error into a field path and a hint."""
+    from pydantic import ValidationError
+
+    from harness.declaration.profile_errors import describe_validation_error
+
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ProfileError(path, [("(file)", f"cannot read: {e.strerror}; check the path")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ProfileError(path, [(where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
+    if not isinstance(data, dict) or not data:
+        raise ProfileError(
+            path, [("(top level)", "empty or not a mapping; start from device_profiles/template.yaml")]
+        )
+    try:
+        return DeviceProfile.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(path, describe_validation_error(e, DeviceProfile)) from None
+
+
+def profile_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"

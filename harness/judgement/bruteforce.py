@@ -1,0 +1,194 @@
+"""Brute-force resistance, measured: how many password guesses a day an attacker gets.
+
+No open tool measures this (nuclei even misses valid passwords once a device locks out), so the
+method is the project's own, kept free of any protocol so it can be tested against a simulated
+device:
+
+1. The declared valid login must work first (otherwise nothing can be concluded).
+2. For m = 1, 2, …: send m wrong passwords in a row, then the right one. The first m after which
+   the right password is refused is the lockout threshold; the legitimate user being refused is
+   itself recorded. A success in between resets most lockout counters, which is why each round
+   starts again from one failure.
+3. Once locked, the right password is retried every few seconds until it works: the recovery
+   time. Waits are bounded; a device still locked at the bound is reported, not waited on.
+4. Guesses per day follow from the measured timings: with a lockout, k guesses per
+   (recovery + k attempts); without one, the sustained rate of the wrong attempts.
+
+Every login counts against one cap, and the whole measurement against a duration cap; the time
+series is returned for the evidence CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.observation.probes.login import Attempt, Unreachable
+
+SECONDS_PER_DAY = 86400
+
+
+@dataclass(frozen=True)
+class BruteForceRule:
+    """The verdict rule, read from the catalog entry of the requirement (never from code)."""
+
+    max_guesses_per_day: float
+    min_wrong_attempts: int
+    max_consecutive_failures: int
+    poll_interval_s: float
+
+
+@dataclass
+class Row:
+    n: int
+    phase: str
+    t_s: float
+    latency_s: float
+    password: str  # "wrong" or "right", never the password itself
+    outcome: str  # accepted, rejected, unknown, unreachable
+    detail: str
+
+
+@dataclass
+class Measurement:
+    rows: list[Row] = field(default_factory=list)
+    lockout_threshold: int | None = None
+    legit_refused_during_lockout: bool = False
+    recovery_s: float | None = None
+    still_locked: bool = False
+    wrong_attempt_seconds: float | None = None
+    guesses_per_day: float | None = None
+    growing_delay: bool = False
+    consecutive_failures_tested: int = 0
+    stopped_by: str | None = None  # "attempt cap" / "time cap" when a cap ended the measurement
+    verdict: str = "INCONCLUSIVE"
+    reason: str = ""
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["attempt", "phase", "t_s", "latency_s", "password", "outcome", "detail"])
+        for r in self.rows:
+            w.writerow([r.n, r.phase, f"{r.t_s:.3f}", f"{r.latency_s:.3f}", r.password, r.outcome, r.detail])
+        return out.getvalue()
+
+    def summary(self) -> dict:
+        wrong = sum(1 for r in self.rows if r.password == "wrong")
+        return {
+            "attempts": len(self.rows),
+            "wrong_attempts": wrong,
+            "lockout_threshold": self.lockout_threshold,
+            "legit_login_refused_during_lockout": self.legit_refused_during_lockout,
+            "recovery_seconds": self.recovery_s,
+            "still_locked_at_end": self.still_locked,
+            "seconds_per_wrong_attempt": self.wrong_attempt_seconds,
+            "growing_delay": self.growing_delay,
+            "consecutive_failures_tested": self.consecutive_failures_tested,
+            "estimated_guesses_per_day": self.guesses_per_day,
+            "stopped_by": self.stopped_by,
+            "verdict": self.verdict,
+            "reason": self.reason,
+        }
+
+
+class _CapReached(Exception):
+    pass
+
+
+def measure(
+    attempt: Callable[[str, str], Attempt],
+    username: str,
+    right_password: str,
+    rule: BruteForceRule,
+    max_attempts: int,
+    max_seconds: float,
+    recovery_wait_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Measurement:
+    m = Measurement()
+    t0 = clock()
+
+    def login(phase: str, right: bool) -> str:
+        if len(m.rows) >= max_attempts:
+            m.stopped_by = "attempt cap"
+            raise _CapReached
+        if clock() - t0 > max_seconds:
+            m.stopped_by = "time cap"
+            raise _CapReached
+        password = right_password if right else "wrong-" + secrets.token_hex(6)
+        start = clock()
+        try:
+            a = attempt(username, password)
+            outcome = {True: "accepted", False: "rejected", None: "unknown"}[a.accepted]
+            detail = a.detail
+        except Unreachable as e:
+            outcome, detail = "unreachable", str(e)
+        m.rows.append(Row(len(m.rows) + 1, phase, start - t0, clock() - start,
+                          "right" if right else "wrong", outcome, detail[:160]))
+        return outcome
+
+    try:
+        if login("baseline", True) != "accepted":
+            m.reason = "the declared test account does not log in before the test, so nothing can be concluded"
+            return m
+        for k in range(1, rule.max_consecutive_failures + 1):
+            for _ in range(k):
+                login(f"round {k}", False)
+            outcome = login(f"round {k}", True)
+            if outcome == "accepted":
+                m.consecutive_failures_tested = k
+                continue
+            m.lockout_threshold = k
+            m.legit_refused_during_lockout = True
+            locked_at = m.rows[-2].t_s + m.rows[-2].latency_s  # end of the k-th wrong attempt
+            while True:
+                if clock() - t0 - locked_at > recovery_wait_s:
+                    m.still_locked = True
+                    break
+                sleep(rule.poll_interval_s)
+                if login("recovery", True) == "accepted":
+                    last = m.rows[-1]
+                    m.recovery_s = round(last.t_s - locked_at, 2)
+                    break
+            break
+    except _CapReached:
+        pass
+    _judge(m, rule)
+    return m
+
+
+def _judge(m: Measurement, rule: BruteForceRule) -> None:
+    wrong = [r for r in m.rows if r.password == "wrong" and r.outcome in ("rejected", "unreachable")]
+    if wrong:
+        m.wrong_attempt_seconds = round(sum(r.latency_s for r in wrong) / len(wrong), 3)
+        first, last = wrong[0].latency_s, wrong[-1].latency_s
+        m.growing_delay = len(wrong) >= 3 and last > 2 * max(first, 0.05)
+    if any(r.password == "wrong" and r.outcome == "accepted" for r in m.rows):
+        m.reason = "a random wrong password was accepted: the service does not check passwords at all"
+        m.verdict = "FAIL"
+        return
+    if m.still_locked:
+        m.reason = "the account was still locked when the recovery wait ended; the recovery time is unknown"
+        return
+    if len(wrong) < rule.min_wrong_attempts and m.lockout_threshold is None:
+        stop = f" ({m.stopped_by})" if m.stopped_by else ""
+        m.reason = f"only {len(wrong)} wrong logins could be made{stop}; the rule needs {rule.min_wrong_attempts}"
+        return
+    per_attempt = m.wrong_attempt_seconds or 0.001
+    if m.lockout_threshold is not None and m.recovery_s is not None:
+        k = m.lockout_threshold
+        m.guesses_per_day = round(k * SECONDS_PER_DAY / (m.recovery_s + k * per_attempt))
+        how = f"locks the account after {k} failed logins for about {m.recovery_s:g} s"
+    else:
+        m.guesses_per_day = round(SECONDS_PER_DAY / per_attempt)
+        how = (f"did not lock the account after {m.consecutive_failures_tested} consecutive failed logins; "
+               f"a wrong password costs {per_attempt:g} s")
+    within = m.guesses_per_day <= rule.max_guesses_per_day
+    m.verdict = "PASS" if within else "FAIL"
+    m.reason = (f"the service {how}, so an attacker gets about {m.guesses_per_day:,} guesses a day per account "
+                f"({'within' if within else 'above'} the limit of {rule.max_guesses_per_day:,.0f})")

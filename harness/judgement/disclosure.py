@@ -1,0 +1,107 @@
+"""Which advertised details are security-relevant (ETSI EN 303 645 5.6-2: no unauthenticated
+disclosure of security-relevant information), judged against what the profile justifies.
+
+A serial number or MAC lets an attacker derive per-unit defaults that vendors compute from them;
+an exact firmware or OS version turns a vulnerability database into a target list; file-system
+paths map the device's internals. The model name is fine (users need it: JC-STAR S1.1-10).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from harness.declaration.profile import DeviceProfile, Unit
+from harness.observation.probes.discovery import Advertised
+
+KINDS = ("serial-number", "mac-address", "firmware-version", "os-version", "internal-path")
+REASONS = {
+    "serial-number": "the serial number (vendors derive per-unit passwords and keys from it)",
+    "mac-address": "the MAC address (used to derive per-unit defaults and to track the device)",
+    "firmware-version": "the exact firmware version (turns a public vulnerability list into a target list)",
+    "os-version": "the exact operating-system or kernel version (same: matches it to known vulnerabilities)",
+    "internal-path": "internal file-system paths (a map of the device's internals)",
+}
+SOURCE = "ETSI EN 303 645 5.6-2 (minimise unauthenticated disclosure of security-relevant information)"
+_MAC = re.compile(r"(?<![0-9a-f])(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}(?![0-9a-f])", re.I)
+_OS = re.compile(r"\b(linux|debian|ubuntu|openwrt|busybox|freertos|zephyr)[/ ]v?\d+\.\d+(?:\.\d+)?", re.I)
+_PATH = re.compile(r"(?:^|[\s\"'=(])(/(?:etc|tmp|var|home|root|mnt|usr|opt|data|proc|sys|flash)/[\w./-]*)")
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    kind: str
+    protocol: str
+    where: str
+    field: str
+    value: str
+    justified: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        return f"{self.protocol} {self.where} {self.field}={self.value!r}: {REASONS[self.kind]}"
+
+
+def _hex(s: str) -> str:
+    return re.sub(r"[^0-9a-f]", "", s.lower())
+
+
+def _version_token(version: str, text: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(version)}(?![\w]|\.\d)", text) is not None
+
+
+def find(advertised: list[Advertised], profile: DeviceProfile, unit: Unit) -> list[Disclosure]:
+    allowed = set(profile.discovery.may_reveal)
+    out: list[Disclosure] = []
+
+    def add(kind: str, a: Advertised) -> None:
+        d = Disclosure(kind, a.protocol, a.where, a.field, a.value, kind in allowed)
+        if d not in out:
+            out.append(d)
+
+    for a in advertised:
+        v = a.value
+        if unit.serial and unit.serial.lower() in v.lower():
+            add("serial-number", a)
+        if (unit.mac and len(_hex(unit.mac)) == 12 and _hex(unit.mac) in _hex(v)) or _MAC.search(v):
+            add("mac-address", a)
+        if _version_token(profile.identity.firmware_version, v):
+            add("firmware-version", a)
+        if _OS.search(v):
+            add("os-version", a)
+        if _PATH.search(v) and a.field not in ("LOCATION", "presentationURL"):
+            add("internal-path", a)
+    return out
+
+
+def model_mentions(advertised: list[Advertised], model: str) -> list[Advertised]:
+    """Where the unit names its own model (evidence that the model is identifiable, S1.1-10)."""
+    return [a for a in advertised if model.lower() in a.value.lower()]
+
+
+def summarise(disclosures: list[Disclosure]) -> str:
+    """One clause per kind, most sensitive first, each value once with where it was seen."""
+    parts = []
+    for kind in KINDS:
+        items = [d for d in disclosures if d.kind == kind]
+        if not items:
+            continue
+        values: dict[str, list[str]] = {}
+        for d in items:
+            values.setdefault(d.value, []).append(f"{d.protocol} {d.field}")
+        shown = ", ".join(f"{v!r} ({'; '.join(sorted(set(w))[:3])})" for v, w in values.items())
+        parts.append(f"{REASONS[kind]}: {shown}")
+    return "; ".join(parts)
+
+
+def snmp_advertised(scan) -> list[Advertised]:
+    """What the SNMP agent told nmap's snmp-sysdescr script (community "public") in a UDP scan."""
+    out = []
+    for port, scripts in scan.scripts.items():
+        text = scripts.get("snmp-sysdescr")
+        if text:
+            first = text.strip().splitlines()[0].strip()
+            out.append(Advertised("snmp", f"udp/{port} community public", "sysDescr", first))
+    return out

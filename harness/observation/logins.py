@@ -1,0 +1,95 @@
+"""Trying the default-credential list on one login service, gently.
+
+Every pair is a login attempt of class `auth`. Attempts per account name are capped
+(`limits.max_default_attempts_per_account`, below common lockout thresholds by default) so the
+default-password check never locks the account the brute-force measurement needs; pairs left
+untried for that cap are listed in the evidence and reported as an advisory, never hidden."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from harness.declaration.profile import Service
+from harness.observation.credentials import candidates, default_credentials
+from harness.observation.probes.login import LoginProbe, Unreachable
+from harness.observation.protocols import login_probe
+from harness.record.verdict import inconclusive, not_applicable
+
+
+def probe_for(guard, address: str, service: Service, profile, label: str) -> LoginProbe:
+    probe = login_probe(guard, address, service, profile.limits.connect_timeout_s)
+    if probe is None:
+        not_applicable(f"{label}: the harness has no login probe for protocol {service.protocol}")
+    return probe
+
+
+def per_account(todo: list, per_account_cap: int) -> tuple[list, list]:
+    """The pairs to try, at most `per_account_cap` per user name in list order, and the rest."""
+    kept, left, seen = [], [], {}
+    for c in todo:
+        seen[c.username] = seen.get(c.username, 0) + 1
+        (kept if seen[c.username] <= per_account_cap else left).append(c)
+    return kept, left
+
+
+def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1,
+                 per_account_cap: int | None = None) -> dict[str, Any]:
+    """Fingerprint, then try matching vendor pairs and the generic ones, stopping after the batch
+    in which a pair is accepted (one is proof enough, and fragile devices are spared the rest).
+    Batches run `parallel` logins at once, within the unit's connection budget."""
+    try:
+        seen = probe.fingerprint()
+        reason = probe.not_applicable()
+    except Unreachable as e:
+        inconclusive(f"{label}: {e}")
+    if reason:
+        not_applicable(f"{label}: {reason}")
+    attempts, accepted, undecided_batches = [], None, 0
+    todo, untried = per_account(candidates(probe.protocol, seen, cap), per_account_cap or cap)
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        for i in range(0, len(todo), max(1, parallel)):
+            batch = todo[i : i + max(1, parallel)]
+            outcomes = list(pool.map(lambda c: _one(probe, c), batch))
+            attempts += [row for row, _ in outcomes]
+            hits = [cred for (_, ok), cred in zip(outcomes, batch, strict=True) if ok]
+            if hits:
+                accepted = hits[0]
+            if hits or any(row["outcome"].startswith("unreachable") for row, _ in outcomes):
+                break
+            undecided_batches = undecided_batches + 1 if all(row.get("accepted") is None for row, _ in outcomes) else 0
+            if undecided_batches >= 2:
+                break  # two whole batches without a verdict: more attempts will not decide
+    return {
+        "endpoint": label,
+        "protocol": probe.protocol,
+        "fingerprint": seen,
+        "credential_list_version": default_credentials().version,
+        "success_criterion": probe.criterion,
+        "cap": cap,
+        "per_account_cap": per_account_cap or cap,
+        "untried_for_lockout_safety": [c.id for c in untried],
+        "tried": len(attempts),
+        "password": "never recorded; the entry id names the pair in harness/data/default_credentials.yaml",
+        "attempts": attempts,
+        "accepted": None if accepted is None else {"entry": accepted.id, "username": accepted.username,
+                                                   "source": accepted.source},
+    }
+
+
+def _one(probe: LoginProbe, cred) -> tuple[dict[str, Any], bool]:
+    try:
+        a = probe.attempt(cred.username, cred.password)
+    except Unreachable as e:
+        return {"entry": cred.id, "username": cred.username, "outcome": f"unreachable: {e}"}, False
+    return ({"entry": cred.id, "username": cred.username, "accepted": a.accepted, "outcome": a.detail,
+             "seconds": a.seconds}, bool(a.accepted))
+
+
+def parallelism(profile) -> int:
+    """Half the unit's connection budget: room for the other probes, never more than 4."""
+    return max(1, min(4, profile.limits.max_connections_per_unit // 2))
+
+
+def decided(result: dict[str, Any]) -> bool:
+    return any(a.get("accepted") is not None for a in result["attempts"])

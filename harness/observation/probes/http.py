@@ -1,0 +1,140 @@
+"""HTTP(S) login probe (requests): basic and digest from the server's challenge, form logins as
+the profile declares them. TLS is not judged here (certificates are not verified): these checks
+are about who gets in, and the TLS checks judge the channel separately."""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+
+import requests
+from requests.auth import HTTPBasicAuth, HTTPDigestAuth
+from urllib3.exceptions import InsecureRequestWarning
+
+from harness.declaration.profile import HttpLogin, Protocol, Service, TlsExpectation
+from harness.observation.probes.login import Access, Attempt, Unreachable, declared_class
+from harness.observation.scope import ScopeGuard
+
+TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+REALM = re.compile(r'realm="([^"]*)"', re.IGNORECASE)
+
+
+class HttpLoginProbe:
+    protocol = "http"
+    probe_class = "auth"
+
+    def __init__(self, guard: ScopeGuard, address: str, service: Service, timeout: float = 5.0) -> None:
+        self.guard, self.address, self.service, self.timeout = guard, address, service, timeout
+        tls = service.protocol is Protocol.HTTPS or service.tls is TlsExpectation.REQUIRED
+        self.base = f"{'https' if tls else 'http'}://{address}:{service.port}"
+        self.path = (service.http_login.path if service.http_login else None) or (service.protected_paths or ["/"])[0]
+        self._challenge: requests.Response | None = None
+
+    @property
+    def criterion(self) -> str:
+        login = self.service.http_login
+        if login and login.kind == "form":
+            parts = [f"status in {login.success_status}"]
+            if login.success_contains:
+                parts.append(f"body contains {login.success_contains!r}")
+            if login.failure_contains:
+                parts.append(f"body does not contain {login.failure_contains!r}")
+            return "form login: " + " and ".join(parts)
+        return ("the path answers 401 without credentials; with them, any status but 401/403 means accepted "
+                "(past the authentication gate), 403 cannot be told apart")
+
+    def request(self, method: str, path: str, **kw) -> requests.Response:
+        with self.guard.slot(self.address, self.service.port, self.timeout), warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureRequestWarning)
+            try:
+                with requests.Session() as s:
+                    return s.request(method, self.base + path, timeout=self.timeout, verify=False,
+                                     allow_redirects=False, headers={"Connection": "close"}, **kw)
+            except requests.RequestException as e:
+                raise Unreachable(f"{method} {self.base}{path} failed: {type(e).__name__}: {e}") from None
+
+    def challenge(self) -> requests.Response:
+        if self._challenge is None:
+            self._challenge = self.request("GET", self.path)
+        return self._challenge
+
+    def kind(self) -> str:
+        if self.service.http_login:
+            return self.service.http_login.kind
+        scheme = self.challenge().headers.get("WWW-Authenticate", "").split(" ")[0].lower()
+        return scheme if scheme in ("basic", "digest") else ""
+
+    def fingerprint(self) -> dict[str, str]:
+        r = self.challenge()
+        title = TITLE.search(r.text[:65536])
+        realm = REALM.search(r.headers.get("WWW-Authenticate", ""))
+        return {
+            "status": str(r.status_code),
+            "realm": realm.group(1) if realm else "",
+            "server": r.headers.get("Server", ""),
+            "title": title.group(1).strip() if title else "",
+            "auth": r.headers.get("WWW-Authenticate", ""),
+        }
+
+    def not_applicable(self) -> str | None:
+        if self.service.http_login:
+            return None
+        r = self.challenge()
+        if r.status_code != 401:
+            return (f"{self.path} answers {r.status_code} without credentials and declares no login form, "
+                    "so there is no password login to test here")
+        if not self.kind():
+            scheme = r.headers.get("WWW-Authenticate")
+            return f"{self.path} asks for an authentication scheme the harness does not speak: {scheme!r}"
+        return None
+
+    def anonymous_access(self) -> Access:
+        paths = self.service.protected_paths
+        if not paths:
+            return Access(None, "the profile lists no protected_paths for this web service")
+        observations, open_paths = [], []
+        for path in paths:
+            r = self.request("GET", path)
+            observations.append({"path": path, "status": r.status_code, "location": r.headers.get("Location"),
+                                 "www_authenticate": r.headers.get("WWW-Authenticate"), "bytes": len(r.content)})
+            if 200 <= r.status_code < 300:
+                open_paths.append(f"{path} ({r.status_code}, {len(r.content)} bytes)")
+        if open_paths:
+            return Access(False, "served without credentials: " + ", ".join(open_paths), observations)
+        return Access(True, "every protected path refused or redirected an unauthenticated request", observations)
+
+    @declared_class
+    def attempt(self, username: str, password: str) -> Attempt:
+        t0 = time.monotonic()
+        kind = self.kind()
+        login: HttpLogin | None = self.service.http_login
+        if kind == "form" and login is not None:
+            data = {login.username_field: username, login.password_field: password, **login.extra_fields}
+            r = self.request("POST", login.path, data=data)
+            ok = r.status_code in login.success_status
+            if login.success_contains is not None:
+                ok = ok and login.success_contains in r.text
+            if login.failure_contains is not None:
+                ok = ok and login.failure_contains not in r.text
+        else:
+            auth = HTTPDigestAuth(username, password) if kind == "digest" else HTTPBasicAuth(username, password)
+            r = self.request("GET", self.path, auth=auth)
+            # the path challenged with 401 without credentials: any answer but 401/403 means these
+            # credentials got past the authentication gate, even when the path then refuses a GET
+            # (405 from an upload endpoint) or fails (5xx); reading those as "refused" would pass a
+            # default password that works
+            ok = r.status_code not in (401, 403, 407)
+            if r.status_code == 403:
+                seconds = round(time.monotonic() - t0, 3)
+                return Attempt(username, None, f"{kind} login: HTTP 403 (refused, or accepted but forbidden: "
+                               "cannot tell)", seconds)
+        seconds = round(time.monotonic() - t0, 3)
+        if r.status_code in (429, 503):  # throttled: says nothing about the password
+            return Attempt(username, None, f"{kind} login: rate limited (HTTP {r.status_code})", seconds)
+        return Attempt(username, ok, f"{kind} login: HTTP {r.status_code}", seconds)
+
+
+def login_probe(guard: ScopeGuard, address: str, service, timeout: float) -> HttpLoginProbe:
+    """The entry the protocol table names (harness/observation/protocols.py)."""
+    return HttpLoginProbe(guard, address, service, timeout)

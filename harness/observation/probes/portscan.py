@@ -1,0 +1,103 @@
+"""TCP and UDP port inventory with nmap (through python-nmap), as labs already run it by hand.
+
+The command line is built here from fixed, known-safe options; only targets the scope guard
+has approved are passed, so a scan can never reach beyond the units under test. `-n` keeps
+nmap from sending reverse-DNS queries, `-Pn` from pinging, `-sT` needs no raw sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+
+import nmap
+
+from harness.observation.scope import ScopeGuard
+
+
+class ScanUnavailable(Exception):
+    """The scan could not run or did not finish (nmap missing, host timeout, scanner error)."""
+
+
+@dataclass
+class PortScan:
+    address: str
+    open_ports: list[int]
+    command: str
+    xml: str
+    elapsed_s: float
+    states: dict[int, str] = field(default_factory=dict)
+    scripts: dict[int, dict[str, str]] = field(default_factory=dict)  # port -> NSE script -> output
+
+
+def nmap_arguments(timeout_s: float, udp: bool = False) -> str:
+    # --max-retries/--host-timeout bound the scan; -T4 is nmap's "aggressive" timing, which on a
+    # LAN only shortens waits. No scripts, no version probes: exposure only. A UDP scan (-sU)
+    # sends nmap's protocol payloads (an SNMP get for "public", an mDNS query...), so a port
+    # only counts as open when something answered; silence stays "open|filtered".
+    kind = "-sU" if udp else "-sT"
+    return f"-n -Pn {kind} -T4 --max-retries 2 --host-timeout {int(timeout_s)}s"
+
+
+def tcp_scan(guard: ScopeGuard, address: str, timeout_s: float = 120.0, ports: str = "1-65535") -> PortScan:
+    return _nmap_scan(guard, address, timeout_s, ports, udp=False)
+
+
+def udp_scan(guard: ScopeGuard, address: str, ports: list[int], timeout_s: float = 60.0) -> PortScan:
+    """Bounded UDP scan of chosen ports (raw sockets: needs root, as nmap -sU always does)."""
+    if os.geteuid() != 0:
+        raise ScanUnavailable("a UDP scan needs root (nmap -sU uses raw sockets); run the assessment as root")
+    # snmp-sysdescr asks for sysDescr with community "public": output only when the agent accepts it
+    script = " --script snmp-sysdescr" if 161 in ports else ""
+    return _nmap_scan(guard, address, timeout_s, ",".join(str(p) for p in sorted(set(ports))), udp=True,
+                      extra=script)
+
+
+def _nmap_scan(guard: ScopeGuard, address: str, timeout_s: float, ports: str, udp: bool, extra: str = "") -> PortScan:
+    (target,) = guard.nmap_targets([address])
+    if shutil.which("nmap") is None:
+        raise ScanUnavailable("nmap is not installed (apt-get install nmap)")
+    scanner = nmap.PortScanner()
+    args = nmap_arguments(timeout_s, udp) + extra
+    try:
+        scanner.scan(hosts=target, ports=ports, arguments=args, timeout=int(timeout_s) + 30)
+    except nmap.PortScannerTimeout:
+        raise ScanUnavailable(f"nmap did not finish within {int(timeout_s) + 30}s") from None
+    except nmap.PortScannerError as e:
+        raise ScanUnavailable(f"nmap failed: {e}") from None
+    xml = scanner.get_nmap_last_output()
+    xml = xml.decode() if isinstance(xml, bytes) else xml
+    info = scanner.scanstats()
+    if target not in scanner.all_hosts():
+        raise ScanUnavailable(
+            f"nmap reports no result for {target} (host down or timed out: "
+            f"{info.get('uphosts', '?')} up, {info.get('downhosts', '?')} down)"
+        )
+    table = scanner[target].get("udp" if udp else "tcp", {})
+    states = {int(p): d["state"] for p, d in table.items()}
+    open_ports = sorted(p for p, s in states.items() if s == "open")
+    return PortScan(
+        address=target,
+        open_ports=open_ports,
+        command=scanner.command_line(),
+        xml=xml,
+        elapsed_s=float(info.get("elapsed", 0) or 0),
+        states=states,
+        scripts={int(p): dict(d["script"]) for p, d in table.items() if d.get("script")},
+    )
+
+
+def cached_tcp_scan(cache: dict, guard: ScopeGuard, address: str, timeout_s: float) -> PortScan:
+    """One full scan per unit and run, shared by every check that needs the open ports."""
+    key = f"tcp-scan:{address}"
+    if key not in cache:
+        cache[key] = tcp_scan(guard, address, timeout_s=timeout_s)
+    return cache[key]
+
+
+def cached_udp_scan(cache: dict, guard: ScopeGuard, address: str, ports: list[int], timeout_s: float) -> PortScan:
+    key = f"udp-scan:{address}:{sorted(set(ports))}"
+    if key not in cache:
+        cache[key] = udp_scan(guard, address, ports, timeout_s=timeout_s)
+    return cache[key]

@@ -1,0 +1,78 @@
+"""The protocol table: one entry per application protocol the harness knows.
+
+Adding a protocol is one entry here: the profile accepts its name, undeclared ports are
+identified by its greeting, the credential checks reach it through its login probe, and the
+TLS checks know whether it is TLS by nature. Login probes are named by import path and loaded
+on first use, so the table stays plain data and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.observation.probes.login import LoginProbe
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    name: str
+    transport: str = "tcp"
+    tls: bool = False  # TLS by nature (https, mqtts); a declared `tls:` can add it to others
+    usual_ports: tuple[int, ...] = ()
+    login: str | None = None  # "module:factory(guard, address, service, timeout) -> LoginProbe"
+    greeting: Callable[[bytes], bool] | None = field(default=None, compare=False)  # what it says first
+
+
+def _telnet_greeting(first: bytes) -> bool:
+    return first[:1] == b"\xff" or b"login:" in first.lower()
+
+
+PROTOCOLS: dict[str, ProtocolSpec] = {p.name: p for p in (
+    ProtocolSpec("ssh", usual_ports=(22,), login="harness.observation.probes.ssh:login_probe",
+                 greeting=lambda b: b.startswith(b"SSH-")),
+    ProtocolSpec("telnet", usual_ports=(23,), login="harness.observation.probes.telnet:login_probe",
+                 greeting=_telnet_greeting),
+    ProtocolSpec("ftp", usual_ports=(21,), login="harness.observation.probes.ftp:login_probe",
+                 greeting=lambda b: b.startswith(b"220")),
+    ProtocolSpec("http", usual_ports=(80, 8080), login="harness.observation.probes.http:login_probe"),
+    ProtocolSpec("https", tls=True, usual_ports=(443, 8443), login="harness.observation.probes.http:login_probe"),
+    ProtocolSpec("mqtt", usual_ports=(1883,), login="harness.observation.probes.mqtt:login_probe"),
+    ProtocolSpec("mqtts", tls=True, usual_ports=(8883,), login="harness.observation.probes.mqtt:login_probe"),
+    ProtocolSpec("tls", tls=True),  # TLS around something the harness could not name
+    ProtocolSpec("tftp", transport="udp", usual_ports=(69,)),
+    ProtocolSpec("snmp", transport="udp", usual_ports=(161,)),
+    ProtocolSpec("upnp", usual_ports=(5000, 49152)),
+    ProtocolSpec("ssdp", transport="udp", usual_ports=(1900,)),
+    ProtocolSpec("mdns", transport="udp", usual_ports=(5353,)),
+    ProtocolSpec("coap", transport="udp", usual_ports=(5683,)),
+    ProtocolSpec("rtsp", usual_ports=(554,)),
+    ProtocolSpec("other"),
+)}
+
+LOGIN_PROTOCOLS: tuple[str, ...] = tuple(n for n, p in PROTOCOLS.items() if p.login)
+TLS_PROTOCOLS: tuple[str, ...] = tuple(n for n, p in PROTOCOLS.items() if p.tls)
+
+
+def spec(name: str) -> ProtocolSpec:
+    return PROTOCOLS[str(name)]
+
+
+def by_greeting(first: bytes) -> str | None:
+    """The protocol a port's first words give away, or None."""
+    for p in PROTOCOLS.values():
+        if p.greeting and first and p.greeting(first):
+            return p.name
+    return None
+
+
+def login_probe(guard: Any, address: str, service: Any, timeout: float) -> LoginProbe | None:
+    """The login probe for a declared (or identified) service, or None when none speaks it."""
+    entry = PROTOCOLS[str(service.protocol)].login
+    if entry is None:
+        return None
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)(guard, address, service, timeout)

@@ -1,0 +1,198 @@
+"""The observation store: what the harness learnt about each unit, made once and read by every check.
+
+An observation (the TCP and UDP inventories, what each open port speaks, discovery answers,
+TLS and SSH offers, plain-HTTP answers) is made the first time a check asks for it, written
+into the bundle under `observations/<unit>/<key>.json` at once, and served to every later check
+from memory. A failed observation is recorded too, and raises the same error for every check
+that needs it, so two checks never see two different devices.
+
+Facts that only a live case can establish (a default pair the device accepted, an image it
+installed without credentials) are recorded with `note()` and readable by any check through
+`facts()`: evidence from one case counts for every requirement it bears on.
+
+Because checks read observations only through this store, a bundle can be judged again
+(`rejudge`): the store is then filled from the bundle's recorded observations and the guard
+refuses every connection, so a check either judges anew from what was recorded or is carried.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.declaration.profile import DeviceProfile, Transport, Unit
+from harness.observation.probes.discovery import Advertised, DiscoveryResult, discover
+from harness.observation.probes.http_plain import PlainHttpAnswers, plain_http
+from harness.observation.probes.identify import identify
+from harness.observation.probes.login import Unreachable
+from harness.observation.probes.portscan import PortScan, ScanUnavailable, tcp_scan, udp_scan
+from harness.observation.probes.sshkex import SshOffer, SshOfferUnavailable, read_offer
+from harness.observation.probes.tls import CertificateFacts, TlsObservation, TlsUnavailable
+from harness.observation.probes.tls import scan as tls_scan
+from harness.observation.scope import ScopeGuard, ScopeViolation
+
+T = TypeVar("T")
+FOLDER = "observations"
+FACTS = f"{FOLDER}/facts.jsonl"
+UDP_SCAN_TIMEOUT_S = 60.0
+IDENTIFY_TIMEOUT_S = 2.0
+
+# Errors an observation may end in, by name, so a recorded failure is raised again as itself.
+_ERRORS: dict[str, type[Exception]] = {e.__name__: e for e in (
+    ScanUnavailable, TlsUnavailable, SshOfferUnavailable, Unreachable)}
+
+
+class NotRecorded(ScopeViolation):
+    """Re-judging needs an observation the original run never made: the check is carried."""
+
+
+class ObservationStore:
+    def __init__(self, guard: ScopeGuard, profile: DeviceProfile, recorder, replay_from: Path | None = None,
+                 udp_ports: Callable[[Unit], list[int]] | None = None) -> None:
+        self.guard = guard
+        self.profile = profile
+        self.recorder = recorder
+        self.replay_from = replay_from
+        self._udp_ports = udp_ports or (lambda unit: [])
+        self._memo: dict[str, tuple[str, Any]] = {}  # key -> ("ok", value) | ("error", (type, text))
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._read: set[str] = set()
+        self._facts: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------ bookkeeping
+    def begin_case(self) -> None:
+        self._read = set()
+
+    def read_by_case(self) -> list[str]:
+        """Bundle paths of the observations the current case read: evidence its findings rest on."""
+        return sorted(self._read)
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _observe(self, unit: Unit, key: str, make: Callable[[], T], encode: Callable[[T], Any],
+                 decode: Callable[[Any], T]) -> T:
+        path = f"{FOLDER}/{unit.name}/{key}.json"
+        with self._key_lock(path):
+            if path not in self._memo:
+                self._memo[path] = self._load(path, decode) if self.replay_from else self._make(path, make, encode)
+        self._read.add(path)
+        state, value = self._memo[path]
+        if state == "error":
+            kind, text = value
+            raise _ERRORS.get(kind, Unreachable)(text)
+        return value
+
+    def _make(self, path: str, make: Callable[[], T], encode: Callable[[T], Any]) -> tuple[str, Any]:
+        try:
+            value = make()
+        except tuple(_ERRORS.values()) as e:
+            self.recorder.write_json(path, {"error": {"type": type(e).__name__, "text": str(e)}})
+            return "error", (type(e).__name__, str(e))
+        self.recorder.write_json(path, {"observation": encode(value)})
+        return "ok", value
+
+    def _load(self, path: str, decode: Callable[[Any], T]) -> tuple[str, Any]:
+        assert self.replay_from is not None
+        src = self.replay_from / path
+        if not src.is_file():
+            raise NotRecorded(f"the original run recorded no {path}: this needs the device")
+        data = json.loads(src.read_text())
+        self.recorder.write_json(path, data)  # the new bundle holds what its verdicts rest on
+        if "error" in data:
+            return "error", (data["error"]["type"], data["error"]["text"])
+        return "ok", decode(data["observation"])
+
+    # ------------------------------------------------------------ observations
+    def tcp_scan(self, unit: Unit) -> PortScan:
+        """Every open TCP port of the unit (a full nmap connect scan)."""
+        return self._observe(unit, "tcp-scan", lambda: tcp_scan(
+            self.guard, unit.address, timeout_s=self.profile.limits.port_scan_timeout_s), asdict, _port_scan)
+
+    def udp_ports_probed(self, unit: Unit) -> list[int]:
+        declared = [s.port for s in self.profile.services_for(unit) if s.transport is Transport.UDP]
+        return sorted(set(self._udp_ports(unit)) | set(declared))
+
+    def udp_scan(self, unit: Unit) -> PortScan:
+        """The UDP ports that answered, of those IoT devices commonly answer on plus the declared ones."""
+        ports = self.udp_ports_probed(unit)
+        return self._observe(unit, "udp-scan", lambda: udp_scan(
+            self.guard, unit.address, ports, timeout_s=UDP_SCAN_TIMEOUT_S), asdict, _port_scan)
+
+    def speaks(self, unit: Unit, port: int) -> str | None:
+        """What an open TCP port says it is, by its greeting or its answer (None: not recognised)."""
+        return self._observe(unit, f"speaks-{port}", lambda: identify(self.guard, unit.address, port,
+                                                                     IDENTIFY_TIMEOUT_S), lambda v: v, lambda v: v)
+
+    def protocols(self, unit: Unit, state: str | None = None) -> dict[int, tuple[str | None, bool]]:
+        """Open TCP port -> (protocol, declared?). A port declared in `state` takes the declared
+        protocol; any other port is identified by what it says (one observation per port, made
+        in parallel within the unit's connection budget)."""
+        declared = {s.port: s for s in self.profile.services_for(unit, state) if s.transport is Transport.TCP}
+        ports = self.tcp_scan(unit).open_ports
+        others = [p for p in ports if p not in declared]
+        workers = max(1, min(4, self.guard.max_connections_per_unit // 2))
+        with ThreadPoolExecutor(workers, thread_name_prefix="identify") as pool:
+            said = dict(zip(others, pool.map(lambda p: self.speaks(unit, p), others), strict=True))
+        return {port: ((str(declared[port].protocol), True) if port in declared else (said[port], False))
+                for port in ports}
+
+    def discovery(self, unit: Unit) -> DiscoveryResult:
+        """What the unit answers to unicast mDNS/DNS-SD and SSDP, with its UPnP descriptions."""
+        return self._observe(unit, "discovery", lambda: discover(self.guard, unit.address), asdict, _discovery)
+
+    def tls(self, unit: Unit, port: int) -> tuple[TlsObservation, str]:
+        """sslyze's reading of one TLS port (its JSON is the raw evidence), or TlsUnavailable."""
+        comm = self.profile.communication
+
+        def make() -> tuple[TlsObservation, str]:
+            return tls_scan(self.guard, unit.address, port, comm.trust_anchor,
+                            timeout=self.profile.limits.connect_timeout_s)
+
+        return self._observe(unit, f"tls-{port}", make, lambda v: {"summary": asdict(v[0]), "sslyze": v[1]},
+                             lambda d: (_tls(d["summary"]), d["sslyze"]))
+
+    def ssh_offer(self, unit: Unit, port: int) -> SshOffer:
+        """The SSH server's own algorithm offer (KEXINIT), or SshOfferUnavailable."""
+        return self._observe(unit, f"ssh-offer-{port}", lambda: read_offer(
+            self.guard, unit.address, port, self.profile.limits.connect_timeout_s), asdict, lambda d: SshOffer(**d))
+
+    def plain_http(self, unit: Unit, port: int, paths: list[str]) -> PlainHttpAnswers:
+        """How a plain-HTTP port answers GETs of `paths`: served, challenged or redirected."""
+        key = f"http-plain-{port}"
+        return self._observe(unit, key, lambda: plain_http(
+            self.guard, unit.address, port, paths, self.profile.limits.connect_timeout_s),
+            asdict, lambda d: PlainHttpAnswers(**d))
+
+    # ------------------------------------------------------------ facts from live cases
+    def note(self, kind: str, unit: str, case: str, **data: Any) -> None:
+        """Record a fact a live case established, for every other check to read."""
+        fact = {"kind": kind, "unit": unit, "case": case, **data}
+        with self._lock:
+            self._facts.append(fact)
+        self.recorder.append_jsonl(FACTS, fact)
+
+    def facts(self, kind: str, unit: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f for f in self._facts if f["kind"] == kind and (unit is None or f["unit"] == unit)]
+
+
+# ---------------------------------------------------------------- decoders (JSON -> observation)
+def _port_scan(d: dict) -> PortScan:
+    return PortScan(**{**d, "states": {int(k): v for k, v in d["states"].items()},
+                       "scripts": {int(k): v for k, v in d["scripts"].items()}})
+
+
+def _discovery(d: dict) -> DiscoveryResult:
+    return DiscoveryResult(**{**d, "advertised": [Advertised(**a) for a in d["advertised"]]})
+
+
+def _tls(d: dict) -> TlsObservation:
+    return TlsObservation(**{**d, "chain": [CertificateFacts(**c) for c in d["chain"]]})

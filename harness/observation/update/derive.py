@@ -1,0 +1,136 @@
+"""The malicious images an update channel must refuse, derived from the manufacturer's genuine
+image the way an attacker would make them. Each carries a line saying how it was made.
+
+The tampered payload is chosen so that acceptance shows in what the device reports: the
+attacker's content ends up in the payload the device reads its version from (the profile's
+`update.tamper_payload`, by default the first payload), so a device that installs it says so.
+Attacker keys (rogue CA, self-signed signer) are made in memory for one run and never written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from harness.observation.certificates import issue, validity
+from harness.observation.update.swu import SIGNATURE, SwuImage, cms_sign
+
+CASES = (
+    "payload-byte-flipped",
+    "payload-changed-hash-updated",
+    "signature-removed",
+    "rogue-ca-same-names",
+    "self-signed-signer",
+    "expired-signer",
+    "truncated",
+)
+
+
+@dataclass(frozen=True)
+class DerivedImage:
+    case: str
+    data: bytes
+    how: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignerMaterial:
+    certificate: x509.Certificate
+    key: object
+
+
+def _signer_cert(genuine: SwuImage) -> x509.Certificate | None:
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    if genuine.signature is None:
+        return None
+    try:
+        certs = pkcs7.load_der_pkcs7_certificates(genuine.signature)
+    except ValueError:
+        return None
+    return certs[0] if certs else None
+
+
+def _marked(payload: bytes, case: str) -> bytes:
+    return payload.rstrip(b"\n") + f'\nBUILD_ID="attacker-{case}"\n'.encode()
+
+
+def _rehash(image: SwuImage, name: str, data: bytes) -> SwuImage:
+    old = image.signed_hashes.get(name)
+    out = image.replace(name, data)
+    if old:
+        out = out.with_description(out.description.replace(old, hashlib.sha256(data).hexdigest()))
+    return out
+
+
+def _cert(subject: x509.Name, issuer: x509.Name, key, signing_key, ca: bool, start: dt.datetime,
+          days: int) -> x509.Certificate:
+    """An attacker's certificate: a CA, or a signer whose purposes cover S/MIME and code signing."""
+    return issue(subject, key, issuer=(issuer, signing_key), **validity(days, start), ca=ca,
+                 eku=() if ca else ("smime", "code"))
+
+
+def derive(genuine_bytes: bytes, tamper_payload: str | None, expired: SignerMaterial | None) -> list[DerivedImage]:
+    """Every case of CASES that can be made from this image; `expired` is an expired signer
+    chaining to the manufacturer's CA (only the manufacturer can provide one)."""
+    genuine = SwuImage.parse(genuine_bytes)
+    name = tamper_payload or genuine.payload_names[0]
+    payload = genuine.get(name)
+    if payload is None:
+        raise ValueError(f"the genuine image has no payload {name!r}; payloads: {genuine.payload_names}")
+    out: list[DerivedImage] = []
+
+    # one byte flipped, nothing else touched: the payload no longer matches its signed hash
+    flipped = bytearray(payload)
+    at = len(payload.rstrip(b"\n")) - 1 if payload.strip() else 0
+    flipped[at] ^= 0x01
+    out.append(DerivedImage("payload-byte-flipped", genuine.replace(name, bytes(flipped)).to_bytes(),
+                            f"byte {at} of payload {name} flipped (0x{payload[at]:02x} -> 0x{flipped[at]:02x}); "
+                            "sw-description and signature untouched"))
+
+    attacker = _marked(payload, "payload-changed-hash-updated")
+    out.append(DerivedImage("payload-changed-hash-updated", _rehash(genuine, name, attacker).to_bytes(),
+                            f"payload {name} replaced by the attacker's, its sha256 in sw-description updated "
+                            "to match; the original signature kept (it no longer covers sw-description)"))
+
+    out.append(DerivedImage("signature-removed", _rehash(genuine, name, _marked(payload, "signature-removed"))
+                            .replace(SIGNATURE, None).to_bytes(),
+                            f"payload {name} replaced, hash updated, {SIGNATURE} removed: an unsigned image"))
+
+    signer = _signer_cert(genuine)
+    now = dt.datetime.now(dt.UTC)
+    subject = signer.subject if signer else x509.Name.from_rfc4514_string("CN=Firmware Signing")
+    issuer = signer.issuer if signer else x509.Name.from_rfc4514_string("CN=Firmware CA")
+    rogue_ca_key, rogue_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    rogue_ca = _cert(issuer, issuer, rogue_ca_key, rogue_ca_key, True, now - dt.timedelta(days=1), 3650)
+    rogue_signer = _cert(subject, issuer, rogue_key, rogue_ca_key, False, now - dt.timedelta(days=1), 365)
+    for case, cert, key, chain, how in (
+        ("rogue-ca-same-names", rogue_signer, rogue_key, (rogue_ca,),
+         f"re-signed by an attacker's CA whose names copy the manufacturer's (issuer {issuer.rfc4514_string()}, "
+         f"signer {subject.rfc4514_string()}); the chain is verified by key, so it must fail"),
+        ("self-signed-signer", _cert(subject, subject, rogue_key, rogue_key, False, now - dt.timedelta(days=1), 365),
+         rogue_key, (), f"re-signed with a self-signed certificate named {subject.rfc4514_string()}"),
+    ):
+        img = _rehash(genuine, name, _marked(payload, case))
+        out.append(DerivedImage(case, img.replace(SIGNATURE, cms_sign(img.entries[0][1], cert, key, chain)).to_bytes(),
+                                f"payload {name} replaced, hash updated, {how}"))
+    if expired is not None:
+        img = _rehash(genuine, name, _marked(payload, "expired-signer"))
+        until = expired.certificate.not_valid_after_utc.date()
+        out.append(DerivedImage("expired-signer", img.replace(SIGNATURE, cms_sign(
+            img.entries[0][1], expired.certificate, expired.key)).to_bytes(),
+            f"payload {name} replaced, hash updated, signed by the manufacturer's expired signer "
+            f"(valid until {until})"))
+
+    whole = genuine.to_bytes()
+    cut = len(whole) - len(payload) // 2 - 512 if len(whole) > 1024 else len(whole) // 2
+    out.append(DerivedImage("truncated", whole[:cut], f"the genuine image cut off after {cut} of {len(whole)} bytes"))
+    return out

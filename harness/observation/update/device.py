@@ -1,0 +1,187 @@
+"""The device side of an update: send an image the way the device takes it, listen to what the
+device says about it, and read back what it then runs.
+
+A verdict never rests on the upload's HTTP status: SWUpdate resets the connection when it
+rejects early and answers 200 to images it refuses later; a home-made updater says "installed"
+to anything. What counts is the device's own state read back afterwards (and, where the agent
+has one, its status stream, whose reasons go into the evidence). The status stream is read with
+websocket-client, the upload sent with requests; both through the scope guard.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import ssl
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import requests
+
+from harness.observation.probes.login import Unreachable
+from harness.observation.scope import ScopeGuard
+
+
+class DeviceUnreachable(Unreachable):
+    """The device's version could not be read (not answering, or not in the declared form)."""
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    text: str
+    version: str | None
+
+
+@dataclass
+class UploadOutcome:
+    http_status: int | None = None
+    http_error: str | None = None
+    stream_status: list[str] = field(default_factory=list)
+    stream_errors: list[str] = field(default_factory=list)
+    stream_messages: list[dict] = field(default_factory=list)
+    stream_problem: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def device_result(self) -> str | None:
+        """SUCCESS or FAILURE as the device's status stream reported it (None without a stream)."""
+        finals = [s for s in self.stream_status if s in ("SUCCESS", "FAILURE")]
+        return finals[-1] if finals else None
+
+    def summary(self) -> dict:
+        return asdict(self) | {"device_result": self.device_result}
+
+
+@dataclass
+class UpdateEndpoint:
+    guard: ScopeGuard
+    address: str
+    port: int
+    scheme: str = "http"
+    upload_path: str = "/upload"
+    upload_encoding: str = "multipart"
+    version_path: str = "/os-release"
+    version_pattern: str = r'VERSION_ID="?([^"\s]+)'
+    status_stream: str = "none"
+    timeout: float = 10.0
+    verify: bool | str = False
+    auth: tuple[str, str] | None = field(default=None, repr=False)  # HTTP basic, from the declared account
+
+    def _url(self, path: str, scheme: str | None = None) -> str:
+        return f"{scheme or self.scheme}://{self.address}:{self.port}{path}"
+
+    def read_state(self) -> DeviceState:
+        try:
+            with self.guard.slot(self.address, self.port, self.timeout):
+                r = requests.get(self._url(self.version_path), timeout=self.timeout, verify=self.verify,
+                                 auth=self.auth)
+        except requests.RequestException as e:
+            raise DeviceUnreachable(f"cannot read the running version at {self.version_path}: {e}") from None
+        if r.status_code != 200:
+            raise DeviceUnreachable(f"GET {self.version_path} answered {r.status_code}, not the running version")
+        m = re.search(self.version_pattern, r.text)
+        return DeviceState(text=r.text[:4096], version=m.group(1) if m else None)
+
+    def settled_state(self, settle_s: float) -> DeviceState | None:
+        """The state once the device answers twice the same (an install may 'reboot' it);
+        None when it did not answer again within `settle_s`."""
+        deadline = time.monotonic() + settle_s
+        last: DeviceState | None = None
+        while time.monotonic() < deadline:
+            try:
+                now = self.read_state()
+            except DeviceUnreachable:
+                last = None
+                time.sleep(0.2)
+                continue
+            if last is not None and now == last:
+                return now
+            last = now
+            time.sleep(0.3)
+        return last
+
+    def upload(self, image: bytes, filename: str, stream_wait_s: float = 8.0) -> UploadOutcome:
+        """Send an image the way the device takes updates: class `intrusive` (it may change the
+        device), so the guard refuses it in a run that has not allowed that class."""
+        with self.guard.probe_class("intrusive"):
+            return self._upload(image, filename, stream_wait_s)
+
+    def _upload(self, image: bytes, filename: str, stream_wait_s: float) -> UploadOutcome:
+        out = UploadOutcome()
+        listener = self._listen(out, stream_wait_s) if self.status_stream == "swupdate-websocket" else None
+        t0 = time.monotonic()
+        try:
+            with self.guard.slot(self.address, self.port, self.timeout):
+                if self.upload_encoding == "multipart":
+                    r = requests.post(self._url(self.upload_path), files={"file": (filename, image)},
+                                      timeout=max(self.timeout, 30), verify=self.verify, auth=self.auth)
+                else:
+                    r = requests.post(self._url(self.upload_path), data=image, timeout=max(self.timeout, 30),
+                                      headers={"Content-Type": "application/octet-stream"}, verify=self.verify,
+                                      auth=self.auth)
+            out.http_status = r.status_code
+        except requests.RequestException as e:
+            out.http_error = f"{type(e).__name__}: {e}"[:300]
+        if listener is not None:
+            listener.join(stream_wait_s + 2)
+        out.seconds = round(time.monotonic() - t0, 3)
+        return out
+
+    def _listen(self, out: UploadOutcome, wait_s: float) -> threading.Thread:
+        """Open SWUpdate's websocket before the upload and collect its frames until a final
+        status has been seen (and 0.5 s more: error lines arrive after FAILURE) or `wait_s`."""
+        import websocket
+
+        ready = threading.Event()
+
+        def run() -> None:
+            ws_scheme = "wss" if self.scheme == "https" else "ws"
+            try:
+                with self.guard.slot(self.address, self.port, self.timeout):
+                    tls = {"cert_reqs": ssl.CERT_NONE} if self.verify is False else {"ca_certs": self.verify}
+                    header = [f"Authorization: {_basic(self.auth)}"] if self.auth else None
+                    ws = websocket.create_connection(self._url("/", ws_scheme), timeout=0.5, sslopt=tls,
+                                                     header=header)
+                    ready.set()
+                    deadline = time.monotonic() + wait_s
+                    final_at = None
+                    while time.monotonic() < deadline and (final_at is None or time.monotonic() < final_at + 0.5):
+                        try:
+                            frame = ws.recv()
+                        except websocket.WebSocketTimeoutException:
+                            continue
+                        except (websocket.WebSocketException, OSError):
+                            break
+                        _record_frame(out, frame)
+                        if out.device_result and final_at is None:
+                            final_at = time.monotonic()
+                    ws.close()
+            except (websocket.WebSocketException, OSError) as e:
+                out.stream_problem = f"status stream unavailable: {e}"
+            finally:
+                ready.set()
+
+        t = threading.Thread(target=run, name="update-status", daemon=True)
+        t.start()
+        ready.wait(self.timeout)
+        return t
+
+
+def _basic(auth: tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+
+
+def _record_frame(out: UploadOutcome, frame: str | bytes) -> None:
+    try:
+        msg = json.loads(frame)
+    except (ValueError, TypeError):
+        return
+    if not isinstance(msg, dict):
+        return
+    out.stream_messages.append(msg)
+    if msg.get("type") == "status":
+        out.stream_status.append(str(msg.get("status")))
+    elif msg.get("type") == "message" and str(msg.get("level")) == "3":
+        out.stream_errors.append(str(msg.get("text")))

@@ -1,0 +1,128 @@
+"""Seal a finished run directory into a signed evidence bundle, and verify one.
+
+The signed payload is an in-toto Statement whose subjects are every file of the bundle with
+its SHA-256, and whose predicate is the in-toto test-result predicate, so generic in-toto
+tooling can read it. A human-readable SHA256SUMS sits beside it for `sha256sum -c`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+
+from harness.record.signing import Signer, dsse_sign, dsse_verify, fingerprint, load_public_key, public_pem
+
+ENVELOPE = "bundle.dsse.json"
+SUMS = "SHA256SUMS"
+PUBKEY = "signer.pub.pem"
+UNSIGNED = frozenset({ENVELOPE, SUMS, PUBKEY})  # the seal itself; everything else is a subject
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+TEST_RESULT_PREDICATE = "https://in-toto.io/attestation/test-result/v0.1"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def bundle_files(root: Path) -> dict[str, str]:
+    """Every regular file under root except the seal, as relative POSIX path -> SHA-256."""
+    out: dict[str, str] = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink():
+            out[rel] = "symlink"  # never followed; its presence alone breaks verification
+        elif p.is_file() and rel not in UNSIGNED:
+            out[rel] = sha256_file(p)
+    return out
+
+
+def seal(root: Path, signer: Signer, predicate: dict) -> dict:
+    """Hash every file, write SHA256SUMS, sign the statement. Returns the statement."""
+    files = bundle_files(root)
+    statement = {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": name, "digest": {"sha256": digest}} for name, digest in files.items()],
+        "predicateType": TEST_RESULT_PREDICATE,
+        "predicate": predicate,
+    }
+    (root / SUMS).write_text("".join(f"{d}  {n}\n" for n, d in files.items()))
+    payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+    envelope = dsse_sign(signer, PAYLOAD_TYPE, payload)
+    (root / ENVELOPE).write_text(json.dumps(envelope, indent=2) + "\n")
+    (root / PUBKEY).write_bytes(public_pem(signer.public_key))
+    return statement
+
+
+@dataclass
+class Verification:
+    ok: bool = True
+    problems: list[str] = field(default_factory=list)
+    signer: str = ""
+    files: int = 0
+    complete: bool | None = None
+    digest: str = ""  # sha256 of the signed statement: names this bundle in a re-judgement's manifest
+
+    def problem(self, text: str) -> None:
+        self.ok = False
+        self.problems.append(text)
+
+
+def verify(root: Path, trusted_key: Path | None = None) -> Verification:
+    """Check the signature and that every byte of every file is as signed.
+
+    Without `trusted_key` the bundle's own public key is used: that proves the bundle was not
+    changed after signing (integrity), not who signed it (identity).
+    """
+    v = Verification()
+    if not root.is_dir():
+        v.problem(f"{root} is not a directory")
+        return v
+    env_path = root / ENVELOPE
+    if not env_path.exists():
+        v.problem(f"{ENVELOPE} is missing: the bundle was never sealed (interrupted before the end?)")
+        return v
+    try:
+        key = load_public_key(trusted_key if trusted_key else root / PUBKEY)
+        envelope = json.loads(env_path.read_text())
+        payload = dsse_verify(envelope, key)
+        statement = json.loads(payload)
+        v.digest = hashlib.sha256(payload).hexdigest()
+    except InvalidSignature as e:
+        v.problem(f"bad signature: {e}")
+        return v
+    except Exception as e:  # unreadable key or envelope: report, never crash
+        v.problem(f"cannot check the signature: {e}")
+        return v
+    v.signer = fingerprint(key)
+    if statement.get("_type") != STATEMENT_TYPE or statement.get("predicateType") != TEST_RESULT_PREDICATE:
+        v.problem("signed payload is not an in-toto test-result statement")
+        return v
+    signed = {s["name"]: s["digest"]["sha256"] for s in statement.get("subject", [])}
+    actual = bundle_files(root)
+    v.files = len(signed)
+    for name in sorted(signed.keys() - actual.keys()):
+        v.problem(f"removed: {name}")
+    for name in sorted(actual.keys() - signed.keys()):
+        v.problem(f"added: {name}")
+    for name in sorted(signed.keys() & actual.keys()):
+        if signed[name] != actual[name]:
+            v.problem(f"changed: {name}")
+    sums = root / SUMS
+    expected_sums = "".join(f"{d}  {n}\n" for n, d in signed.items())
+    if not sums.exists():
+        v.problem(f"removed: {SUMS}")
+    elif sums.read_text() != expected_sums:
+        v.problem(f"changed: {SUMS} (does not match the signed file list)")
+    with contextlib.suppress(OSError, ValueError):
+        v.complete = bool(json.loads((root / "manifest.json").read_text()).get("complete"))
+    return v

@@ -1,0 +1,262 @@
+"""The typed record of a run: findings, cases, requirement results, results and manifest.
+
+These models are the contract between the run, the bundle and every report; their JSON Schema
+is exported to `harness/record/schemas/` (a test fails when it is stale), so an assessor's own
+tooling can validate a bundle without this code.
+
+Declarations never override observation: a requirement declared not applicable still FAILs if a
+case found it violated, and a waiver leaves the FAIL visible (it only changes whether the FAIL
+blocks the run's exit code) until its expiry date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.declaration.catalog import Catalogs
+from harness.declaration.profile import DeviceProfile
+from harness.record.verdict import ACCEPTABLE, Verdict, aggregate
+
+RESULTS_FORMAT = "iot-label-harness/results/v2"
+MANIFEST_FORMAT = "iot-label-harness/bundle/v2"
+
+# Exit codes, the same in the CLI and the signed predicate (DESIGN.md, "Exit codes").
+EXIT_OK, EXIT_FAIL, EXIT_HARNESS, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Finding(_Model):
+    """One judgement on one target: what was judged, by which rule, and what it rests on."""
+
+    target: str = Field(description="what was judged: a unit, unit:service/port, an image, a pair of units")
+    rule: str = Field(description="rule id, e.g. tls.protocol.TLSv1.0 or exposure.tcp_ports_declared")
+    policy: str | None = Field(default=None, description="policy and version the rule comes from, if any")
+    verdict: Verdict
+    reason: str = ""
+    fix: str | None = Field(default=None, description="what the manufacturer should change")
+    evidence: list[str] = Field(default_factory=list, description="bundle paths of the files it rests on")
+
+
+class CaseResult(_Model):
+    id: str
+    check: str = Field(description="the check (test function) the case is an instance of")
+    verdict: Verdict
+    requirements: list[str]
+    reason: str = Field(default="", description="the reasons of the findings that decided the verdict")
+    findings: list[Finding] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list)
+    probe_class: str = "safe"
+    unit: str | None = None
+    service: str | None = None
+    duration_s: float = 0.0
+    started: str = ""
+    judged: Literal["live", "rejudged", "carried"] = Field(
+        default="live", description="live: judged while observing; rejudged: judged anew from recorded "
+        "observations; carried: needs live interaction, the recorded findings are carried over")
+
+
+class WaiverState(_Model):
+    reason: str
+    expires: str
+    approved_by: str
+    active: bool
+
+
+class RequirementResult(_Model):
+    scheme: str
+    id: str
+    title: str
+    method: str
+    automated: bool
+    provisional: bool = False
+    cases: list[str] = Field(default_factory=list)
+    verdict: Verdict
+    notes: list[str] = Field(default_factory=list)
+    explanation: str = ""
+    waiver: WaiverState | None = None
+
+
+class Summary(_Model):
+    requirements: dict[str, int]
+    cases: dict[str, int]
+    blocking_failures: list[str]
+    incomplete_requirements: list[str] = Field(
+        description="automated requirements that ended INCONCLUSIVE, ERROR or NOT_EVALUATED for want of input")
+    exit_code: int = Field(description="0 pass, 1 fail, 2 harness error, 3 incomplete assessment")
+
+
+class UnitRef(_Model):
+    name: str
+    address: str
+
+
+class Device(_Model):
+    vendor: str
+    model: str
+    firmware_version: str
+    units: list[UnitRef]
+
+
+class Results(_Model):
+    format: Literal["iot-label-harness/results/v2"] = RESULTS_FORMAT
+    device: Device
+    schemes: list[str]
+    complete: bool
+    requirements: list[RequirementResult]
+    cases: list[CaseResult]
+    summary: Summary
+
+    def case(self, case_id: str) -> CaseResult:
+        return next(c for c in self.cases if c.id == case_id)
+
+
+class RejudgedFrom(_Model):
+    bundle: str = Field(description="path of the original bundle when it was re-judged")
+    digest: str = Field(description="sha256 of the original bundle's signed statement")
+    results_sha256: str
+
+
+class Manifest(_Model):
+    format: Literal["iot-label-harness/bundle/v2"] = MANIFEST_FORMAT
+    tool: dict[str, str]
+    profile: dict[str, str]
+    device: Device
+    scope: dict[str, list[str]]
+    schemes: list[str]
+    catalogs: dict[str, dict[str, str]]
+    policies: dict[str, str] = Field(description="the TLS and SSH policies the run judged by (id@version)")
+    probe_classes_enabled: list[str]
+    device_state: str
+    operator: str
+    started: str
+    finished: str | None = None
+    complete: bool = False
+    status: Literal["running", "complete", "incomplete"] = "running"
+    incomplete_reason: str | None = None
+    platform: dict[str, str | None]
+    signer: dict[str, str]
+    redaction: dict[str, int | list[str] | str] = Field(default_factory=dict)
+    connections: dict[str, int] = Field(default_factory=dict)
+    refused_by_scope: list[str] = Field(default_factory=list)
+    rejudged_from: RejudgedFrom | None = None
+
+
+# ---------------------------------------------------------------- judgement of a whole run
+def case_verdict(findings: list[Finding]) -> tuple[Verdict, str]:
+    """A case's verdict is the aggregate of its findings; its reason, those that decided it."""
+    verdict = aggregate(f.verdict for f in findings)
+    deciding = [f.reason for f in findings if f.verdict is verdict and f.reason]
+    return verdict, " | ".join(dict.fromkeys(deciding))
+
+
+def requirement_results(
+    cases: list[CaseResult], catalogs: Catalogs, profile: DeviceProfile, schemes: list[str], today: date
+) -> list[RequirementResult]:
+    by_req: dict[str, list[CaseResult]] = {}
+    for c in cases:
+        for r in c.requirements:
+            by_req.setdefault(r, []).append(c)
+    na = {d.requirement: d.justification for d in profile.not_applicable}
+    waivers = {w.requirement: w for w in profile.waivers}
+    out = []
+    for scheme in schemes:
+        for req in catalogs.by_scheme[scheme].requirements:
+            rc = by_req.get(req.id, [])
+            verdict = aggregate(c.verdict for c in rc)
+            notes: list[str] = []
+            if req.id in na:
+                if verdict is Verdict.FAIL:
+                    notes.append(f"declared not applicable ({na[req.id]}), but a case found it violated")
+                else:
+                    verdict = Verdict.NOT_APPLICABLE
+                    notes.append(f"declared not applicable: {na[req.id]}")
+            elif not rc:
+                notes.append(f"no automated case evaluates this yet; attach {req.method} evidence: {req.evidence}")
+            elif verdict is Verdict.NOT_EVALUATED:
+                not_run = [c.id for c in rc if c.verdict is Verdict.NOT_EVALUATED]
+                notes.append(f"cases not run: {', '.join(not_run)}")
+            if verdict is Verdict.ADVISORY:
+                notes.append("advisory: see the cases; it does not block the label")
+            waiver = None
+            w = waivers.get(req.id)
+            if w is not None:
+                waiver = WaiverState(reason=w.reason, expires=w.expires.isoformat(), approved_by=w.approved_by,
+                                     active=w.expires >= today)
+                if not waiver.active:
+                    notes.append(f"waiver expired on {w.expires.isoformat()} and no longer counts")
+            out.append(RequirementResult(
+                scheme=scheme, id=req.id, title=req.title, method=str(req.method), automated=req.automated,
+                provisional=req.provisional, cases=[c.id for c in rc], verdict=verdict, notes=notes,
+                explanation=req.explanation, waiver=waiver,
+            ))
+    return out
+
+
+def blocking_failures(requirements: list[RequirementResult]) -> list[str]:
+    """IDs that FAIL without an active waiver: these make the run exit 1."""
+    return [r.id for r in requirements if r.verdict is Verdict.FAIL and not (r.waiver and r.waiver.active)]
+
+
+def incomplete_requirements(requirements: list[RequirementResult], cases: list[CaseResult]) -> list[str]:
+    """Automated requirements the assessment could not settle: INCONCLUSIVE or ERROR, or
+    NOT_EVALUATED with a case that could not run for want of input. A requirement whose cases
+    were all left out on purpose (a probe class the operator did not enable) is not counted: the
+    operator chose a narrower assessment, and the results say so case by case."""
+    by_id = {c.id: c for c in cases}
+    out = []
+    for r in requirements:
+        if not r.automated or r.verdict in ACCEPTABLE or r.verdict is Verdict.FAIL:
+            continue
+        unrun = [by_id[c] for c in r.cases if by_id[c].verdict is Verdict.NOT_EVALUATED]
+        if r.verdict is Verdict.NOT_EVALUATED and unrun and all(c.reason.startswith("probe class") for c in unrun):
+            continue
+        if r.verdict is Verdict.NOT_EVALUATED and not r.cases:
+            continue  # the catalog marks it automated but this suite has no case for it (a custom suite)
+        out.append(r.id)
+    return out
+
+
+def exit_code(requirements: list[RequirementResult], cases: list[CaseResult], complete: bool) -> int:
+    """2 the run itself did not finish (interrupted, suite broken): no verdict on the device;
+    1 some FAIL (not waived); 3 no FAIL but the assessment is incomplete; 0 every evaluated
+    requirement PASS, NOT_APPLICABLE or ADVISORY."""
+    if not complete:
+        return EXIT_HARNESS
+    if blocking_failures(requirements):
+        return EXIT_FAIL
+    if incomplete_requirements(requirements, cases):
+        return EXIT_INCOMPLETE
+    return EXIT_OK
+
+
+def summary(requirements: list[RequirementResult], cases: list[CaseResult], complete: bool) -> Summary:
+    def count(items: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in items:
+            out[i] = out.get(i, 0) + 1
+        return dict(sorted(out.items()))
+
+    return Summary(
+        requirements=count([str(r.verdict) for r in requirements]),
+        cases=count([str(c.verdict) for c in cases]),
+        blocking_failures=blocking_failures(requirements),
+        incomplete_requirements=incomplete_requirements(requirements, cases),
+        exit_code=exit_code(requirements, cases, complete),
+    )
+
+
+def schema_documents() -> dict[str, dict]:
+    """The JSON Schemas exported into the repository, by file name."""
+    out = {}
+    for name, model in (("results.schema.json", Results), ("manifest.schema.json", Manifest)):
+        schema = model.model_json_schema()
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["title"] = f"IoT label harness {name.split('.')[0]}"
+        out[name] = schema
+    return out

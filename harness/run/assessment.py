@@ -1,0 +1,374 @@
+"""One assessment run: the state shared by the pytest plugin, the probes and the bundle writer.
+
+Kept free of pytest so the life cycle (start → cases recorded as they finish → sealed bundle,
+complete or not) is plain code that can be read and tested on its own.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.declaration.catalog import Catalogs, load_catalogs
+from harness.declaration.profile import DeviceProfile, load_profile, profile_sha256
+from harness.judgement.exposure import load_exposure_data
+from harness.judgement.policies import PoliciesInForce
+from harness.observation.scope import DEFAULT_CLASSES, PROBE_CLASSES, Scope, ScopeGuard
+from harness.observation.store import ObservationStore
+from harness.record.bundle import bundle_files, seal
+from harness.record.evidence import EvidenceRecorder, Redactor
+from harness.record.reader import VerifiedBundle
+from harness.record.results import (
+    CaseResult,
+    Device,
+    Manifest,
+    RejudgedFrom,
+    Results,
+    UnitRef,
+    requirement_results,
+    summary,
+)
+from harness.record.signing import Signer, load_signer
+from harness.record.verdict import Verdict
+
+PARTIAL = "results.partial.jsonl"
+
+
+class RunSetupError(Exception):
+    """The run cannot start: bad profile, scope, output folder or key. Message says the fix."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunOptions:
+    profile_path: Path | None
+    out: Path
+    schemes: list[str] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)
+    deny: list[str] = field(default_factory=list)
+    allow_networks: list[str] = field(default_factory=list)
+    operator: str | None = None
+    signing_key: Path | None = None
+    state: str | None = None
+    replay: Path | None = None  # re-judge this bundle's observations instead of observing a device
+    tls_policy: str | None = None
+    ssh_policy: str | None = None
+
+
+def allowed_classes(allow: list[str], deny: list[str]) -> frozenset[str]:
+    """The probe classes a run may use: safe and auth by default, plus --allow, minus --deny."""
+    bad = [c for c in allow if c not in PROBE_CLASSES[2:]]
+    if bad:
+        raise RunSetupError(f"--allow {','.join(bad)}: classes are {', '.join(PROBE_CLASSES[2:])}")
+    bad = [c for c in deny if c != "auth"]
+    if bad:
+        raise RunSetupError(f"--deny {','.join(bad)}: only 'auth' is on by default and can be turned off")
+    return frozenset((DEFAULT_CLASSES | set(allow)) - set(deny))
+
+
+@dataclass
+class AssessmentRun:
+    options: RunOptions
+    profile: DeviceProfile
+    catalogs: Catalogs
+    schemes: list[str]
+    allowed_classes: frozenset[str]
+    state: str
+    guard: ScopeGuard
+    recorder: EvidenceRecorder
+    signer: Signer
+    started: str
+    observations: ObservationStore
+    policies: PoliciesInForce
+    replay: VerifiedBundle | None = None
+    records: list[CaseResult] = field(default_factory=list)
+    manifest: Manifest | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, options: RunOptions) -> AssessmentRun:
+        from harness.observation.scope import ScopeViolation
+        from harness.record.signing import SigningKeyError
+
+        replay = _open_replay(options.replay) if options.replay else None
+        profile = _declaration(options, replay)
+        if replay is not None:  # judged as it was run: same schemes, classes and state
+            schemes = options.schemes or list(replay.manifest.schemes)
+            classes = frozenset(replay.manifest.probe_classes_enabled)
+            state = replay.manifest.device_state
+        else:
+            schemes = options.schemes or list(profile.schemes)
+            classes = allowed_classes(options.allow, options.deny)
+            state = options.state or profile.states[0]
+        catalogs = load_catalogs()
+        unknown = [s for s in schemes if s not in catalogs.by_scheme]
+        if unknown:
+            raise RunSetupError(f"unknown scheme(s) {unknown}; choose from {', '.join(catalogs.by_scheme)}")
+        if state not in profile.states:
+            raise RunSetupError(
+                f"--state {state!r} is not a state the profile declares; declared: {', '.join(profile.states)}"
+            )
+        check_declared_ids(profile, catalogs)
+        policies = PoliciesInForce(options.tls_policy or profile.communication.tls_policy,
+                               options.ssh_policy or profile.communication.ssh_policy)
+        try:
+            # re-judging talks to nothing: the scope holds no target at all
+            scope = Scope.build([] if replay else [u.address for u in profile.units], options.allow_networks)
+        except ScopeViolation as e:
+            raise RunSetupError(f"out of scope, nothing was sent: {e}") from None
+        out = options.out
+        if out.exists() and any(out.iterdir()):
+            raise RunSetupError(f"output folder {out} is not empty; give a new folder for the bundle")
+        try:
+            signer = load_signer(options.signing_key)
+        except SigningKeyError as e:
+            raise RunSetupError(str(e)) from None
+        out.mkdir(parents=True, exist_ok=True)
+        redact, left = _redaction_plan(profile)
+        recorder = EvidenceRecorder(out, Redactor(redact))
+        guard = ScopeGuard(
+            scope,
+            max_connections_per_unit=profile.limits.max_connections_per_unit,
+            connect_timeout_s=profile.limits.connect_timeout_s,
+            allowed_classes=classes,
+        )
+        udp_common = [p.port for p in load_exposure_data().udp_ports]
+        run = cls(
+            options=options,
+            profile=profile,
+            catalogs=catalogs,
+            schemes=schemes,
+            allowed_classes=classes,
+            state=state,
+            guard=guard,
+            recorder=recorder,
+            signer=signer,
+            started=now_iso(),
+            observations=ObservationStore(guard, profile, recorder, replay.root if replay else None,
+                                          udp_ports=lambda unit: udp_common),
+            policies=policies,
+            replay=replay,
+        )
+        run.recorder.write_json("profile.json", profile.redacted())
+        run.manifest = run._manifest()
+        run.manifest.redaction = {
+            "secrets_redacted": len(redact),
+            "not_redacted": left,
+            "why_not": "publicly known default passwords (in harness/data/default_credentials.yaml) or shorter "
+                       f"than {MIN_SECRET_LEN} characters: hiding them protects nothing and would garble every "
+                       "report (a password 'admin' would erase the user name 'admin' too)",
+        }
+        run._write_manifest()
+        return run
+
+    def _write_manifest(self) -> None:
+        assert self.manifest is not None
+        self.recorder.write_json("manifest.json", self.manifest.model_dump(mode="json"))
+
+    def _manifest(self) -> Manifest:
+        catalogs = {
+            scheme: {"edition": self.catalogs.by_scheme[scheme].edition,
+                     "sha256": hashlib.sha256(self.catalogs.files[scheme].read_bytes()).hexdigest()}
+            for scheme in self.schemes
+        }
+        path = self.options.profile_path
+        if path is not None:
+            profile = {"path": str(path), "sha256": profile_sha256(path), "recorded_as": "profile.json"}
+        else:
+            assert self.replay is not None
+            profile = {"path": f"{self.replay.root}/profile.json", "recorded_as": "profile.json",
+                       "sha256": hashlib.sha256(self.replay.path("profile.json").read_bytes()).hexdigest()}
+        rejudged = None
+        if self.replay is not None:
+            rejudged = RejudgedFrom(bundle=str(self.replay.root), digest=self.replay.digest,
+                                    results_sha256=hashlib.sha256(self.replay.path("results.json").read_bytes()).hexdigest())
+        return Manifest(
+            tool={"name": "iot-label-harness", "version": __version__},
+            profile=profile,
+            device=self.device(),
+            scope={"targets": sorted(str(t) for t in self.guard.scope.targets),
+                   "allowed_networks": [str(n) for n in self.guard.scope.allowed_networks]},
+            schemes=self.schemes,
+            catalogs=catalogs,
+            policies=self.policies.refs(),
+            probe_classes_enabled=sorted(self.allowed_classes),
+            device_state=self.state,
+            operator=self.options.operator or _default_operator(),
+            started=self.started,
+            platform={
+                "python": sys.version.split()[0],
+                "system": platform.system(),
+                "release": platform.release(),
+                "machine": platform.machine(),
+                "network_namespace": _netns_name(),
+            },
+            signer={"fingerprint": self.signer.keyid, "origin": self.signer.origin},
+            rejudged_from=rejudged,
+        )
+
+    def device(self) -> Device:
+        ident = self.profile.identity
+        return Device(vendor=ident.vendor, model=ident.model, firmware_version=ident.firmware_version,
+                      units=[UnitRef(name=u.name, address=u.address) for u in self.profile.units])
+
+    def record(self, case: CaseResult) -> None:
+        """Keep a finished case and append it to the partial log at once (survives a crash)."""
+        self.records.append(case)
+        self.recorder.append_jsonl(PARTIAL, case.model_dump(mode="json"))
+
+    def carry(self, case_id: str, check: str, requirements: list[str], why: str) -> None:
+        """Re-judging: a case that needs the device keeps the findings the device gave, with its
+        evidence copied into the new bundle, and says so."""
+        assert self.replay is not None
+        original = next((c for c in self.replay.results.cases if c.id == case_id), None)
+        if original is None:
+            self.record(CaseResult(id=case_id, check=check, verdict=Verdict.NOT_EVALUATED, requirements=requirements,
+                                   reason=f"not in the original run, and {why}: run it against the device",
+                                   judged="carried"))
+            return
+        for rel in {*original.evidence, *(e for f in original.findings for e in f.evidence)}:
+            src, dst = self.replay.path(rel), self.options.out / rel
+            if src.is_file() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+        note = f"carried from the original run ({why})"
+        self.record(original.model_copy(update={
+            "judged": "carried", "requirements": requirements,
+            "reason": f"{original.reason} [{note}]" if original.reason else f"[{note}]"}))
+
+    def finish(self, complete: bool, reason: str = "") -> Results:
+        """Write results.json and the final manifest, then seal and sign. Returns the results."""
+        reqs = requirement_results(self.records, self.catalogs, self.profile, self.schemes, datetime.now(UTC).date())
+        results = Results(
+            device=self.device(), schemes=self.schemes, complete=complete, requirements=reqs,
+            cases=self.records, summary=summary(reqs, self.records, complete),
+        )
+        self.recorder.write_json("results.json", results.model_dump(mode="json"))
+        assert self.manifest is not None
+        self.manifest.finished = now_iso()
+        self.manifest.complete = complete
+        self.manifest.status = "complete" if complete else "incomplete"
+        self.manifest.incomplete_reason = reason or None
+        self.manifest.connections = dict(self.guard.connections)
+        self.manifest.refused_by_scope = list(self.guard.refused)
+        self._write_manifest()
+        partial = self.options.out / PARTIAL
+        if complete and partial.exists():
+            partial.unlink()
+        seal(self.options.out, self.signer, self._predicate(results))
+        return results
+
+    def _predicate(self, results: Results) -> dict[str, Any]:
+        """The in-toto test-result predicate; its result and exit code are the CLI's exit code."""
+        code = results.summary.exit_code
+        result = {0: "PASSED", 1: "FAILED"}.get(code, "WARNED")
+        files = bundle_files(self.options.out)
+        config = [
+            {"name": name, "digest": {"sha256": files[name]}}
+            for name in ("profile.json", "manifest.json")
+            if name in files
+        ]
+        return {
+            "result": result,
+            "exitCode": code,
+            "configuration": config,
+            "passedTests": [c.id for c in results.cases if c.verdict is Verdict.PASS],
+            "warnedTests": [c.id for c in results.cases if c.verdict not in (Verdict.PASS, Verdict.FAIL)],
+            "failedTests": [c.id for c in results.cases if c.verdict is Verdict.FAIL],
+        }
+
+
+def _open_replay(path: Path) -> VerifiedBundle:
+    from harness.record.reader import BundleRefused, open_bundle
+
+    try:
+        return open_bundle(path)
+    except BundleRefused as e:
+        raise RunSetupError(str(e)) from None
+
+
+def _declaration(options: RunOptions, replay: VerifiedBundle | None) -> DeviceProfile:
+    """The profile in force: the file given, or (re-judging) the declaration the bundle recorded."""
+    from pydantic import ValidationError
+
+    from harness.declaration.profile import ProfileError
+
+    if options.profile_path is not None:
+        try:
+            return load_profile(options.profile_path)
+        except ProfileError as e:
+            raise RunSetupError(str(e)) from None
+    if replay is None:
+        raise RunSetupError("give a device profile (--profile)")
+    data = replay.profile_data()
+    for unit in data.get("units", []):  # the bundle keeps no secret; judging needs none
+        unit["secrets"] = {k: {"value": str(v)} for k, v in unit.get("secrets", {}).items()}
+    try:
+        return DeviceProfile.model_validate(data)
+    except ValidationError as e:
+        raise RunSetupError(f"{replay.root}/profile.json does not validate with this version of the harness "
+                            f"({e.error_count()} problem(s)); pass the declaration with --profile") from None
+
+
+MIN_SECRET_LEN = 4
+
+
+def _redaction_plan(profile: DeviceProfile) -> tuple[list[str], list[str]]:
+    """Secret values to scrub from everything written, and the names of those left alone."""
+    from harness.observation.credentials import default_credentials
+
+    public = {e.password for e in default_credentials().entries}
+    redact, left = [], []
+    for unit, name, value in profile.secret_items():
+        if value in public or len(value) < MIN_SECRET_LEN:
+            left.append(f"{unit}:{name}")
+        else:
+            redact.append(value)
+    return redact, left
+
+
+def check_declared_ids(profile: DeviceProfile, catalogs: Catalogs) -> None:
+    known = catalogs.requirements
+    for where, ids in (
+        ("not_applicable", [d.requirement for d in profile.not_applicable]),
+        ("waivers", [w.requirement for w in profile.waivers]),
+    ):
+        for rid in ids:
+            if rid not in known:
+                raise RunSetupError(
+                    f"profile {where} names unknown requirement {rid!r}; "
+                    "list them with `iot-harness catalog list --scheme jc-star-1`"
+                )
+
+
+def _default_operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _netns_name() -> str | None:
+    """Which named network namespace the run is in (the lab's tester, or none = host network)."""
+    try:
+        mine = os.stat("/proc/self/ns/net").st_ino
+        for p in Path("/run/netns").iterdir():
+            if p.stat().st_ino == mine:
+                return p.name
+    except OSError:
+        pass
+    return None
+
+

@@ -1,0 +1,393 @@
+"""`iot-harness`: the command line of the IoT label harness.
+
+Exit codes of `run` and `rejudge`, the same as the signed predicate's `exitCode`:
+  0  every evaluated requirement PASS, NOT_APPLICABLE or ADVISORY
+  1  some requirement FAILs (a FAIL under an active waiver does not count)
+  3  no FAIL, but the assessment is incomplete: an automated requirement ended INCONCLUSIVE, ERROR,
+     or NOT_EVALUATED for want of input
+  2  harness or usage error, or a run that did not finish (interrupted): no verdict on the device
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+def _err(msg: str) -> None:
+    print(f"iot-harness: {msg}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- profile
+def cmd_profile_validate(args: argparse.Namespace) -> int:
+    from harness.declaration.catalog import load_catalogs
+    from harness.declaration.profile import ProfileError, load_profile
+    from harness.run.assessment import RunSetupError, check_declared_ids
+
+    try:
+        p = load_profile(Path(args.file))
+        check_declared_ids(p, load_catalogs())
+    except ProfileError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_FAIL
+    except RunSetupError as e:
+        print(f"{args.file}: invalid device profile\n  - {e}", file=sys.stderr)
+        return EXIT_FAIL
+    print(
+        f"{args.file}: valid ({p.identity.vendor} {p.identity.model}, {len(p.units)} unit(s), "
+        f"{len(p.services)} declared service(s), schemes: {', '.join(p.schemes)})"
+    )
+    return EXIT_OK
+
+
+def schema_text() -> str:
+    from harness.declaration.profile import DeviceProfile
+
+    schema = DeviceProfile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "IoT label harness device profile"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def cmd_profile_schema(args: argparse.Namespace) -> int:
+    text = schema_text()
+    if args.write:
+        Path(args.write).write_text(text)
+        print(f"wrote {args.write}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_results_schema(args: argparse.Namespace) -> int:
+    from harness.record.results import schema_documents
+
+    docs = schema_documents()
+    if args.write:
+        folder = Path(args.write)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, schema in docs.items():
+            (folder / name).write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+            print(f"wrote {folder / name}")
+    else:
+        sys.stdout.write(json.dumps(docs, indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- catalog
+def cmd_catalog_list(args: argparse.Namespace) -> int:
+    from harness.declaration.catalog import load_catalogs
+
+    cats = load_catalogs()
+    if args.scheme not in cats.by_scheme:
+        _err(f"unknown scheme {args.scheme!r}; choose from {', '.join(cats.by_scheme)}")
+        return EXIT_ERROR
+    reqs = cats.by_scheme[args.scheme].requirements
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in reqs], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for r in reqs:
+        flags = [str(r.method)] + (["automated"] if r.automated else []) + (["provisional"] if r.provisional else [])
+        print(f"{r.id:<8} {r.title}  [{', '.join(flags)}]")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- run
+def suites_dir() -> Path:
+    import test_suites
+
+    return Path(test_suites.__file__).parent
+
+
+def _pytest_args(suites: Path, out: Path, extra: list[str]) -> list[str]:
+    builtin = suites_dir()
+    args = [
+        str(suites),
+        "-c", str(builtin / "pytest.ini"),
+        "--rootdir", str(suites.parent),
+        "--confcutdir", str(suites),
+        "-p", "no:terminal",
+        "--import-mode=importlib",
+        "--iot-out", str(out),
+        *extra,
+    ]
+    if suites != builtin:
+        args.append("--iot-extra-suite")
+    return args
+
+
+def _run_suites(pargs: list[str], out: Path, args: argparse.Namespace) -> int:
+    """Run the checks through pytest, then read the sealed bundle back through the verifying
+    reader: what is printed and written is exactly what was signed."""
+    import pytest
+
+    from harness.record.reader import BundleRefused, open_bundle
+    from reports import console
+
+    # SIGTERM (CI cancelling a job) ends the run like Ctrl-C: evidence kept, bundle sealed incomplete
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    code = pytest.main(pargs)
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_ERROR
+    if not (out / "results.json").exists():
+        _err(f"the run ended without results (pytest exit {int(code)}); see the messages above")
+        return EXIT_ERROR
+    try:
+        bundle = open_bundle(out)
+    except BundleRefused as e:
+        _err(str(e))
+        return EXIT_ERROR
+    if args.json:
+        print(bundle.results.model_dump_json(indent=2))
+    else:
+        print(console.table(bundle.results, str(out), bundle.manifest.rejudged_from is not None))
+    if args.junit:
+        from reports import junit
+
+        try:
+            Path(args.junit).write_text(junit.render(bundle))
+        except OSError as e:
+            _err(f"--junit {args.junit}: cannot write: {e.strerror}")
+            return EXIT_ERROR
+    if not bundle.results.complete:
+        _err("the run is INCOMPLETE: the bundle holds what finished, but it is no verdict on the device")
+    return bundle.results.summary.exit_code
+
+
+def _forward(args: argparse.Namespace, *names: str) -> list[str]:
+    """The plugin's --iot-* options for the CLI options given (repeatable ones once per value)."""
+    out: list[str] = []
+    for name in names:
+        value = getattr(args, name)
+        for v in value if isinstance(value, list) else [value] if value else []:
+            out += [f"--iot-{name.replace('_', '-')}", str(v)]
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    suites = Path(args.suite).resolve() if args.suite else suites_dir()
+    if not suites.is_dir():
+        _err(f"--suite {args.suite}: not a folder of test files")
+        return EXIT_ERROR
+    extra = _forward(args, "profile", "scheme", "allow", "deny", "allow_network", "operator", "state", "signing_key")
+    return _run_suites(_pytest_args(suites, out, extra), out, args)
+
+
+def cmd_rejudge(args: argparse.Namespace) -> int:
+    """Judge a bundle again from its recorded observations, under revised policies or a corrected
+    declaration, without any device contact: a new signed bundle naming the original's digest."""
+    from harness.record.reader import BundleRefused, open_bundle
+
+    src = Path(args.bundle)
+    try:
+        open_bundle(src)  # refuse a tampered bundle before anything else
+    except BundleRefused as e:
+        _err(str(e))
+        return EXIT_ERROR
+    extra = ["--iot-replay", str(src), *_forward(args, "profile", "tls_policy", "ssh_policy", "signing_key",
+                                                 "operator")]
+    return _run_suites(_pytest_args(suites_dir(), Path(args.out), extra), Path(args.out), args)
+
+
+# ---------------------------------------------------------------- bundle / report
+def cmd_bundle_verify(args: argparse.Namespace) -> int:
+    from harness.record.bundle import verify
+
+    v = verify(Path(args.dir), Path(args.key) if args.key else None)
+    if args.json:
+        print(json.dumps(v.__dict__, indent=2))
+    elif v.ok:
+        note = "" if v.complete else " (the run itself was INCOMPLETE)"
+        trust = "pinned key" if args.key else "the bundle's own key: integrity, not identity"
+        print(f"{args.dir}: OK, {v.files} files as signed by {v.signer} ({trust}){note}")
+    else:
+        print(f"{args.dir}: VERIFICATION FAILED", file=sys.stderr)
+        for p in v.problems:
+            print(f"  - {p}", file=sys.stderr)
+    return EXIT_OK if v.ok else EXIT_FAIL
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.record.reader import BundleRefused, open_bundle
+    from reports import report_formats
+
+    formats = report_formats()
+    if args.format not in formats:
+        _err(f"unknown report format {args.format!r}; choose from {', '.join(sorted(formats))}")
+        return EXIT_ERROR
+    try:
+        bundle = open_bundle(Path(args.dir), Path(args.key) if args.key else None)
+    except BundleRefused as e:
+        _err(f"refusing to report: {e}")
+        return EXIT_FAIL
+    text = formats[args.format].render(bundle)
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as e:
+            _err(f"-o {args.output}: cannot write: {e.strerror}")
+            return EXIT_ERROR
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- lab / demo
+def cmd_ssh_policy_capture(args: argparse.Namespace) -> int:
+    """Golden-device mode: write a policy that accepts exactly what a known-good unit offers."""
+    from harness.judgement.ssh import golden_policy
+    from harness.observation.probes.sshkex import SshOfferUnavailable, read_offer
+    from harness.observation.scope import Scope, ScopeGuard, ScopeViolation
+
+    try:
+        guard = ScopeGuard(Scope.build([args.address], args.allow_network))
+        offer = read_offer(guard, args.address, args.port, args.timeout)
+    except ScopeViolation as e:
+        _err(f"out of scope, nothing was sent: {e}")
+        return EXIT_ERROR
+    except SshOfferUnavailable as e:
+        _err(f"{args.address}:{args.port}: {e}")
+        return EXIT_ERROR
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        _err(f"{out} exists; choose a new file or pass --force")
+        return EXIT_ERROR
+    out.write_text(golden_policy(offer, args.id, f"{args.address}:{args.port}"))
+    print(f"wrote {out}: golden offer of {offer.banner} ({len(offer.kex)} kex, {len(offer.host_key)} host key, "
+          f"{len(offer.cipher)} cipher, {len(offer.mac)} MAC); set communication.ssh_policy: {out}")
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from lab import manager
+
+    return manager.cli(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lab import demo
+
+    return demo.run_demo(Path(args.out) if args.out else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="iot-harness", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    prof = sub.add_parser("profile", help="device declarations").add_subparsers(dest="sub", required=True)
+    v = prof.add_parser("validate", help="check a device profile; exit 1 naming each bad field")
+    v.add_argument("file")
+    v.set_defaults(func=cmd_profile_validate)
+    s = prof.add_parser("schema", help="print (or --write) the profile's JSON Schema")
+    s.add_argument("--write", metavar="PATH")
+    s.set_defaults(func=cmd_profile_schema)
+
+    res = sub.add_parser("results", help="the typed results of a bundle").add_subparsers(dest="sub", required=True)
+    rs = res.add_parser("schema", help="print (or --write into a folder) the JSON Schemas of results and manifest")
+    rs.add_argument("--write", metavar="DIR")
+    rs.set_defaults(func=cmd_results_schema)
+
+    cat = sub.add_parser("catalog", help="requirement catalogs").add_subparsers(dest="sub", required=True)
+    cl = cat.add_parser("list", help="list a scheme's requirements")
+    cl.add_argument("--scheme", required=True)
+    cl.add_argument("--json", action="store_true")
+    cl.set_defaults(func=cmd_catalog_list)
+
+    r = sub.add_parser("run", help="assess one device and write a signed evidence bundle",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--profile", required=True)
+    r.add_argument("--out", required=True, help="new folder for the bundle")
+    r.add_argument("--scheme", action="append", default=[], help="scheme to evaluate (default: the profile's)")
+    r.add_argument("--allow", default="", help="enable probe classes beyond safe and auth: intrusive,brute,dos")
+    r.add_argument("--deny", default="", help="turn off a class that is on by default: auth (default-credential "
+                   "logins, capped per account by limits.max_default_attempts_per_account)")
+    r.add_argument("--allow-network", action="append", default=[], metavar="CIDR",
+                   help="a network outside the lab ranges the units may be in (you must be authorised)")
+    r.add_argument("--operator")
+    r.add_argument("--state", help="device state the unit is in, as the profile's `states` name it "
+                   "(default: the first, normally as-delivered)")
+    r.add_argument("--signing-key", help="Ed25519 PEM private key (default: the installation key)")
+    r.add_argument("--suite", help="folder of checks to run instead of the built-in test_suites/")
+    r.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    r.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (outside the bundle)")
+    r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("bundle", help="evidence bundles").add_subparsers(dest="sub", required=True)
+    bv = b.add_parser("verify", help="check signature and every file; exit 1 naming each problem")
+    bv.add_argument("dir")
+    bv.add_argument("--key", help="trusted signer public key (PEM); proves who signed, not just integrity")
+    bv.add_argument("--json", action="store_true")
+    bv.set_defaults(func=cmd_bundle_verify)
+
+    rj = sub.add_parser("rejudge", help="judge a bundle again from its recorded observations (no device contact)",
+                        description=cmd_rejudge.__doc__ + "\n\n" + __doc__.split("\n", 2)[2],
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rj.add_argument("bundle", help="the sealed bundle to judge again (verified first)")
+    rj.add_argument("--out", required=True, help="new folder for the re-judged bundle")
+    rj.add_argument("--tls-policy", help="TLS policy id or file to judge by (default: the recorded profile's)")
+    rj.add_argument("--ssh-policy", help="SSH policy id or file to judge by (default: the recorded profile's)")
+    rj.add_argument("--profile", help="a corrected declaration (default: the one the bundle recorded)")
+    rj.add_argument("--signing-key", help="Ed25519 PEM private key (default: the installation key)")
+    rj.add_argument("--operator")
+    rj.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    rj.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
+    rj.set_defaults(func=cmd_rejudge)
+
+    from reports import report_formats
+
+    rp = sub.add_parser("report", help="render a report from a verified bundle")
+    rp.add_argument("dir")
+    rp.add_argument("--format", default="text",
+                    help=f"one of: {', '.join(sorted(report_formats()))} (discovered from reports/)")
+    rp.add_argument("--key", help="trusted signer public key (PEM) to verify against")
+    rp.add_argument("-o", "--output")
+    rp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("ssh-policy", help="SSH algorithm policies").add_subparsers(dest="sub", required=True)
+    spc = sp.add_parser("capture", help="golden-device mode: write a policy from a known-good unit's offer")
+    spc.add_argument("--address", required=True, help="IP literal of the known-good unit")
+    spc.add_argument("--port", type=int, default=22)
+    spc.add_argument("--id", required=True, help="policy id to record, e.g. acme-cam-golden")
+    spc.add_argument("--out", required=True, help="policy file to write (YAML)")
+    spc.add_argument("--force", action="store_true", help="overwrite an existing file")
+    spc.add_argument("--timeout", type=float, default=5.0)
+    spc.add_argument("--allow-network", action="append", default=[], metavar="CIDR")
+    spc.set_defaults(func=cmd_ssh_policy_capture)
+
+    lab = sub.add_parser("lab", help="the built-in reference lab").add_subparsers(dest="action", required=True)
+    lu = lab.add_parser("up", help="build the lab (idempotent) and write its inventory")
+    lu.add_argument("--devices", help="comma-separated lab devices to bring up (default: all)")
+    lu.add_argument("--mode", choices=["netns", "loopback"],
+                    help="force a mode (default: netns when namespaces can be made, else loopback)")
+    lab.add_parser("down", help="kill every lab daemon and delete the namespaces (idempotent)")
+    ls = lab.add_parser("status", help="namespaces and daemons; exit 1 if a daemon died")
+    ls.add_argument("--json", action="store_true")
+    le = lab.add_parser("exec", help="run a command inside the tester namespace")
+    le.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+    for sp in (lu, ls, le, lab.choices["down"]):
+        sp.set_defaults(func=cmd_lab)
+
+    d = sub.add_parser("demo", help="bring the lab up, assess every lab device, take the lab down")
+    d.add_argument("--out", help="folder for the bundles (default: ./demo-output/<time>)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

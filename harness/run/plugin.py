@@ -1,0 +1,403 @@
+"""The pytest plugin: turns pytest items into assessment cases.
+
+Registered through the `pytest11` entry point, it stays inert unless `--iot-profile` is given,
+so it never disturbs an ordinary pytest run in the same environment. When active it:
+parametrises tests over the declared units and endpoints, checks markers against the catalogs
+at collection, gates probe classes, maps each outcome to a verdict, and seals the bundle when
+the session ends, complete or not.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.declaration.catalog import check_markers
+from harness.declaration.profile import Service, TlsExpectation, Unit
+from harness.observation.protocols import spec
+from harness.observation.scope import PROBE_CLASSES, BudgetExhausted, ScopeViolation, install_audit_backstop
+from harness.record.findings import CaseFindings
+from harness.record.results import CaseResult, case_verdict
+from harness.record.verdict import CaseEnded, Verdict, not_applicable
+from harness.run.assessment import AssessmentRun, RunOptions, RunSetupError, now_iso
+
+RUN_KEY = pytest.StashKey[AssessmentRun]()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One declared service on one unit: what most checks are parametrised over."""
+
+    unit: Unit
+    service: Service
+
+    @property
+    def address(self) -> str:
+        return self.unit.address
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def label(self) -> str:
+        return f"{self.unit.name}:{self.service.name}/{self.service.port}"
+
+
+@dataclass(frozen=True)
+class NoTarget:
+    """Stands in for a parameter when the declaration gives nothing to test: NOT_APPLICABLE."""
+
+    reason: str
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("iot-label-harness")
+    g.addoption("--iot-profile", help="device profile (YAML) to assess; activates the harness")
+    g.addoption("--iot-out", help="folder for the evidence bundle (must be new or empty)")
+    g.addoption("--iot-scheme", action="append", default=[], help="scheme to evaluate (repeatable)")
+    g.addoption("--iot-allow", action="append", default=[], help="enable probe classes: intrusive, brute, dos")
+    g.addoption("--iot-deny", action="append", default=[], help="disable probe classes on by default: auth")
+    g.addoption("--iot-replay", help="re-judge this bundle's recorded observations; no device contact")
+    g.addoption("--iot-tls-policy", help="TLS policy to judge by instead of the profile's")
+    g.addoption("--iot-ssh-policy", help="SSH policy (id or file) to judge by instead of the profile's")
+    g.addoption("--iot-allow-network", action="append", default=[], help="extra network a unit may be in")
+    g.addoption("--iot-operator", help="name recorded in the manifest")
+    g.addoption("--iot-signing-key", help="Ed25519 PEM private key to sign the bundle")
+    g.addoption("--iot-state", help="device state the units are in (one of the profile's states)")
+    g.addoption("--iot-extra-suite", action="store_true",
+                help="the suite is not the built-in one: skip the check that it covers every automated requirement")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirements(*ids): requirement IDs the test evaluates")
+    config.addinivalue_line("markers", "probe_class(name): safe (default), auth, intrusive, brute or dos")
+    config.addinivalue_line("markers", "protocols(*names): declared service protocols `endpoint` ranges over")
+    profile = config.getoption("iot_profile", None)
+    replay = config.getoption("iot_replay", None)
+    if not (profile or replay):
+        return
+    out = config.getoption("iot_out")
+    if not out:
+        raise pytest.UsageError("--iot-out is required with --iot-profile or --iot-replay")
+    def classes(name: str) -> list[str]:
+        return [c.strip() for a in config.getoption(name) for c in a.split(",") if c.strip()]
+
+    options = RunOptions(
+        profile_path=Path(profile) if profile else None,
+        out=Path(out),
+        schemes=list(config.getoption("iot_scheme")),
+        allow=classes("iot_allow"),
+        deny=classes("iot_deny"),
+        replay=Path(r) if (r := config.getoption("iot_replay")) else None,
+        tls_policy=config.getoption("iot_tls_policy"),
+        ssh_policy=config.getoption("iot_ssh_policy"),
+        allow_networks=list(config.getoption("iot_allow_network")),
+        operator=config.getoption("iot_operator"),
+        signing_key=Path(k) if (k := config.getoption("iot_signing_key")) else None,
+        state=config.getoption("iot_state"),
+    )
+    try:
+        run = AssessmentRun.start(options)
+    except RunSetupError as e:
+        raise pytest.UsageError(str(e)) from None
+    install_audit_backstop(run.guard.scope)
+    config.stash[RUN_KEY] = run
+    config.pluginmanager.register(ActiveRun(run), "iot-label-harness-active-run")
+
+
+def check_id(item: pytest.Item) -> str:
+    """The check a case is an instance of: `<suite>.<check>`, e.g. `exposure.tcp_ports_declared`."""
+    path = Path(str(item.path))
+    parts = path.parts
+    suite = parts[parts.index("test_suites") + 1] if "test_suites" in parts else path.parent.name
+    return f"{suite}.{getattr(item, 'originalname', item.name).removeprefix('test_')}"
+
+
+def case_id(item: pytest.Item) -> str:
+    """Stable, readable case ID: `<suite>.<check>[<target>]`, e.g. `exposure.tcp_ports_declared[cam]`."""
+    callspec = getattr(item, "callspec", None)
+    return f"{check_id(item)}[{callspec.id}]" if callspec else check_id(item)
+
+
+def _marker_ids(item: pytest.Item) -> list[str]:
+    return [str(a) for m in item.iter_markers("requirements") for a in m.args]
+
+
+def _target(item: pytest.Item) -> tuple[str | None, str | None]:
+    """The unit and service a parametrised case is about, for the case record."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    ep, unit = params.get("endpoint"), params.get("unit")
+    if isinstance(ep, Endpoint):
+        return ep.unit.name, ep.service.name
+    return (unit.name if isinstance(unit, Unit) else None), None
+
+
+def _target_label(item: pytest.Item, device: str) -> str:
+    """What a finding is about when the check does not say: the endpoint, the unit, or the device."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    ep, unit = params.get("endpoint"), params.get("unit")
+    if isinstance(ep, Endpoint):
+        return ep.label
+    return unit.name if isinstance(unit, Unit) else device
+
+
+def _probe_class(item: pytest.Item) -> str:
+    m = item.get_closest_marker("probe_class")
+    return str(m.args[0]) if m and m.args else "safe"
+
+
+class ActiveRun:
+    """Hooks and fixtures that exist only while an assessment runs."""
+
+    def __init__(self, run: AssessmentRun) -> None:
+        self.run = run
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.collected = 0
+        self.done = 0
+        self.interrupted = ""
+
+    # ---------------------------------------------------------------- collection
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        profile = self.run.profile
+        if "unit" in metafunc.fixturenames:
+            metafunc.parametrize("unit", profile.units, ids=[u.name for u in profile.units])
+        if "endpoint" in metafunc.fixturenames:
+            marker = metafunc.definition.get_closest_marker("protocols")
+            wanted = {str(p) for p in marker.args} if marker else set()
+            # "tls" stands for every service speaking TLS: by nature (the protocol table) or as declared
+            eps = [
+                Endpoint(u, s)
+                for u in profile.units
+                for s in profile.services_for(u)
+                if not wanted or str(s.protocol) in wanted
+                or ("tls" in wanted and (spec(s.protocol).tls or s.tls is not TlsExpectation.NONE))
+            ]
+            if eps:
+                metafunc.parametrize("endpoint", eps, ids=[e.label for e in eps], indirect=True)
+            else:
+                what = "/".join(sorted(wanted)) or "network"
+                metafunc.parametrize(
+                    "endpoint", [NoTarget(f"the profile declares no {what} service")], ids=["none-declared"],
+                    indirect=True,
+                )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        marked: dict[str, list[str]] = {}
+        for item in items:
+            fn = f"{Path(str(item.path)).name}::{getattr(item, 'originalname', item.name)}"
+            marked[fn] = _marker_ids(item)
+        problems = check_markers(marked, self.run.catalogs, not config.getoption("iot_extra_suite"))
+        if problems:
+            raise pytest.UsageError(
+                "requirement markers and catalogs disagree:\n  " + "\n  ".join(problems)
+            )
+        keep, left_out = [], []
+        for item in items:
+            cls = _probe_class(item)
+            if cls not in self.run.allowed_classes:
+                left_out.append(item)
+                why = (f"probe class '{cls}' not enabled; run with --allow {cls} to evaluate" if cls != "auth"
+                       else "probe class 'auth' was turned off (--deny auth); default-credential logins not tried")
+                self._record_unrun(item, Verdict.NOT_EVALUATED, why)
+            elif self.run.replay and cls != "safe":
+                left_out.append(item)  # live interaction by nature: carry what the device showed
+                self.run.carry(case_id(item), check_id(item), _marker_ids(item), "its probe class is " + cls)
+            else:
+                keep.append(item)
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+        # gentlest first: a brute-force measurement that locks an account, or an update case that
+        # restarts the device, must not change what the other checks observe
+        items[:] = sorted(keep, key=lambda i: PROBE_CLASSES.index(_probe_class(i)))
+        self.collected = len(items)
+
+    def _record_unrun(self, item: pytest.Item, verdict: Verdict, reason: str) -> None:
+        unit, service = _target(item)
+        self.run.record(CaseResult(
+            id=case_id(item), check=check_id(item), verdict=verdict, requirements=_marker_ids(item),
+            reason=reason, probe_class=_probe_class(item), unit=unit, service=service,
+        ))
+
+    # ---------------------------------------------------------------- fixtures
+    @pytest.fixture
+    def profile(self):
+        return self.run.profile
+
+    @pytest.fixture
+    def guard(self):
+        return self.run.guard
+
+    @pytest.fixture
+    def observations(self):
+        """The observation store: every check reads what the harness learnt about a unit from here."""
+        return self.run.observations
+
+    @pytest.fixture
+    def findings(self, request: pytest.FixtureRequest) -> CaseFindings:
+        """Where a check records one finding per target it judged (the case ends with their aggregate)."""
+        return self._state(request.node)["findings"]
+
+    @pytest.fixture
+    def evidence(self, request: pytest.FixtureRequest):
+        return self.run.recorder.for_case(case_id(request.node))
+
+    @pytest.fixture
+    def redactor(self):
+        """Add a value (e.g. a temporary password a test invents) so no evidence can show it."""
+        return self.run.recorder.redactor
+
+    @pytest.fixture
+    def catalogs(self):
+        return self.run.catalogs
+
+    @pytest.fixture
+    def policies(self):
+        """The TLS and SSH policies in force (the profile's, or the ones `rejudge` was given)."""
+        return self.run.policies
+
+    @pytest.fixture
+    def device_state(self):
+        """The state the units are in for this run (exposure is judged against that state's services)."""
+        return self.run.state
+
+    @pytest.fixture
+    def run_cache(self):
+        """Material a suite prepares once per run that is not an observation (derived images)."""
+        return self.run.cache
+
+    @pytest.fixture
+    def endpoint(self, request: pytest.FixtureRequest):
+        ep = request.param
+        if isinstance(ep, NoTarget):
+            not_applicable(ep.reason)
+        return ep
+
+    # ---------------------------------------------------------------- outcomes
+    def _state(self, item: pytest.Item) -> dict[str, Any]:
+        state = self.pending.get(item.nodeid)
+        if state is None:
+            state = self.pending[item.nodeid] = {"t0": time.monotonic(), "started": now_iso()}
+        if "findings" not in state:
+            state["findings"] = CaseFindings(check_id(item), _target_label(item, self.run.profile.identity.model))
+            state["refused_before"] = len(self.run.guard.refused)
+        state["item"] = item
+        return state
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple) -> None:
+        self.pending[nodeid] = {"t0": time.monotonic(), "started": now_iso()}
+        self.run.observations.begin_case()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        outcome.get_result()
+        state = self._state(item)
+        finding = _finding_of(call)
+        if finding is not None:
+            verdict, reason, ended = finding
+            if ended is not None:
+                state["findings"].ended(ended)
+            else:
+                state["findings"].add(verdict, reason)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple) -> None:
+        state = self.pending.pop(nodeid, None)
+        if not state or "item" not in state:
+            return
+        self._record(state["item"], state)
+
+    def _record(self, item: pytest.Item, state: dict[str, Any]) -> None:
+        cid = case_id(item)
+        read = self.run.observations.read_by_case()
+        if self.run.replay and (len(self.run.guard.refused) > state.get("refused_before", 0) or not read):
+            # it reached for the device (or an observation never recorded), or judged nothing the
+            # original run observed (files, the declaration alone): carry what the original found
+            why = "it needs live interaction with the device" if read else "it judges no recorded observation"
+            self.run.carry(cid, check_id(item), _marker_ids(item), why)
+            self._progress(self.run.records[-1])
+            return
+        unit, service = _target(item)
+        files = list(self.run.recorder.for_case(cid).files)
+        found = state["findings"].close(files + read, self.run.recorder.redactor.text)
+        verdict, reason = case_verdict(found)
+        rec = CaseResult(
+            id=cid,
+            check=check_id(item),
+            verdict=verdict,
+            requirements=_marker_ids(item),
+            reason=reason,
+            findings=found,
+            evidence=files + read,
+            probe_class=_probe_class(item),
+            unit=unit,
+            service=service,
+            duration_s=round(time.monotonic() - state["t0"], 3),
+            started=state.get("started", ""),
+            judged="rejudged" if self.run.replay else "live",
+        )
+        self.run.record(rec)
+        self._progress(rec)
+
+    def _progress(self, rec: CaseResult) -> None:
+        self.done += 1
+        _progress(self.done, self.collected, rec)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # the terminal reporter is off during a run; a broken suite must still say why
+        if report.failed:
+            print(f"collection error in {report.nodeid}:\n{report.longreprtext}", file=sys.stderr)
+            self.interrupted = f"test suite failed to load: {report.nodeid}"
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        self.interrupted = "interrupted by the operator (Ctrl-C or SIGTERM)"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # a case that was running when the run was cut off is recorded, not dropped
+        for state in list(self.pending.values()):
+            if "item" in state:
+                state["findings"].add(Verdict.ERROR, "run interrupted while this case was running")
+                self._record(state["item"], state)
+        self.pending.clear()
+        reason = self.interrupted
+        if not reason and exitstatus == pytest.ExitCode.INTERRUPTED:
+            reason = "run stopped before all cases finished"
+        if not reason and self.done < self.collected:
+            reason = f"only {self.done} of {self.collected} cases ran"
+        self.run.finish(complete=not reason, reason=reason)
+
+
+def _finding_of(call: pytest.CallInfo) -> tuple[Verdict, str, CaseEnded | None] | None:
+    """The finding a phase's exception stands for; None when the phase ended quietly."""
+    exc = call.excinfo
+    if exc is None:
+        return None
+    err = exc.value
+    if isinstance(err, CaseEnded):
+        return err.verdict, err.reason, err
+    if isinstance(err, pytest.skip.Exception):
+        return Verdict.INCONCLUSIVE, f"skipped without a verdict: {err.msg}", None
+    if isinstance(err, ScopeViolation):
+        return Verdict.ERROR, f"refused by the scope guard, nothing sent: {err}", None
+    if isinstance(err, BudgetExhausted):
+        return Verdict.ERROR, f"connection budget exhausted: {err}", None
+    if call.when == "call" and isinstance(err, AssertionError):
+        text = str(err).split("\nassert ")[0].strip() or "assertion failed"
+        return Verdict.FAIL, text, None
+    where = "setting up" if call.when == "setup" else "tearing down" if call.when == "teardown" else "running"
+    return Verdict.ERROR, f"harness error while {where} the case: {type(err).__name__}: {err}", None
+
+
+def _progress(done: int, total: int, rec: CaseResult) -> None:
+    width = len(str(max(total, 1)))
+    line = f"[{done:>{width}}/{total}] {rec.verdict!s:<14} {rec.id}"
+    if rec.reason and rec.verdict is not Verdict.PASS:
+        line += f"\n{'':>{2 * width + 4}}{'':<15}{rec.reason.splitlines()[0][:160]}"
+    print(line, file=sys.stderr, flush=True)
