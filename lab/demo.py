@@ -41,12 +41,12 @@ def run_demo(out: Path | None = None) -> int:
             bundle = out / d["name"]
             print(f"\n== assessing {d['name']} ({d['expect']} device) with profile {d['profile']}", flush=True)
             cmd = manager.tester_command([
-                sys.executable, "-m", "harness.cli", "run",
+                sys.executable, "-m", "harness.run.cli", "run",
                 "--profile", d["profile"], "--out", str(bundle), "--operator", "iot-harness demo",
             ])
             code = subprocess.run(cmd).returncode
             check = subprocess.run(
-                [sys.executable, "-m", "harness.cli", "bundle", "verify", str(bundle)],
+                [sys.executable, "-m", "harness.run.cli", "bundle", "verify", str(bundle)],
                 capture_output=True, text=True,
             )
             outcome.append((d["name"], d["expect"], code, "verified" if check.returncode == 0 else "NOT VERIFIED"))

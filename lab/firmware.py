@@ -15,11 +15,11 @@ import hashlib
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harness.update.swu import build
+from harness.observation.certificates import issue, name
+from harness.observation.update.swu import build
 from lab.model import Firmware
 
 ORG = "Lab Devices Inc."
@@ -29,7 +29,7 @@ INSTALL_DIR = "/run/fw"
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORG), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return name(cn, ORG)
 
 
 def _save(folder: Path, stem: str, key, cert: x509.Certificate) -> None:
@@ -43,21 +43,12 @@ def _save(folder: Path, stem: str, key, cert: x509.Certificate) -> None:
 
 def _issue(subject: x509.Name, key, issuer: x509.Name, issuer_key, start: dt.datetime, end: dt.datetime,
            ca: bool) -> x509.Certificate:
-    b = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
     if ca:
-        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-    else:
-        # SWUpdate checks the S/MIME purpose by default: emailProtection, digitalSignature
-        b = (b.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-                            critical=False))
-    return b.sign(issuer_key, hashes.SHA256())
+        return issue(subject, key, issuer=(issuer, issuer_key), not_before=start, not_after=end, ca=True,
+                     usage="ca", ski=True)
+    # SWUpdate checks the S/MIME purpose by default: emailProtection, digitalSignature
+    return issue(subject, key, issuer=(issuer, issuer_key), not_before=start, not_after=end, ca=False,
+                 usage="signature", eku=["smime"], aki=True, ski=True)
 
 
 def make_update_pki(folder: Path) -> None:

@@ -7,17 +7,15 @@ a long-lived checkout; the weak camera's certificate is weak on purpose (RSA-102
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
 
+from harness.observation.certificates import issue, name, new_key, validity
 from lab.model import Certificate
 
 
@@ -25,13 +23,6 @@ from lab.model import Certificate
 class CertFiles:
     crt: str
     key: str
-
-
-def _key(kind: str):
-    if kind == "ec-p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    bits = {"rsa-1024": 1024, "rsa-2048": 2048}[kind]
-    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
@@ -54,24 +45,8 @@ def _save(folder: Path, name: str, key, cert: x509.Certificate) -> CertFiles:
 
 
 def make_ca(folder: Path) -> tuple[CertFiles, object, x509.Certificate]:
-    key = _key("ec-p256")
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "IoT Lab Root CA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    key = new_key("ec-p256")
+    cert = issue(name("IoT Lab Root CA"), key, **validity(30), ca=True, usage="ca", ski=True)
     return _save(folder, "ca", key, cert), key, cert
 
 
@@ -98,40 +73,13 @@ def make_cert(
         if spec.issuer != "self" or not spec.key.startswith("rsa"):
             raise ValueError(f"certificate {spec.name}: SHA-1 is only supported for self-signed RSA")
         return _legacy_self_signed(folder, spec)
-    key = _key(spec.key)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, spec.cn)])
-    now = dt.datetime.now(dt.UTC)
+    key = new_key(spec.key)
     # an expired certificate is otherwise sound, so the expiry is the only thing a check can catch
-    start = now - dt.timedelta(days=spec.days + 30) if spec.expired else now - dt.timedelta(minutes=5)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=spec.days))
-    )
-    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in spec.san_dns]
-    if spec.san_device_ip:
-        sans.append(x509.IPAddress(ipaddress.ip_address(device_ip)))
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    algorithm = hashes.SHA256()
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=spec.days + 30) if spec.expired else None
+    sans = {"san_dns": spec.san_dns, "san_ips": [device_ip] if spec.san_device_ip else []}
     if spec.issuer == "self":
-        cert = builder.issuer_name(subject).sign(key, algorithm)
-    else:
-        cert = (
-            builder.issuer_name(ca_cert.subject)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(
-                x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-            )
-            # RFC 5280 profile: strict verifiers (cryptography's, used by sslyze) require both
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(ca_key, algorithm)
-        )
+        cert = issue(name(spec.cn), key, **validity(spec.days, start), **sans)
+    else:  # RFC 5280 profile: strict verifiers (cryptography's, used by sslyze) require SKI and AKI
+        cert = issue(name(spec.cn), key, issuer=(ca_cert.subject, ca_key), **validity(spec.days, start), ca=False,
+                     usage="signature", eku=["server"], aki=True, ski=True, **sans)
     return _save(folder, spec.name, key, cert)
