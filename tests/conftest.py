@@ -19,6 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB_PROFILES = ROOT / "device_profiles" / "lab"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Unit tests first (fast), then the lab tests that bring their own lab up and down (the demo,
+    the loopback mode), then those sharing the session lab, and last those that take it down."""
+    def rank(item: pytest.Item) -> int:
+        if "tests/unit/" in Path(str(item.path)).as_posix():
+            return 0
+        if item.get_closest_marker("lab_standalone"):
+            return 1
+        return 3 if item.get_closest_marker("lab_last") else 2
+
+    items.sort(key=rank)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # never touch the developer's own installation key
     os.environ["IOT_HARNESS_HOME"] = tempfile.mkdtemp(prefix="iot-harness-home-")
@@ -26,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def harness(*args: str, tester: bool = False, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
     """Run the CLI as a user would, optionally inside the lab's tester namespace."""
-    cmd = [sys.executable, "-m", "harness.cli", *args]
+    cmd = [sys.executable, "-m", "harness.run.cli", *args]
     if tester:
         cmd = ["ip", "netns", "exec", "lab-tester", *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
@@ -37,26 +50,3 @@ def evidence_file(bundle: Path, case: dict, name: str):
     path = next(p for p in case["evidence"] if p.endswith("/" + name))
     text = (bundle / path).read_text()
     return json.loads(text) if name.endswith(".json") else text
-
-
-def lab_available() -> tuple[bool, str]:
-    from lab.manager import netns_available
-
-    return netns_available()
-
-
-@pytest.fixture(scope="module")
-def lab():
-    """The reference lab, up for one test module and torn down after it (0.2-0.4 s each way)."""
-    from lab import manager
-
-    ok, why = lab_available()
-    if not ok:
-        if os.environ.get("IOT_REQUIRE_LAB"):
-            pytest.fail(f"IOT_REQUIRE_LAB is set but the lab cannot run: {why}")
-        pytest.skip(f"reference lab unavailable: {why}")
-    inventory = manager.up()
-    try:
-        yield inventory
-    finally:
-        manager.down(quiet=True)

@@ -6,9 +6,10 @@ import subprocess
 import pytest
 
 from lab import manager
-from tests.conftest import harness, lab_available
+from tests.conftest import harness
+from tests.lab.conftest import lab_available
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.lab_standalone]
 
 
 def test_demo_end_to_end_and_clean_teardown(tmp_path):

@@ -1,6 +1,6 @@
 import pytest
 
-from harness.verdict import Verdict, aggregate
+from harness.record.verdict import Verdict, aggregate
 
 V = Verdict
 

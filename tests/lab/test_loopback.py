@@ -8,7 +8,7 @@ import pytest
 from lab import manager
 from tests.conftest import harness
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.lab_standalone]
 
 
 @pytest.fixture(scope="module")

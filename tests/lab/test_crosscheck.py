@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.policies import load_ssh_policy, load_tls_policy
-from tests.conftest import ROOT, harness
+from harness.judgement.policies import load_ssh_policy, load_tls_policy
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -36,8 +36,8 @@ def _tester(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 
 def _our_ssh_offer(address: str, port: int) -> dict:
-    code = ("import json, sys\nfrom harness.scope import Scope, ScopeGuard\n"
-            "from harness.probes.sshkex import read_offer\n"
+    code = ("import json, sys\nfrom harness.observation.scope import Scope, ScopeGuard\n"
+            "from harness.observation.probes.sshkex import read_offer\n"
             f"o = read_offer(ScopeGuard(Scope.build(['{address}'])), '{address}', {port})\n"
             "print(json.dumps(o.as_dict()))")
     r = _tester(sys.executable, "-c", code)
@@ -59,8 +59,8 @@ def ssh_runs(lab):
 
 @pytest.mark.parametrize(("device", "address", "port"), SSH_ENDPOINTS)
 def test_ssh_offer_and_verdict_agree_with_ssh_audit(ssh_runs, device, address, port):
-    from harness.probes.sshkex import SshOffer
-    from harness.sshaudit import evaluate
+    from harness.judgement.ssh import evaluate
+    from harness.observation.probes.sshkex import SshOffer
 
     theirs, code, ours = ssh_runs[(address, port)]
     policy = load_ssh_policy()
@@ -88,28 +88,39 @@ TESTSSL_VERSIONS = {"SSLv2": "SSLv2", "SSLv3": "SSLv3", "TLS1": "TLSv1.0", "TLS1
                     "TLS1_2": "TLSv1.2", "TLS1_3": "TLSv1.3"}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("device", "address", "port"), TLS_ENDPOINTS)
-def test_tls_readings_and_verdict_agree_with_testssl(lab, tmp_path, device, address, port):
+@pytest.fixture(scope="module")
+def testssl_reports(lab, tmp_path_factory):
+    """testssl.sh on every TLS endpoint, all at once (each takes 20-30 s, mostly waiting)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     testssl = shutil.which("testssl") or shutil.which("testssl.sh")
     assert testssl, "testssl.sh is installed by scripts/setup.sh (Debian package testssl.sh)"
     ca = Path(lab["devices"][0]["ca"])
-    report = tmp_path / "testssl.json"
-    r = _tester(testssl, "--quiet", "--warnings", "off", "--nodns", "none", "--color", "0", "-p", "-S",
-                "--add-ca", str(ca), "--jsonfile", str(report), f"{address}:{port}", timeout=300)
-    assert report.exists(), r.stdout[-2000:] + r.stderr[-2000:]
-    findings = {f["id"]: f["finding"] for f in json.loads(report.read_text())}
+    base = tmp_path_factory.mktemp("testssl")
+
+    def one(endpoint):
+        _device, address, port = endpoint
+        report = base / f"{address}-{port}.json"
+        r = _tester(testssl, "--quiet", "--warnings", "off", "--nodns", "none", "--color", "0", "-p", "-S",
+                    "--add-ca", str(ca), "--jsonfile", str(report), f"{address}:{port}", timeout=300)
+        assert report.exists(), r.stdout[-2000:] + r.stderr[-2000:]
+        return {f["id"]: f["finding"] for f in json.loads(report.read_text())}
+
+    with ThreadPoolExecutor(len(TLS_ENDPOINTS)) as pool:
+        return dict(zip(TLS_ENDPOINTS, pool.map(one, TLS_ENDPOINTS), strict=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("device", "address", "port"), TLS_ENDPOINTS)
+def test_tls_readings_and_verdict_agree_with_testssl(testssl_reports, assessments, device, address, port):
+    findings = testssl_reports[(device, address, port)]
     theirs = {ours for tid, ours in TESTSSL_VERSIONS.items()
               if findings.get(tid, "").startswith("offered")}
-
-    out = tmp_path / "bundle"
-    profile = ROOT / "device_profiles" / "lab" / f"{device}.yaml"
-    harness("run", "--profile", str(profile), "--out", str(out), "--suite",
-            str(ROOT / "test_suites" / "communication"), tester=True)
-    case = next(c for c in json.loads((out / "results.json").read_text())["cases"]
+    run = assessments[device]  # our reading and verdict of the same endpoint, from the session's run
+    case = next(c for c in run.cases.values()
                 if c["id"].startswith("communication.tls_configuration[") and c["id"].endswith(f"/{port}]")
                 and c["unit"] == device)
-    verdict = json.loads((out / next(p for p in case["evidence"] if p.endswith("tls-verdict.json"))).read_text())
+    verdict = json.loads((run.out / next(p for p in case["evidence"] if p.endswith("tls-verdict.json"))).read_text())
     obs = verdict["observation"]
     ours = {v for v, suites in obs["protocols"].items() if suites}
     assert ours == theirs, (findings, obs["protocols"])

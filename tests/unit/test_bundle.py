@@ -4,8 +4,8 @@ import shutil
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.bundle import seal, verify
-from harness.signing import Signer, public_pem
+from harness.record.bundle import seal, verify
+from harness.record.signing import Signer, public_pem
 from tests.conftest import harness
 
 

@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.policies import (
+from harness.judgement.policies import (
     PolicyError,
     builtin_policies,
     load_ssh_policy,
     load_tls_policy,
 )
-from harness.probes.sshkex import SshOffer
-from harness.probes.tls import CertificateFacts, TlsObservation
-from harness.sshaudit import evaluate as ssh_evaluate
-from harness.sshaudit import golden_policy
-from harness.tlsaudit import evaluate as tls_evaluate
+from harness.judgement.ssh import evaluate as ssh_evaluate
+from harness.judgement.ssh import golden_policy
+from harness.judgement.tls import evaluate as tls_evaluate
+from harness.observation.probes.sshkex import SshOffer
+from harness.observation.probes.tls import CertificateFacts, TlsObservation
 
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
-POLICIES = Path(__file__).resolve().parent.parent / "harness" / "data" / "policies"
+POLICIES = Path(__file__).resolve().parents[2] / "harness" / "data" / "policies"
 
 
 def test_every_builtin_policy_loads_and_cites_sources():

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import schema_text
-from harness.profile import ProfileError, load_profile
+from harness.declaration.profile import ProfileError, load_profile
+from harness.run.cli import schema_text
 from tests.conftest import LAB_PROFILES, ROOT, harness
 
 MINIMAL = """

@@ -16,11 +16,9 @@ HUBS = {"198.18.0.11": "hub", "198.18.0.21": "hub2"}
 pytestmark = pytest.mark.lab
 
 
-def _run(device: str, out):
-    r = harness("run", "--profile", str(LAB_PROFILES / f"{device}.yaml"), "--out", str(out), "--allow", "intrusive",
-                "--suite", str(ROOT / "test_suites" / "update"), tester=True)
-    res = json.loads((out / "results.json").read_text())
-    return r.returncode, {c["id"]: c for c in res["cases"]}, {q["id"]: q for q in res["requirements"]}
+def _run(assessments, device: str):
+    run = assessments[device]
+    return run.out, run.cases, run.reqs
 
 
 def _running(address: str) -> str:
@@ -47,10 +45,8 @@ EXPECTED_REASON = {
 }
 
 
-def test_hub_refuses_every_malicious_image_and_takes_the_genuine_update(lab, tmp_path):
-    out = tmp_path / "hub"
-    code, cases, reqs = _run("hub", out)
-    assert code == 0
+def test_hub_refuses_every_malicious_image_and_takes_the_genuine_update(assessments):
+    out, cases, reqs = _run(assessments, "hub")
     assert reqs["S1.1-08"]["verdict"] == "PASS" and reqs["S1.1-06"]["verdict"] == "PASS"
     assert cases["update.genuine_images_verify_offline"]["verdict"] == "PASS"
     for unit in ("hub", "hub2"):
@@ -78,10 +74,9 @@ def test_hub_refuses_every_malicious_image_and_takes_the_genuine_update(lab, tmp
     assert 'BUILD_ID="mfr-4.2.1"' in _running("198.18.0.11") and 'BUILD_ID="mfr-4.2.1"' in _running("198.18.0.21")
 
 
-def test_weak_updater_installs_tampered_and_unsigned_images_and_is_put_back(lab, tmp_path):
-    out = tmp_path / "cam"
-    code, cases, reqs = _run("cam", out)
-    assert code == 1 and reqs["S1.1-08"]["verdict"] == "FAIL"
+def test_weak_updater_installs_tampered_and_unsigned_images_and_is_put_back(assessments):
+    out, cases, reqs = _run(assessments, "cam")
+    assert reqs["S1.1-08"]["verdict"] == "FAIL"
     for case in ("payload-byte-flipped", "signature-removed", "rogue-ca-same-names"):
         c = cases[f"update.malicious_image_refused[cam-{case}]"]
         assert c["verdict"] == "FAIL" and "the running version read back changed from 1.0.3 to 1.0.4" in c["reason"]
@@ -94,7 +89,12 @@ def test_weak_updater_installs_tampered_and_unsigned_images_and_is_put_back(lab,
         assert restore["ok"] and restore["restored_with"] == "cam-1.0.3.swu"
     assert cases["update.genuine_update_installs[cam]"]["verdict"] == "PASS"
     down = cases["update.downgrade_refused[cam]"]
-    assert down["verdict"] == "NOT_APPLICABLE" and down["reason"].startswith("ADVISORY: cam installed the older")
+    assert down["verdict"] == "ADVISORY" and down["reason"].startswith("cam installed the older")
+    assert reqs["S1.1-08"]["verdict"] == "FAIL"  # for the tampered images, not for the downgrade
+    # an image installed through an endpoint reached without credentials is a fact for every check
+    facts = [json.loads(line) for line in (out / "observations" / "facts.jsonl").read_text().splitlines()]
+    unauth = [f for f in facts if f["kind"] == "installed-without-credentials" and f["unit"] == "cam"]
+    assert unauth and all(f["endpoint"] == "http://198.18.0.10:8080/cgi-bin/upload" for f in unauth)
     for address in ("198.18.0.10", "198.18.0.20"):
         assert 'BUILD_ID="mfr-1.0.4"' in _running(address)
 
@@ -111,10 +111,9 @@ def test_update_cases_are_gated_as_intrusive(lab, tmp_path):
     assert _running("198.18.0.11") == before  # nothing was sent
 
 
-def test_router_pull_client_talks_to_a_man_in_the_middle(lab, tmp_path):
-    out = tmp_path / "router"
-    code, cases, reqs = _run("router", out)
-    assert code == 1 and reqs["S1.1-08"]["verdict"] == "FAIL"
+def test_router_pull_client_talks_to_a_man_in_the_middle(assessments):
+    out, cases, reqs = _run(assessments, "router")
+    assert reqs["S1.1-08"]["verdict"] == "FAIL"
     assert cases["update.genuine_images_verify_offline"]["verdict"] == "PASS"
     pull = cases["update.pull_channel_refuses_an_untrusted_server[router]"]
     server = evidence_file(out, pull, "standin-server.json")
@@ -153,7 +152,7 @@ def test_image_the_device_would_refuse_fails_offline_verification(lab, tmp_path)
 def test_update_the_device_does_not_take_fails_updatable(lab, tmp_path):
     # a "newer" image the hub will not install (another model's hardware, a lower version)
     cam_image = manager.lab_dir() / "firmware" / "cam" / "cam-1.0.4.swu"
-    profile = _hub_variant(tmp_path, newer_image=str(cam_image))
+    profile = _hub_variant(tmp_path, newer_image=str(cam_image), settle_s=6)  # a refusal: no install to wait for
     out = tmp_path / "b"
     harness("run", "--profile", profile, "--out", str(out), "--allow", "intrusive", "--suite",
             str(ROOT / "test_suites" / "update"), tester=True)
@@ -165,3 +164,21 @@ def test_update_the_device_does_not_take_fails_updatable(lab, tmp_path):
     assert f"did not install the genuine update 1.0.4: it reads {running}" in case["reason"]
     assert upload["before"] == upload["after"] and upload["upload"]["device_result"] == "FAILURE"
     assert upload["upload"]["stream_errors"]
+
+
+def test_a_claimed_rollback_protection_that_does_not_hold_fails(lab, tmp_path):
+    """The FAIL side of the downgrade check: the camera installs the older image although its
+    (varied) declaration claims rollback protection."""
+    data = yaml.safe_load((LAB_PROFILES / "cam.yaml").read_text())
+    data["units"] = data["units"][:1]
+    data["update"]["rollback_protection"] = True
+    (tmp_path / "cam-claims-rollback.yaml").write_text(yaml.safe_dump(data))
+    before = _running("198.18.0.10")
+    out = tmp_path / "b"
+    harness("run", "--profile", str(tmp_path / "cam-claims-rollback.yaml"), "--out", str(out), "--allow",
+            "intrusive", "--suite", str(ROOT / "test_suites" / "update"), tester=True)
+    cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
+    down = cases["update.downgrade_refused[cam]"]
+    assert down["verdict"] == "FAIL" and "claims rollback protection but installed" in down["reason"]
+    assert evidence_file(out, down, "upload.json")["rollback_protection_claimed"] is True
+    assert _running("198.18.0.10") == before  # put back on the genuine image it ran

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.update import cpio
-from harness.update.derive import CASES, SignerMaterial, derive
-from harness.update.swu import ImageError, SwuImage, verify_offline
+from harness.observation.update import cpio
+from harness.observation.update.derive import CASES, SignerMaterial, derive
+from harness.observation.update.swu import ImageError, SwuImage, verify_offline
 from lab.firmware import build_images, make_update_pki
 from lab.model import Firmware
 

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from harness.catalog import check_markers, load_catalogs
+from harness.declaration.catalog import check_markers, load_catalogs
 from tests.conftest import LAB_PROFILES, ROOT, harness
 
 
@@ -81,8 +81,8 @@ def test_marker_naming_unknown_requirement_fails_collection(tmp_path):
 
 
 def test_malformed_data_files_name_file_and_entry(tmp_path):
-    from harness.catalog import CatalogError, load_catalog_file
-    from harness.credentials import CredentialDataError, load_credential_file
+    from harness.declaration.catalog import CatalogError, load_catalog_file
+    from harness.observation.credentials import CredentialDataError, load_credential_file
 
     bad = tmp_path / "creds.yaml"
     good = "{id: a, protocols: [ssh], username: u, password: p, source: mirai}"

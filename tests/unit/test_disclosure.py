@@ -3,11 +3,11 @@ profile may justify, and that similar-looking values are not mistaken for the re
 
 from pathlib import Path
 
-from harness.disclosure import find, model_mentions, summarise
-from harness.probes.discovery import Advertised, _txt, description_fields
-from harness.profile import load_profile
+from harness.declaration.profile import load_profile
+from harness.judgement.disclosure import find, model_mentions, summarise
+from harness.observation.probes.discovery import Advertised, _txt, description_fields
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _router():

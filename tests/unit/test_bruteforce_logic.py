@@ -1,7 +1,7 @@
 """The brute-force measurement against simulated devices: fast, exact, no network."""
 
-from harness.bruteforce import BruteForceRule, measure
-from harness.probes.login import Attempt, Unreachable
+from harness.judgement.bruteforce import BruteForceRule, measure
+from harness.observation.probes.login import Attempt, Unreachable
 
 RULE = BruteForceRule(max_guesses_per_day=28800, min_wrong_attempts=5, max_consecutive_failures=5,
                       poll_interval_s=3)

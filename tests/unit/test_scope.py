@@ -8,8 +8,8 @@ import textwrap
 import nmap
 import pytest
 
-from harness.probes import portscan
-from harness.scope import Scope, ScopeGuard, ScopeViolation
+from harness.observation.probes import portscan
+from harness.observation.scope import Scope, ScopeGuard, ScopeViolation
 from tests.conftest import ROOT
 
 OUTSIDE = "192.0.2.10"  # TEST-NET-1: never a lab address
@@ -30,6 +30,37 @@ def no_network(monkeypatch):
 @pytest.fixture
 def guard():
     return ScopeGuard(Scope.build(["198.18.0.10", "127.0.0.5"]))
+
+
+def test_a_probe_class_the_run_has_not_allowed_is_refused_before_any_socket(guard, no_network):
+    from harness.observation.probes.ssh import run_command
+    from harness.observation.scope import ProbeClassRefused
+    from harness.observation.update.device import UpdateEndpoint
+
+    with pytest.raises(ProbeClassRefused, match="'intrusive' was refused before any packet"):
+        UpdateEndpoint(guard, "198.18.0.10", 80).upload(b"image", "x.swu")
+    with pytest.raises(ProbeClassRefused, match="--allow intrusive"):
+        run_command(guard, "198.18.0.10", 22, "root", "pw", "passwd")
+    with pytest.raises(ProbeClassRefused), guard.probe_class("brute"):
+        pass
+    assert len(guard.refused) == 3 and guard.connections == {}
+    # auth is on by default and can be denied
+    denied = ScopeGuard(guard.scope, allowed_classes=frozenset({"safe"}))
+    from harness.observation.probes.ssh import SshLoginProbe
+
+    with pytest.raises(ProbeClassRefused, match="'auth'"):
+        SshLoginProbe(denied, "198.18.0.10", 22).attempt("admin", "admin")
+
+
+def test_a_brute_force_probe_declares_its_class():
+    from harness.observation.probes.ssh import SshLoginProbe
+    from harness.observation.scope import ProbeClassRefused
+
+    guard = ScopeGuard(Scope.build(["127.0.0.5"]))
+    probe = SshLoginProbe(guard, "127.0.0.5", 1)
+    probe.probe_class = "brute"
+    with pytest.raises(ProbeClassRefused, match="'brute'"):
+        probe.attempt("admin", "admin")
 
 
 def test_profile_address_outside_lab_ranges_is_refused():
@@ -75,7 +106,7 @@ def test_audit_backstop_stops_any_library_connect():
     can make one, so a failure could not send a packet anyway."""
     code = textwrap.dedent(f"""
         import socket
-        from harness.scope import Scope, ScopeViolation, install_audit_backstop
+        from harness.observation.scope import Scope, ScopeViolation, install_audit_backstop
         install_audit_backstop(Scope.build(["127.0.0.5"]))
         for target in [("{OUTSIDE}", 80), ("camera.example", 80)]:
             s = socket.socket()
@@ -109,12 +140,12 @@ def test_run_against_out_of_scope_device_stops_before_any_packet(tmp_path):
     """))
     out = tmp_path / "bundle"
     prefix = ["unshare", "--net"] if subprocess.run(["unshare", "--net", "true"]).returncode == 0 else []
-    r = subprocess.run([*prefix, sys.executable, "-m", "harness.cli", "run", "--profile", str(prof), "--out", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    cli = [sys.executable, "-m", "harness.run.cli", "run", "--profile", str(prof), "--out", str(out)]
+    r = subprocess.run([*prefix, *cli], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2
     assert f"out of scope, nothing was sent: unit address {OUTSIDE} is outside the allowed networks" in r.stderr
     assert "--allow-network" in r.stderr
     assert not out.exists()
-    r = subprocess.run([*prefix, sys.executable, "-m", "harness.cli", "run", "--profile", str(prof), "--out", str(out),
-                        "--allow-network", "not-a-net"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    r = subprocess.run([*prefix, *cli, "--allow-network", "not-a-net"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60)
     assert r.returncode == 2 and "is not a network" in r.stderr

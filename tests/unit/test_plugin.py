@@ -21,7 +21,7 @@ waivers: [{requirement: LA-1, reason: accepted until the next firmware, expires:
 SUITE = '''
 import os, signal
 import pytest
-from harness.verdict import fail, inconclusive, not_applicable
+from harness.record.verdict import fail, inconclusive, not_applicable
 
 @pytest.mark.requirements("S1.1-02")
 def test_passes(unit, guard, profile):
@@ -65,13 +65,18 @@ def test_http_endpoint(endpoint):
 '''
 
 
-@pytest.fixture
-def suite(tmp_path):
-    d = tmp_path / "suites" / "synthetic"
+def make_suite(tmp_path, name: str, code: str):
+    """A one-file suite folder `suites/<name>` and the profile, under tmp_path."""
+    d = tmp_path / "suites" / name
     d.mkdir(parents=True)
-    (d / "test_synthetic.py").write_text(SUITE)
+    (d / f"test_{name}.py").write_text(code)
     (tmp_path / "profile.yaml").write_text(PROFILE)
     return tmp_path
+
+
+@pytest.fixture
+def suite(tmp_path):
+    return make_suite(tmp_path, "synthetic", SUITE)
 
 
 def run(suite, *extra):
@@ -156,3 +161,100 @@ def test_interrupted_run_leaves_a_marked_incomplete_bundle(suite):
     assert (out / "results.partial.jsonl").exists()
     check = harness("bundle", "verify", str(out))
     assert check.returncode == 0 and "INCOMPLETE" in check.stdout
+
+
+FINDINGS_SUITE = '''
+import pytest
+from harness.observation.update.device import UpdateEndpoint
+from harness.record.verdict import Verdict, advisory, inconclusive
+
+@pytest.mark.requirements("S1.1-12")
+def test_loops_over_targets(unit, findings):
+    findings.fail("port 4443 offers TLS 1.0", target="u1:undeclared/4443", rule="tls.protocol.TLSv1.0",
+                  policy="p v1", fix="turn TLS 1.0 off")
+    inconclusive("port 4444: the scan stalled", target="u1:undeclared/4444", rule="tls.scan")
+
+@pytest.mark.requirements("S1.1-13")
+def test_only_an_advisory(unit):
+    advisory("worth knowing, not a violation")
+
+@pytest.mark.requirements("S1.1-01")
+def test_safe_check_that_uploads(unit, guard):
+    UpdateEndpoint(guard, unit.address, 8080).upload(b"image", "x.swu")
+
+@pytest.mark.requirements("S1.1-02")
+@pytest.mark.probe_class("auth")
+def test_default_logins(unit):
+    pass
+'''
+
+
+@pytest.fixture
+def findings_suite(tmp_path):
+    return make_suite(tmp_path, "multi", FINDINGS_SUITE)
+
+
+def test_a_fail_on_one_target_is_never_lost_to_an_inconclusive_on_the_next(findings_suite):
+    r, out = run(findings_suite)
+    _, cases, reqs = verdicts(out)
+    case = cases["multi.loops_over_targets[u1]"]
+    assert case["verdict"] == "FAIL", case
+    assert [(f["target"], f["verdict"], f["rule"]) for f in case["findings"]] == [
+        ("u1:undeclared/4443", "FAIL", "tls.protocol.TLSv1.0"), ("u1:undeclared/4444", "INCONCLUSIVE", "tls.scan")]
+    assert case["findings"][0]["fix"] == "turn TLS 1.0 off" and case["findings"][0]["policy"] == "p v1"
+    assert case["reason"] == "port 4443 offers TLS 1.0"
+    assert reqs["S1.1-12"]["verdict"] == "FAIL" and r.returncode == 1
+
+
+def test_an_advisory_is_its_own_outcome_and_does_not_block(findings_suite):
+    _r, out = run(findings_suite)
+    _, cases, reqs = verdicts(out)
+    assert cases["multi.only_an_advisory[u1]"]["verdict"] == "ADVISORY"
+    assert reqs["S1.1-13"]["verdict"] == "ADVISORY"
+    assert "S1.1-13" not in verdicts(out)[0]["summary"]["blocking_failures"]
+
+
+def test_an_intrusive_probe_in_a_run_without_allow_intrusive_is_refused_by_the_guard(findings_suite):
+    _r, out = run(findings_suite)
+    _, cases, _ = verdicts(out)
+    case = cases["multi.safe_check_that_uploads[u1]"]
+    assert case["verdict"] == "ERROR"
+    assert "probe of class 'intrusive' was refused before any packet" in case["reason"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert any("'intrusive' was refused" in r for r in manifest["refused_by_scope"])
+    assert manifest["connections"] == {}  # nothing was sent
+
+
+def test_auth_is_on_by_default_and_deny_auth_turns_it_off(findings_suite):
+    _r, out = run(findings_suite)
+    assert verdicts(out)[1]["multi.default_logins[u1]"]["verdict"] == "PASS"
+    _r, out = run(findings_suite, "--deny", "auth")
+    case = verdicts(out)[1]["multi.default_logins[u1]"]
+    assert case["verdict"] == "NOT_EVALUATED" and "--deny auth" in case["reason"]
+    r = harness("run", "--profile", str(findings_suite / "profile.yaml"), "--out", str(findings_suite / "x"),
+                "--deny", "safe")
+    assert r.returncode == 2 and "only 'auth'" in r.stderr
+
+
+def test_exit_code_3_for_an_incomplete_assessment_and_the_predicate_agrees(tmp_path):
+    make_suite(tmp_path, "s", textwrap.dedent('''
+        import pytest
+        from harness.record.verdict import inconclusive
+        @pytest.mark.requirements("S1.1-13")
+        def test_cannot_decide(unit):
+            inconclusive("the port scan did not finish")
+        @pytest.mark.requirements("S1.1-02")
+        @pytest.mark.probe_class("brute")
+        def test_left_out_on_purpose(unit):
+            pass
+    '''))
+    r = harness("run", "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "b"),
+                "--suite", str(tmp_path / "suites"))
+    assert r.returncode == 3, r.stderr
+    res = json.loads((tmp_path / "b" / "results.json").read_text())
+    # S1.1-02 is NOT_EVALUATED only because the operator left brute out: that is not "incomplete"
+    assert res["summary"]["incomplete_requirements"] == ["S1.1-13"] and res["summary"]["exit_code"] == 3
+    envelope = json.loads((tmp_path / "b" / "bundle.dsse.json").read_text())
+    import base64
+    predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+    assert predicate["exitCode"] == 3 and predicate["result"] == "WARNED"

@@ -4,37 +4,20 @@ violate, hub and hub2 satisfy. Runs the CLI inside the tester namespace, as an o
 import json
 import subprocess
 import sys
-from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 import yaml
 
 from lab import manager
-from tests.conftest import LAB_PROFILES, ROOT, evidence_file, harness
+from tests.conftest import LAB_PROFILES, ROOT, evidence_file
+from tests.lab.conftest import assess
 
 pytestmark = pytest.mark.lab
 
 
-class Run(NamedTuple):
-    out: Path
-    code: int
-    cases: dict
-    reqs: dict
-
-
-def assess(profile, out, *extra) -> Run:
-    r = harness("run", "--profile", str(profile), "--out", str(out), *extra, tester=True, timeout=600)
-    assert (out / "results.json").exists(), r.stdout + r.stderr
-    res = json.loads((out / "results.json").read_text())
-    return Run(out, r.returncode, {c["id"]: c for c in res["cases"]}, {q["id"]: q for q in res["requirements"]})
-
-
-@pytest.fixture(scope="module")
-def runs(lab, tmp_path_factory):
-    """One default-class run of each lab model, shared by the tests below."""
-    base = tmp_path_factory.mktemp("credential-runs")
-    return {d: assess(LAB_PROFILES / f"{d}.yaml", base / d) for d in ("cam", "router", "hub")}
+@pytest.fixture
+def runs(assessments):
+    return assessments
 
 
 def test_default_passwords_found_on_cam_cam2_router(runs):
@@ -69,15 +52,21 @@ def test_passwords_never_recorded(runs):
 
 
 def test_hub_passes_default_passwords_on_every_interface(runs):
-    out, code, cases, reqs = runs["hub"]
-    assert code == 0
-    assert reqs["S1.1-02"]["verdict"] == "PASS" and reqs["S1.1-01"]["verdict"] == "PASS"
+    out, _code, cases, reqs = runs["hub"]
+    # no pair was accepted anywhere; pairs left untried to spare the accounts show as an advisory
+    assert reqs["S1.1-02"]["verdict"] in ("PASS", "ADVISORY") and reqs["S1.1-01"]["verdict"] == "PASS"
     for unit in ("hub", "hub2"):
         for svc in ("console/2222", "web/443", "mqtt/8883"):
             case = cases[f"credentials.default_password[{unit}:{svc}]"]
-            assert case["verdict"] == "PASS", case
+            assert case["verdict"] in ("PASS", "ADVISORY"), case
+            assert not [f for f in case["findings"] if f["verdict"] not in ("PASS", "ADVISORY")]
             got = evidence_file(out, case, "attempts.json")
             assert got["accepted"] is None and 0 < got["tried"] <= got["cap"]
+            per_user: dict[str, int] = {}
+            for a in got["attempts"]:
+                per_user[a["username"]] = per_user.get(a["username"], 0) + 1
+            assert max(per_user.values()) <= got["per_account_cap"] == 2
+            assert (case["verdict"] == "ADVISORY") == bool(got["untried_for_lockout_safety"])
         assert cases[f"credentials.default_password[{unit}:ssh/22]"]["verdict"] == "NOT_APPLICABLE"
 
 
@@ -127,7 +116,8 @@ def console_only(tmp_path, unit="hub", **change):
 
 def console_login(unit_address: str, password_file: str) -> bool:
     code = (
-        "import sys; from harness.scope import Scope, ScopeGuard; from harness.probes.ssh import SshLoginProbe;"
+        "import sys; from harness.observation.scope import Scope, ScopeGuard;"
+        "from harness.observation.probes.ssh import SshLoginProbe;"
         f"g = ScopeGuard(Scope.build(['{unit_address}']));"
         f"pw = open('{password_file}').read().strip();"
         f"sys.exit(0 if SshLoginProbe(g, '{unit_address}', 2222, 10).attempt('installer', pw).accepted else 1)"
@@ -136,9 +126,9 @@ def console_login(unit_address: str, password_file: str) -> bool:
     return r.returncode == 0
 
 
-def test_brute_force_hub_console_locks_out_and_cam_does_not(lab, tmp_path):
+def test_brute_force_hub_console_locks_out_and_cam_does_not(runs):
     cap = 24
-    out, _, cases, reqs = assess(console_only(tmp_path), tmp_path / "hub", "--allow", "brute")
+    out, _, cases, reqs = runs["hub"]
     case = cases["credentials.brute_force_resistance[hub:console/2222]"]
     m = evidence_file(out, case, "measurement.json")
     assert case["verdict"] == "PASS", case["reason"]
@@ -147,9 +137,9 @@ def test_brute_force_hub_console_locks_out_and_cam_does_not(lab, tmp_path):
     assert m["estimated_guesses_per_day"] <= m["rule"]["max_guesses_per_day"]
     rows = evidence_file(out, case, "attempts.csv").strip().splitlines()[1:]
     assert len(rows) == m["attempts"] <= cap
-    assert reqs["S1.1-04"]["verdict"] == "PASS"
+    # (the hub's web and MQTT logins have no lockout, so S1.1-04 FAILs there: see the verdict table)
 
-    out, _, cases, reqs = assess(LAB_PROFILES / "cam.yaml", tmp_path / "cam", "--allow", "brute")
+    out, _, cases, reqs = runs["cam"]
     case = cases["credentials.brute_force_resistance[cam:ssh/22]"]
     m = evidence_file(out, case, "measurement.json")
     assert case["verdict"] == "FAIL" and "guesses a day" in case["reason"]
@@ -159,26 +149,39 @@ def test_brute_force_hub_console_locks_out_and_cam_does_not(lab, tmp_path):
     assert reqs["S1.1-04"]["verdict"] == "FAIL"
 
 
-def test_credential_change_on_hub_and_restore(lab, tmp_path):
+def test_credential_change_on_hub_and_restore(runs):
     secret = manager.lab_dir() / "secrets" / "hub2-installer_password"
-    out, _, cases, reqs = assess(console_only(tmp_path, "hub2"), tmp_path / "ok", "--allow", "intrusive")
+    out, _, cases, reqs = runs["hub"]
     case = cases["credentials.password_can_be_changed[hub2]"]
     assert case["verdict"] == "PASS", case["reason"]
     steps = evidence_file(out, case, "change.json")
     assert steps["original_restored"] is True
     assert reqs["S1.1-03"]["verdict"] == "PASS" and reqs["DC-1"]["verdict"] == "PASS"
     assert console_login("198.18.0.21", str(secret))
-    assert secret.read_text().strip() not in "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    assert not [p for p in out.rglob("*") if p.is_file() and secret.read_bytes().strip() in p.read_bytes()]
 
 
 def test_credential_change_failing_midway_still_restores(lab, tmp_path):
     """The change takes effect, then the procedure hangs: the case errors, the original returns."""
     secret = manager.lab_dir() / "secrets" / "hub2-installer_password"
     prof = console_only(tmp_path, "hub2", command="passwd && sleep 60")
-    out, _, cases, _ = assess(prof, tmp_path / "mid", "--allow", "intrusive")
+    out, _, cases, _ = assess(prof, tmp_path / "mid", "--allow", "intrusive", suite="credentials")
     case = cases["credentials.password_can_be_changed[hub2]"]
     assert case["verdict"] == "ERROR" and "did not finish" in case["reason"]
     steps = evidence_file(out, case, "change.json")
     assert steps["original_restored"] is True
     assert any(s["step"] == "restore: change back" for s in steps["steps"])
     assert console_login("198.18.0.21", str(secret))
+
+
+def test_a_change_procedure_that_does_not_take_fails(lab, tmp_path):
+    """The FAIL side of S1.1-03: the declared procedure "succeeds" but changes nothing, so the new
+    password is refused and the old one still works."""
+    out, _, cases, reqs = assess(console_only(tmp_path, "hub2", command="true"), tmp_path / "noop", "--allow",
+                                 "intrusive", suite="credentials")
+    case = cases["credentials.password_can_be_changed[hub2]"]
+    assert case["verdict"] == "FAIL" and "the change did not take" in case["reason"]
+    steps = evidence_file(out, case, "change.json")
+    assert steps["original_restored"] is True
+    assert [s.get("accepted") for s in steps["steps"] if s["step"].startswith("login with")] == [True, False, True]
+    assert reqs["S1.1-03"]["verdict"] == "FAIL"

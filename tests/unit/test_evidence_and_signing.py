@@ -4,8 +4,8 @@ import stat
 
 import pytest
 
-from harness.evidence import REDACTED, EvidenceRecorder, Redactor
-from harness.signing import SigningKeyError, load_signer
+from harness.record.evidence import REDACTED, EvidenceRecorder, Redactor
+from harness.record.signing import SigningKeyError, load_signer
 
 
 def test_redactor_scrubs_text_bytes_and_json(tmp_path):

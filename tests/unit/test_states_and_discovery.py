@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from harness.probes.discovery import discover
-from harness.scope import Scope, ScopeGuard
+from harness.observation.probes.discovery import discover
+from harness.observation.scope import Scope, ScopeGuard
 from tests.conftest import ROOT, harness
 
 ADDR = "127.0.0.78"

@@ -1,0 +1,85 @@
+"""Re-judging a bundle offline: the same observations judged under a revised policy give exactly
+what a live run under that policy gives, with no device to talk to. Runs last: it takes the lab
+down first, and re-judges inside an empty network namespace, so no device could answer."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from harness.record.bundle import verify
+from lab import manager
+from tests.conftest import LAB_PROFILES, ROOT
+from tests.lab.conftest import assess
+
+pytestmark = [pytest.mark.lab, pytest.mark.lab_last]
+
+NIST = "nist-sp800-52r2"
+
+
+def _rejudge(bundle, out, *extra):
+    prefix = ["unshare", "--net"] if subprocess.run(["unshare", "--net", "true"]).returncode == 0 else []
+    r = subprocess.run([*prefix, sys.executable, "-m", "harness.run.cli", "rejudge", str(bundle), "--out", str(out),
+                        *extra], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert (out / "results.json").exists(), r.stdout + r.stderr
+    res = json.loads((out / "results.json").read_text())
+    return r, res, {c["id"]: c for c in res["cases"]}
+
+
+def _tls_judgement(bundle, case):
+    out = []
+    for rel in case["evidence"]:
+        if rel.endswith("tls-verdict.json"):
+            v = json.loads((bundle / rel).read_text())
+            out.append((v["endpoint"], v["policy"], [(x["rule"], x["detail"], x["source"]) for x in v["violations"]]))
+    return sorted(out)
+
+
+def test_rejudged_tls_verdicts_match_a_live_run_under_that_policy(assessments, tmp_path):
+    cam = assessments["cam"]
+    profile = yaml.safe_load((LAB_PROFILES / "cam.yaml").read_text())
+    profile.setdefault("communication", {})["tls_policy"] = NIST
+    (tmp_path / "cam-nist.yaml").write_text(yaml.safe_dump(profile))
+    live = assess(tmp_path / "cam-nist.yaml", tmp_path / "live", suite="communication")
+
+    manager.down(quiet=True)  # from here on no lab device exists
+    r, res, cases = _rejudge(cam.out, tmp_path / "re", "--tls-policy", NIST)
+    tls_cases = [cid for cid in live.cases if cid.startswith("communication.tls_")]
+    assert tls_cases
+    for cid in tls_cases:
+        ours, theirs = cases[cid], live.cases[cid]
+        assert ours["judged"] == "rejudged" and theirs["judged"] == "live"
+        assert ours["verdict"] == theirs["verdict"], (cid, ours["reason"], theirs["reason"])
+        key = [(f["target"], f["rule"], f["verdict"], f["policy"], f["reason"]) for f in ours["findings"]]
+        assert key == [(f["target"], f["rule"], f["verdict"], f["policy"], f["reason"]) for f in theirs["findings"]]
+        assert _tls_judgement(tmp_path / "re", ours) == _tls_judgement(live.out, theirs)
+    assert any(f["policy"].startswith(NIST) for cid in tls_cases for f in cases[cid]["findings"] if f["policy"])
+
+    manifest = json.loads((tmp_path / "re" / "manifest.json").read_text())
+    assert manifest["rejudged_from"]["digest"] == verify(cam.out).digest
+    assert manifest["policies"]["tls"].startswith(NIST) and manifest["connections"] == {}
+    assert manifest["scope"]["targets"] == []
+    # what needs the device is carried, saying so, with its evidence copied into the new bundle
+    carried = cases["credentials.default_password[cam:ssh/22]"]
+    assert carried["judged"] == "carried" and carried["verdict"] == "FAIL" and "carried from" in carried["reason"]
+    assert all((tmp_path / "re" / e).is_file() for e in carried["evidence"])
+    assert subprocess.run([sys.executable, "-m", "harness.run.cli", "bundle", "verify", str(tmp_path / "re")],
+                          cwd=ROOT).returncode == 0
+    assert r.returncode == res["summary"]["exit_code"] == 1
+
+
+def test_rejudging_under_the_same_policies_reproduces_every_verdict(assessments, tmp_path):
+    for device in ("cam", "hub", "router"):
+        original = assessments[device]
+        _r, res, cases = _rejudge(original.out, tmp_path / device)
+        assert set(cases) == set(original.cases)
+        for cid, case in cases.items():
+            assert case["verdict"] == original.cases[cid]["verdict"], (device, cid, case["reason"])
+        rejudged = [c for c in cases.values() if c["judged"] == "rejudged"]
+        assert {c["check"] for c in rejudged} >= {
+            "communication.tls_configuration", "communication.ssh_algorithms", "communication.no_cleartext_interfaces",
+            "exposure.tcp_ports_declared", "exposure.udp_ports_declared", "exposure.no_insecure_services",
+            "exposure.discovery_disclosure"}
+        assert [r["verdict"] for r in res["requirements"]] == [r["verdict"] for r in original.results["requirements"]]
