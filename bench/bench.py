@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from harness.bundle import seal, verify  # noqa: E402
-from harness.signing import Signer  # noqa: E402
+from harness.record.bundle import seal, verify  # noqa: E402
+from harness.record.signing import Signer  # noqa: E402
 from lab import manager  # noqa: E402
 
 ROWS: list[tuple[str, float, float, str]] = []
@@ -41,7 +41,7 @@ def timed(fn):
 
 
 def cli(*args: str, tester: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "harness.cli", *args]
+    cmd = [sys.executable, "-m", "harness.run.cli", *args]
     return subprocess.run(manager.tester_command(cmd) if tester else cmd, capture_output=True, text=True,
                           cwd=ROOT, timeout=900)
 
@@ -49,8 +49,9 @@ def cli(*args: str, tester: bool = True) -> subprocess.CompletedProcess:
 def probe_seconds(address: str, calls: str, imports: str) -> float:
     """Time probe calls in a fresh interpreter inside the tester namespace, as a run makes them;
     `calls` may use `g` (a scope guard for `address`) and `a` (the address)."""
-    code = (f"import time; from pathlib import Path; from harness.scope import Scope, ScopeGuard; {imports};"
-            f"a='{address}'; g=ScopeGuard(Scope.build([a])); t=time.monotonic(); {calls}; print(time.monotonic()-t)")
+    code = (f"import time; from pathlib import Path; from harness.observation.scope import Scope, ScopeGuard;"
+            f"{imports}; a='{address}'; g=ScopeGuard(Scope.build([a])); t=time.monotonic(); {calls};"
+            "print(time.monotonic()-t)")
     r = subprocess.run(manager.tester_command([sys.executable, "-c", code]), capture_output=True, text=True, cwd=ROOT)
     return float(r.stdout.strip() or "nan")
 
@@ -67,19 +68,20 @@ def main() -> int:
         row(f"lab up ({units} units, cold or warm keys)", dt, 5.0)
         for d in inv["devices"]:
             unit = d["units"][0]
-            row(f"full TCP scan, 65535 ports, {unit['name']}",
-                probe_seconds(unit["address"], "tcp_scan(g, a)", "from harness.probes.portscan import tcp_scan"), 5.0)
+            row(f"full TCP scan, 65535 ports, {unit['name']}", probe_seconds(
+                unit["address"], "tcp_scan(g, a)", "from harness.observation.probes.portscan import tcp_scan"), 5.0)
         for d in inv["devices"]:
             unit = d["units"][0]
             seconds = probe_seconds(
                 unit["address"],
                 "tcp_scan(g, a); udp_scan(g, a, [p.port for p in load_exposure_data().udp_ports]); discover(g, a)",
-                "from harness.probes.portscan import tcp_scan, udp_scan; from harness.probes.discovery import discover;"
-                "from harness.exposure import load_exposure_data")
+                "from harness.observation.probes.portscan import tcp_scan, udp_scan;"
+                "from harness.observation.probes.discovery import discover;"
+                "from harness.judgement.exposure import load_exposure_data")
             row(f"exposure scan (TCP, UDP set, mDNS, SSDP), {unit['name']}", seconds, 5.0)
         for address, port in (("198.18.0.10", 443), ("198.18.0.11", 443), ("198.18.0.11", 8883)):
             seconds = probe_seconds(address, f"scan(g, a, {port}, Path('{d['ca']}'))",
-                                    "from harness.probes.tls import scan")
+                                    "from harness.observation.probes.tls import scan")
             row(f"TLS scan (sslyze, all versions and checks), {address}:{port}", seconds, 5.0)
         for d in inv["devices"]:
             out = work / d["name"]
@@ -90,6 +92,10 @@ def main() -> int:
         dt, _ = timed(lambda: cli("run", "--profile", str(ROOT / "device_profiles/lab/cam.yaml"),
                                   "--out", str(work / "cam-brute"), "--allow", "brute"))
         row("assessment run, cam with --allow brute", dt, 30.0)
+        # judged again from the recorded observations: no device contact, so it costs only judgement
+        dt, _ = timed(lambda: cli("rejudge", str(work / "cam"), "--out", str(work / "cam-rejudged"),
+                                  "--tls-policy", "nist-sp800-52r2", tester=False))
+        row("rejudge the cam bundle under another TLS policy (no device)", dt, 10.0)
         for name in ("hub", "cam"):  # after the runs above: the units still run their factory images
             out = work / f"{name}-update"
             dt, _ = timed(lambda name=name, out=out: cli(
