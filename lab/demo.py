@@ -59,7 +59,8 @@ def run_demo(out: Path | None = None) -> int:
     finally:
         manager.down(quiet=True)
         print("\n== lab taken down (no namespace or daemon left behind)", flush=True)
-    meaning = {0: "no requirement FAILs", 1: "some requirements FAIL", 2: "harness error / incomplete"}
+    meaning = {0: "every evaluated requirement passes", 1: "some requirements FAIL",
+               2: "harness error, or the run did not finish", 3: "no FAIL, but the assessment is incomplete"}
     print(f"\n== summary ({time.monotonic() - t0:.1f}s)")
     for name, expect, code, check in outcome:
         print(f"   {name:<6} expected {expect:<9} -> exit {code} ({meaning.get(code, '?')}); bundle {check}")

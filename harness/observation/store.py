@@ -103,7 +103,9 @@ class ObservationStore:
         assert self.replay_from is not None
         src = self.replay_from / path
         if not src.is_file():
-            raise NotRecorded(f"the original run recorded no {path}: this needs the device")
+            refusal = NotRecorded(f"the original run recorded no {path}: this needs the device")
+            self.guard.refused.append(str(refusal))  # counted like any refused contact: the case is carried
+            raise refusal
         data = json.loads(src.read_text())
         self.recorder.write_json(path, data)  # the new bundle holds what its verdicts rest on
         if "error" in data:

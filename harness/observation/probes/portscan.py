@@ -86,18 +86,3 @@ def _nmap_scan(guard: ScopeGuard, address: str, timeout_s: float, ports: str, ud
         states=states,
         scripts={int(p): dict(d["script"]) for p, d in table.items() if d.get("script")},
     )
-
-
-def cached_tcp_scan(cache: dict, guard: ScopeGuard, address: str, timeout_s: float) -> PortScan:
-    """One full scan per unit and run, shared by every check that needs the open ports."""
-    key = f"tcp-scan:{address}"
-    if key not in cache:
-        cache[key] = tcp_scan(guard, address, timeout_s=timeout_s)
-    return cache[key]
-
-
-def cached_udp_scan(cache: dict, guard: ScopeGuard, address: str, ports: list[int], timeout_s: float) -> PortScan:
-    key = f"udp-scan:{address}:{sorted(set(ports))}"
-    if key not in cache:
-        cache[key] = udp_scan(guard, address, ports, timeout_s=timeout_s)
-    return cache[key]
