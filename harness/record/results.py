@@ -52,6 +52,8 @@ class CaseResult(_Model):
     findings: list[Finding] = Field(default_factory=list)
     evidence: list[str] = Field(default_factory=list)
     probe_class: str = "safe"
+    gated_by: str | None = Field(default=None, description="the probe class the run did not enable, when the "
+                                 "case was left out for it (a narrower assessment chosen by the operator)")
     unit: str | None = None
     service: str | None = None
     duration_s: float = 0.0
@@ -214,7 +216,7 @@ def incomplete_requirements(requirements: list[RequirementResult], cases: list[C
         if not r.automated or r.verdict in ACCEPTABLE or r.verdict is Verdict.FAIL:
             continue
         unrun = [by_id[c] for c in r.cases if by_id[c].verdict is Verdict.NOT_EVALUATED]
-        if r.verdict is Verdict.NOT_EVALUATED and unrun and all(c.reason.startswith("probe class") for c in unrun):
+        if r.verdict is Verdict.NOT_EVALUATED and unrun and all(c.gated_by for c in unrun):
             continue
         if r.verdict is Verdict.NOT_EVALUATED and not r.cases:
             continue  # the catalog marks it automated but this suite has no case for it (a custom suite)

@@ -205,7 +205,7 @@ class ActiveRun:
                 left_out.append(item)
                 why = (f"probe class '{cls}' not enabled; run with --allow {cls} to evaluate" if cls != "auth"
                        else "probe class 'auth' was turned off (--deny auth); default-credential logins not tried")
-                self._record_unrun(item, Verdict.NOT_EVALUATED, why)
+                self._record_gated(item, cls, why)
             elif self.run.replay and cls != "safe":
                 left_out.append(item)  # live interaction by nature: carry what the device showed
                 self.run.carry(case_id(item), check_id(item), _marker_ids(item), "its probe class is " + cls)
@@ -218,11 +218,11 @@ class ActiveRun:
         items[:] = sorted(keep, key=lambda i: PROBE_CLASSES.index(_probe_class(i)))
         self.collected = len(items)
 
-    def _record_unrun(self, item: pytest.Item, verdict: Verdict, reason: str) -> None:
+    def _record_gated(self, item: pytest.Item, cls: str, reason: str) -> None:
         unit, service = _target(item)
         self.run.record(CaseResult(
-            id=case_id(item), check=check_id(item), verdict=verdict, requirements=_marker_ids(item),
-            reason=reason, probe_class=_probe_class(item), unit=unit, service=service,
+            id=case_id(item), check=check_id(item), verdict=Verdict.NOT_EVALUATED, requirements=_marker_ids(item),
+            reason=reason, probe_class=cls, gated_by=cls, unit=unit, service=service,
         ))
 
     # ---------------------------------------------------------------- fixtures

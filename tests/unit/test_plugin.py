@@ -254,6 +254,8 @@ def test_exit_code_3_for_an_incomplete_assessment_and_the_predicate_agrees(tmp_p
     res = json.loads((tmp_path / "b" / "results.json").read_text())
     # S1.1-02 is NOT_EVALUATED only because the operator left brute out: that is not "incomplete"
     assert res["summary"]["incomplete_requirements"] == ["S1.1-13"] and res["summary"]["exit_code"] == 3
+    gated = next(c for c in res["cases"] if c["id"] == "s.left_out_on_purpose[u1]")
+    assert gated["gated_by"] == "brute" and gated["verdict"] == "NOT_EVALUATED"
     envelope = json.loads((tmp_path / "b" / "bundle.dsse.json").read_text())
     import base64
     predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
