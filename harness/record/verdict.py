@@ -86,6 +86,10 @@ class Advisory(CaseEnded):
     verdict = Verdict.ADVISORY
 
 
+class NotEvaluated(CaseEnded):
+    verdict = Verdict.NOT_EVALUATED
+
+
 def fail(reason: str, **where: str | None) -> None:
     """End the check with a FAIL finding: the device violates the requirement."""
     raise Failed(reason, **where)
@@ -99,6 +103,12 @@ def inconclusive(reason: str, **where: str | None) -> None:
 def not_applicable(reason: str, **where: str | None) -> None:
     """End the check as NOT_APPLICABLE: the requirement's condition is truly absent."""
     raise NotApplicable(reason, **where)
+
+
+def not_evaluated(reason: str, **where: str | None) -> None:
+    """End the check as NOT_EVALUATED: the requirement applies, but an input the check needs is
+    missing; the reason names it. It makes the assessment incomplete (exit 3), never a PASS."""
+    raise NotEvaluated(reason, **where)
 
 
 def advisory(reason: str, **where: str | None) -> None:

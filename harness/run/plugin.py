@@ -245,6 +245,11 @@ class ActiveRun:
         return self._state(request.node)["findings"]
 
     @pytest.fixture
+    def current_case(self, request: pytest.FixtureRequest) -> str:
+        """This case's id, for facts it records for other checks (`observations.note`)."""
+        return case_id(request.node)
+
+    @pytest.fixture
     def evidence(self, request: pytest.FixtureRequest):
         return self.run.recorder.for_case(case_id(request.node))
 

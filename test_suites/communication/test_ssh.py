@@ -35,3 +35,39 @@ def test_ssh_algorithms(endpoint, observations, policies, evidence, findings):
     if not violations:
         findings.passed(f"{endpoint.label} offers only what SSH policy {policy.ref()} allows", rule="ssh.policy",
                         policy=policy.ref(), evidence=files)
+
+
+@pytest.mark.requirements("S1.1-12")
+def test_ssh_on_undeclared_ports(unit, observations, policies, evidence, findings, device_state):
+    """An SSH server nobody declared gets the same algorithm audit as a declared one."""
+    from harness.observation.probes.portscan import ScanUnavailable
+    from harness.record.verdict import not_applicable
+
+    try:
+        ports = [p for p, (proto, declared) in observations.protocols(unit, device_state).items()
+                 if not declared and proto == "ssh"]
+    except ScanUnavailable as e:
+        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
+    if not ports:
+        not_applicable(f"{unit.name} has no undeclared open port that speaks SSH")
+    try:
+        policy = policies.ssh()
+    except PolicyError as e:
+        inconclusive(f"SSH policy unusable: {e}")
+    for port in ports:  # every port judged; trouble on one never hides a finding on another
+        label = f"{unit.name}:undeclared/{port}"
+        try:
+            offer = observations.ssh_offer(unit, port)
+        except SshOfferUnavailable as e:
+            findings.inconclusive(f"{label}: {e}", target=label, rule="ssh.offer")
+            continue
+        violations = evaluate(offer, policy)
+        files = [evidence.write_json(f"port{port}-ssh-offer.json", offer.as_dict()),
+                 evidence.write_json(f"port{port}-ssh-verdict.json", {
+                     "endpoint": label, "policy": policy.ref(), "violations": [v.as_dict() for v in violations]})]
+        for v in violations:
+            findings.fail(f"{label} ({offer.banner}) breaks SSH policy {policy.ref()}: {v.line()}", target=label,
+                          rule=v.rule, policy=policy.ref(), fix=FIX, evidence=files)
+        if not violations:
+            findings.passed(f"{label} offers only what SSH policy {policy.ref()} allows", target=label,
+                            rule="ssh.policy", policy=policy.ref(), evidence=files)

@@ -7,28 +7,44 @@ with --allow brute, within the profile's caps on logins and time."""
 import pytest
 
 from harness.judgement.bruteforce import BruteForceRule, measure
+from harness.observation.credentials import default_credentials
 from harness.observation.logins import probe_for
 from harness.observation.probes.login import Unreachable
 from harness.observation.protocols import LOGIN_PROTOCOLS
-from harness.record.verdict import fail, inconclusive, not_applicable
+from harness.record.verdict import fail, inconclusive, not_applicable, not_evaluated
+
+
+def known_login(endpoint, observations) -> tuple[str, str, str] | None:
+    """A login known to work, to tell a lockout from a wrong password: the declared test account,
+    or a default pair the default-password case proved on this very service (evidence from one
+    case serves every requirement it bears on)."""
+    account = endpoint.service.account
+    if account is not None:
+        return account.username, endpoint.unit.secrets[account.secret].reveal(), "the declared test account"
+    for fact in observations.facts("default-credential-accepted", endpoint.unit.name):
+        if fact["endpoint"] == endpoint.label:
+            entry = next(e for e in default_credentials().entries if e.id == fact["entry"])
+            return entry.username, entry.password, f"default pair '{entry.id}' that {fact['case']} proved"
+    return None
 
 
 @pytest.mark.requirements("S1.1-04")
 @pytest.mark.probe_class("brute")
 @pytest.mark.protocols(*LOGIN_PROTOCOLS)
-def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs):
-    account = endpoint.service.account
-    if account is None:
-        not_applicable(f"{endpoint.label}: the profile gives no test account (services[].account), so the "
-                       "right password needed to detect a lockout is unknown")
+def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs, observations):
     probe = probe_for(guard, endpoint.address, endpoint.service, profile, endpoint.label)
     probe.probe_class = "brute"  # every login it sends is part of the measurement
     try:
         reason = probe.not_applicable()
     except Unreachable as e:
         inconclusive(f"{endpoint.label}: {e}")
-    if reason:
+    if reason:  # no password login on this service at all: the requirement's condition is absent
         not_applicable(f"{endpoint.label}: {reason}")
+    known = known_login(endpoint, observations)
+    if known is None:
+        not_evaluated(f"{endpoint.label}: a password login exists, but no login known to work: declare a test "
+                      "account (services[].account) so a lockout can be told from a wrong password")
+    username, password, source = known
     raw = catalogs.get("S1.1-04").rule
     rule = BruteForceRule(
         max_guesses_per_day=float(raw["max_guesses_per_day"]),
@@ -37,12 +53,12 @@ def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs):
         poll_interval_s=float(raw["poll_interval_s"]),
     )
     limits = profile.limits
-    m = measure(probe.attempt, account.username, endpoint.unit.secrets[account.secret].reveal(), rule,
+    m = measure(probe.attempt, username, password, rule,
                 max_attempts=limits.brute_force_max_attempts, max_seconds=limits.brute_force_max_seconds,
                 recovery_wait_s=limits.lockout_recovery_wait_s)
     evidence.write_text("attempts.csv", m.csv())
     evidence.write_json("measurement.json", {
-        "endpoint": endpoint.label, "protocol": probe.protocol, "username": account.username,
+        "endpoint": endpoint.label, "protocol": probe.protocol, "username": username, "known_login": source,
         "rule": raw, "caps": {"max_attempts": limits.brute_force_max_attempts,
                               "max_seconds": limits.brute_force_max_seconds,
                               "recovery_wait_s": limits.lockout_recovery_wait_s},

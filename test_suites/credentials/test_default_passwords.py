@@ -40,19 +40,19 @@ def _judge(result: dict, label: str, findings, observations, unit, case: str) ->
 @pytest.mark.requirements("S1.1-02", "LA-2")
 @pytest.mark.probe_class("auth")
 @pytest.mark.protocols(*LOGIN_PROTOCOLS)
-def test_default_password(endpoint, profile, guard, observations, evidence, findings, request):
+def test_default_password(endpoint, profile, guard, observations, evidence, findings, current_case):
     probe = probe_for(guard, endpoint.address, endpoint.service, profile, endpoint.label)
     limits = profile.limits
     result = try_defaults(probe, endpoint.label, limits.max_login_attempts_per_service, parallelism(profile),
                           limits.max_default_attempts_per_account)
     evidence.write_json("attempts.json", result)
-    _judge(result, endpoint.label, findings, observations, endpoint.unit, request.node.name)
+    _judge(result, endpoint.label, findings, observations, endpoint.unit, current_case)
 
 
 @pytest.mark.requirements("S1.1-02", "LA-2")
 @pytest.mark.probe_class("auth")
 def test_default_password_on_undeclared_services(unit, profile, guard, observations, evidence, findings,
-                                                 device_state, request):
+                                                 device_state, current_case):
     try:
         ports = observations.protocols(unit, device_state)
     except ScanUnavailable as e:
@@ -76,7 +76,7 @@ def test_default_password_on_undeclared_services(unit, profile, guard, observati
             results.append({"endpoint": label, "protocol": proto, "not_tried": e.reason})
             continue
         results.append(result)
-        _judge(result, label, findings, observations, unit, request.node.name)
+        _judge(result, label, findings, observations, unit, current_case)
     evidence.write_json("undeclared.json", {"unit": unit.name, "identified": undeclared, "results": results})
     if not results:
         not_applicable(f"undeclared ports {sorted(undeclared)} speak no protocol the harness logs in to "

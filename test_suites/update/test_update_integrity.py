@@ -17,7 +17,7 @@ import pytest
 from harness.observation.update.derive import CASES, SignerMaterial, derive
 from harness.observation.update.device import DeviceState, DeviceUnreachable, UpdateEndpoint
 from harness.observation.update.swu import ImageError, SwuImage, verify_offline
-from harness.record.verdict import advisory, fail, inconclusive, not_applicable
+from harness.record.verdict import advisory, fail, inconclusive, not_applicable, not_evaluated
 
 FIX = ("Verify every image before installing it: a CMS/X.509 signature chaining to your own CA, "
        "every payload against its signed hash, the signer's validity dates, and the version against "
@@ -139,10 +139,42 @@ def test_genuine_images_verify_offline(profile, evidence):
              + "; ".join(refused) + ". Sign with a certificate that chains to the anchor the devices ship.")
 
 
+@pytest.mark.requirements("S1.1-01", "LA-2", "SU-4")
+@pytest.mark.probe_class("intrusive")
+def test_update_refused_without_credentials(unit, profile, device, evidence, observations, current_case):
+    """Only an authorised party may update the device: the genuine newer image is sent with no
+    credentials at all (first of the update cases, while the unit still runs the current image).
+    Judged by the version read back (with the declared account), and by the answer's status."""
+    import dataclasses
+
+    u = _update(profile)
+    if u.newer_image is None:
+        not_evaluated("declare update.newer_image (a genuine image newer than the running version) to try an "
+                      "update without credentials")
+    data, image = _image(u.newer_image, "newer")
+    before = device.read_state()
+    if before.version == image.version:
+        inconclusive(f"{unit.name} already runs {image.version}: an unauthenticated install would not show")
+    anonymous = dataclasses.replace(device, auth=None)
+    outcome = anonymous.upload(data, u.newer_image.name)
+    after = _await_change(device, before, u.settle_s) if outcome.http_status not in (401, 403) else \
+        device.settled_state(3.0)
+    evidence.write_json("upload.json", {"image": u.newer_image.name, "credentials": "none", "before": before.text,
+                                        "after": after.text if after else None, "upload": outcome.summary()})
+    if after is not None and after != before:
+        _note_unauthenticated_install(observations, unit, anonymous, current_case, f"the genuine image {image.version}")
+        fail(f"{unit.name} installed {image.version} sent without any credentials (HTTP {outcome.http_status}): "
+             "anyone on the network can replace its firmware. Require authentication on the update interface.")
+    if outcome.http_status in (401, 403):
+        return  # refused at the door, and the version read back is unchanged
+    inconclusive(f"{unit.name} answered HTTP {outcome.http_status or outcome.http_error} to an upload without "
+                 "credentials and still runs its version: whether the request was refused cannot be told")
+
+
 @pytest.mark.requirements("S1.1-08", "SU-2", "SU-4")
 @pytest.mark.probe_class("intrusive")
 @pytest.mark.parametrize("case", CASES)
-def test_malicious_image_refused(case, unit, profile, device, evidence, run_cache, observations, request):
+def test_malicious_image_refused(case, unit, profile, device, evidence, run_cache, observations, current_case):
     u = _update(profile)
     source = u.newer_image or u.current_image
     if source is None:
@@ -174,7 +206,7 @@ def test_malicious_image_refused(case, unit, profile, device, evidence, run_cach
         fail(f"{unit.name} stopped answering after the {case} image ({image.how}): its function did not stay "
              f"unchanged. {FIX}")
     if after != before:
-        _note_unauthenticated_install(observations, unit, device, request, f"the {case} image")
+        _note_unauthenticated_install(observations, unit, device, current_case, f"the {case} image")
         fail(f"{unit.name} installed the {case} image ({image.how}): the running version read back changed from "
              f"{before.version} to {after.version} ({_marker(after)}). {FIX}")
     if u.status_stream != "none" and outcome.device_result != "FAILURE":
@@ -182,11 +214,11 @@ def test_malicious_image_refused(case, unit, profile, device, evidence, run_cach
         evidence.write_json("note.json", {"note": f"state unchanged, but {reason}"})
 
 
-def _note_unauthenticated_install(observations, unit, device, request, what: str) -> None:
+def _note_unauthenticated_install(observations, unit, device, current_case, what: str) -> None:
     """An image installed through an endpoint the harness reached without any credentials is
     evidence for access control too (S1.1-01): recorded as a fact every check can read."""
     if device.auth is None:
-        observations.note("installed-without-credentials", unit.name, request.node.name, what=what,
+        observations.note("installed-without-credentials", unit.name, current_case, what=what,
                           endpoint=f"{device.scheme}://{device.address}:{device.port}{device.upload_path}")
 
 
@@ -217,7 +249,7 @@ def _send_genuine(device, unit, path, role: str, u, evidence, expect_change: boo
 
 @pytest.mark.requirements("S1.1-06", "SU-1")
 @pytest.mark.probe_class("intrusive")
-def test_genuine_update_installs(unit, profile, device, evidence, run_cache, observations, request):
+def test_genuine_update_installs(unit, profile, device, evidence, run_cache, observations, current_case):
     u = _update(profile)
     if u.newer_image is None:
         inconclusive("declare update.newer_image (a genuine image newer than the running version)")
@@ -226,7 +258,7 @@ def test_genuine_update_installs(unit, profile, device, evidence, run_cache, obs
         said = "; ".join(outcome.stream_errors[:3]) or outcome.http_error or f"HTTP {outcome.http_status}"
         fail(f"{unit.name} did not install the genuine update {image.version}: it reads "
              f"{after.version if after else 'nothing'} (device said: {said}). A product must be updatable.")
-    _note_unauthenticated_install(observations, unit, device, request, f"the genuine image {image.version}")
+    _note_unauthenticated_install(observations, unit, device, current_case, f"the genuine image {image.version}")
     run_cache[f"update-baseline:{unit.name}"] = after  # the genuine state to keep from now on
 
 

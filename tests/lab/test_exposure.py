@@ -1,6 +1,7 @@
 """Attack surface and secure communication against the real lab devices, each check proven both
 ways: the weak camera and the legacy router must FAIL with the evidence, the hardened hub PASS."""
 
+import json
 
 import pytest
 import yaml
@@ -171,3 +172,26 @@ def test_tls_on_an_undeclared_port_is_judged_too(lab, tmp_path, cert_of, expecte
     assert any(p.endswith("port9443-sslyze.json") for p in case["evidence"])
     if expected == "FAIL":
         assert "hub:undeclared/9443" in case["reason"] and "tls.certificate.key_size" in case["reason"]
+
+
+@pytest.mark.parametrize(("device", "service", "port", "expected"),
+                         [("hub", "console", 2222, "PASS"), ("cam", "ssh", 22, "FAIL")])
+def test_an_undeclared_ssh_server_gets_the_same_algorithm_audit(lab, tmp_path, device, service, port, expected):
+    """Both sides of the undeclared-SSH audit: the hub's installer console and the camera's dropbear,
+    each left out of a (varied, one-unit) declaration, are found and judged by the SSH policy."""
+    data = yaml.safe_load((LAB_PROFILES / f"{device}.yaml").read_text())
+    data["units"] = data["units"][:1]
+    data["services"] = [s for s in data["services"] if s["name"] != service]
+    data.pop("credential_change", None)  # it goes through the console
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
+    run = assess(tmp_path / "p.yaml", tmp_path / "b", suite="communication")
+    case = run.cases[f"communication.ssh_on_undeclared_ports[{device}]"]
+    assert case["verdict"] == expected, case["reason"]
+    (finding, *more) = case["findings"]
+    assert finding["target"] == f"{device}:undeclared/{port}"
+    offer = json.loads((run.out / next(p for p in case["evidence"] if p.endswith(f"port{port}-ssh-offer.json")))
+                       .read_text())
+    if expected == "FAIL":
+        assert offer["banner"].startswith("SSH-2.0-dropbear") and "ssh.host_key.ssh-rsa" in case["reason"]
+    else:
+        assert finding["rule"] == "ssh.policy" and not more and "ssh-rsa" not in offer["host_key"]
