@@ -71,13 +71,15 @@ class Scope:
     allowed_networks: tuple[IPNetwork, ...] = LAB_NETWORKS
 
     @classmethod
-    def build(cls, addresses: Iterable[str], extra_networks: Iterable[str] = ()) -> Scope:
+    def build(cls, addresses: Iterable[str], extra_networks: Iterable[str] = (), allow_wide: bool = False) -> Scope:
         nets = list(LAB_NETWORKS)
         for n in extra_networks:
             try:
-                nets.append(ipaddress.ip_network(n, strict=False))
+                net = ipaddress.ip_network(n, strict=False)
             except ValueError:
                 raise ScopeViolation(f"--allow-network {n!r} is not a network (write e.g. 192.0.2.7/32)") from None
+            _check_width(net, allow_wide)
+            nets.append(net)
         targets = set()
         for a in addresses:
             ip = parse_address(a)
@@ -217,6 +219,19 @@ class ScopeGuard:
     def _count(self, ip: IPAddress) -> None:
         with self._lock:
             self.connections[str(ip)] = self.connections.get(str(ip), 0) + 1
+
+
+WIDEST = {4: 16, 6: 48}  # prefix lengths wider than these need --allow-wide-network
+
+
+def _check_width(net: IPNetwork, allow_wide: bool) -> None:
+    """A default route is never a device network; a very wide one is almost always a typo."""
+    if net.prefixlen == 0:
+        raise ScopeViolation(f"--allow-network {net} would allow every address; name the devices' own network "
+                             "(e.g. 192.0.2.0/28)")
+    if net.prefixlen < WIDEST[net.version] and not allow_wide:
+        raise ScopeViolation(f"--allow-network {net} is wider than /{WIDEST[net.version]}; name the devices' own "
+                             "network, or add --allow-wide-network if you are authorised to test all of it")
 
 
 def _check_port(port: int) -> None:

@@ -46,6 +46,22 @@ def bundle_files(root: Path) -> dict[str, str]:
     return out
 
 
+def _odd_entries(root: Path) -> list[tuple[str, str]]:
+    """Entries no sealed bundle has: special files (FIFOs, sockets, devices) and empty folders
+    (the recorder only makes a folder to put a file in it)."""
+    out = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink() or p.is_file():
+            continue
+        if p.is_dir():
+            if not any(p.iterdir()):
+                out.append((rel + "/", "an empty folder"))
+        else:
+            out.append((rel, "not a regular file"))
+    return out
+
+
 def seal(root: Path, signer: Signer, predicate: dict) -> dict:
     """Hash every file, write SHA256SUMS, sign the statement. Returns the statement."""
     files = bundle_files(root)
@@ -114,6 +130,8 @@ def verify(root: Path, trusted_key: Path | None = None) -> Verification:
         v.problem(f"removed: {name}")
     for name in sorted(actual.keys() - signed.keys()):
         v.problem(f"added: {name}")
+    for name, what in _odd_entries(root):
+        v.problem(f"added: {name} ({what})")
     for name in sorted(signed.keys() & actual.keys()):
         if signed[name] != actual[name]:
             v.problem(f"changed: {name}")

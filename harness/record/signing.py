@@ -9,8 +9,10 @@ format is fixed by its specification.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,15 +68,31 @@ def load_signer(path: Path | None) -> Signer:
         return Signer(_read_private_key(path), str(path))
     path = default_key_path()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_installation_key(path)
+    return Signer(_read_private_key(path), f"installation key {path}")
+
+
+def _create_installation_key(path: Path) -> None:
+    """Written complete to a private temporary file, then linked into place: two first runs at
+    once both end up with the one key that won (a link never replaces), never a half-written one.
+    Encrypted with IOT_HARNESS_SIGNING_KEY_PASSWORD when it is set, so the key loads with it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = os.environ.get("IOT_HARNESS_SIGNING_KEY_PASSWORD")
+    encryption = (serialization.BestAvailableEncryption(password.encode()) if password
+                  else serialization.NoEncryption())
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
-    return Signer(_read_private_key(path), f"installation key {path}")
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(FileExistsError):  # another run made it first: use that one
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_private_key(path: Path) -> Ed25519PrivateKey:

@@ -26,6 +26,7 @@ from harness.observation.scope import DEFAULT_CLASSES, PROBE_CLASSES, Scope, Sco
 from harness.observation.store import ObservationStore
 from harness.record.bundle import bundle_files, seal
 from harness.record.evidence import EvidenceRecorder, Redactor
+from harness.record.output import OutputFolder, OutputTaken
 from harness.record.reader import VerifiedBundle
 from harness.record.results import (
     CaseResult,
@@ -59,6 +60,7 @@ class RunOptions:
     allow: list[str] = field(default_factory=list)
     deny: list[str] = field(default_factory=list)
     allow_networks: list[str] = field(default_factory=list)
+    allow_wide_network: bool = False
     operator: str | None = None
     signing_key: Path | None = None
     state: str | None = None
@@ -93,6 +95,7 @@ class AssessmentRun:
     observations: ObservationStore
     policies: PoliciesInForce
     replay: VerifiedBundle | None = None
+    folder: OutputFolder | None = None  # held (locked) until the bundle is sealed
     records: list[CaseResult] = field(default_factory=list)
     manifest: Manifest | None = None
     cache: dict[str, Any] = field(default_factory=dict)
@@ -125,17 +128,30 @@ class AssessmentRun:
                                options.ssh_policy or profile.communication.ssh_policy)
         try:
             # re-judging talks to nothing: the scope holds no target at all
-            scope = Scope.build([] if replay else [u.address for u in profile.units], options.allow_networks)
+            scope = Scope.build([] if replay else [u.address for u in profile.units], options.allow_networks,
+                               options.allow_wide_network)
         except ScopeViolation as e:
             raise RunSetupError(f"out of scope, nothing was sent: {e}") from None
         out = options.out
-        if out.exists() and any(out.iterdir()):
-            raise RunSetupError(f"output folder {out} is not empty; give a new folder for the bundle")
         try:
             signer = load_signer(options.signing_key)
         except SigningKeyError as e:
             raise RunSetupError(str(e)) from None
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            folder = OutputFolder(out).take()  # last check before anything is written
+        except OutputTaken as e:
+            raise RunSetupError(str(e)) from None
+        try:
+            return cls._begin(options, profile, catalogs, schemes, classes, state, policies, scope, signer, replay,
+                              folder)
+        except BaseException:
+            folder.abandon()
+            raise
+
+    @classmethod
+    def _begin(cls, options, profile, catalogs, schemes, classes, state, policies, scope, signer, replay,
+               folder: OutputFolder) -> AssessmentRun:
+        out = options.out
         redact, left = _redaction_plan(profile)
         recorder = EvidenceRecorder(out, Redactor(redact))
         guard = ScopeGuard(
@@ -160,6 +176,7 @@ class AssessmentRun:
                                           udp_ports=lambda unit: udp_common),
             policies=policies,
             replay=replay,
+            folder=folder,
         )
         run.recorder.write_json("profile.json", profile.redacted())
         run.manifest = run._manifest()
@@ -268,6 +285,8 @@ class AssessmentRun:
         if complete and partial.exists():
             partial.unlink()
         seal(self.options.out, self.signer, self._predicate(results))
+        if self.folder is not None:
+            self.folder.release()
         return results
 
     def _predicate(self, results: Results) -> dict[str, Any]:

@@ -176,6 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"--suite {args.suite}: not a folder of test files")
         return EXIT_ERROR
     extra = _forward(args, "profile", "scheme", "allow", "deny", "allow_network", "operator", "state", "signing_key")
+    if args.allow_wide_network:
+        extra.append("--iot-allow-wide-network")
     return _run_suites(_pytest_args(suites, out, extra), out, args)
 
 
@@ -308,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow", default="", help="enable probe classes beyond safe and auth: intrusive,brute,dos")
     r.add_argument("--deny", default="", help="turn off a class that is on by default: auth (default-credential "
                    "logins, capped per account by limits.max_default_attempts_per_account)")
+    r.add_argument("--allow-wide-network", action="store_true",
+                   help="permit an --allow-network wider than /16 (IPv6: /48); a default route is never allowed")
     r.add_argument("--allow-network", action="append", default=[], metavar="CIDR",
                    help="a network outside the lab ranges the units may be in (you must be authorised)")
     r.add_argument("--operator")

@@ -67,6 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--iot-tls-policy", help="TLS policy to judge by instead of the profile's")
     g.addoption("--iot-ssh-policy", help="SSH policy (id or file) to judge by instead of the profile's")
     g.addoption("--iot-allow-network", action="append", default=[], help="extra network a unit may be in")
+    g.addoption("--iot-allow-wide-network", action="store_true", help="permit an --iot-allow-network wider than /16")
     g.addoption("--iot-operator", help="name recorded in the manifest")
     g.addoption("--iot-signing-key", help="Ed25519 PEM private key to sign the bundle")
     g.addoption("--iot-state", help="device state the units are in (one of the profile's states)")
@@ -98,6 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
         tls_policy=config.getoption("iot_tls_policy"),
         ssh_policy=config.getoption("iot_ssh_policy"),
         allow_networks=list(config.getoption("iot_allow_network")),
+        allow_wide_network=bool(config.getoption("iot_allow_wide_network")),
         operator=config.getoption("iot_operator"),
         signing_key=Path(k) if (k := config.getoption("iot_signing_key")) else None,
         state=config.getoption("iot_state"),

@@ -80,3 +80,15 @@ def test_unsealed_folder_is_reported(tmp_path):
     (tmp_path / "results.json").write_text("{}")
     v = verify(tmp_path)
     assert not v.ok and "never sealed" in v.problems[0]
+
+
+def test_added_empty_folders_and_special_files_are_named(bundle, tmp_path):
+    import os
+
+    b = variant(bundle, tmp_path, "odd")
+    (b / "evidence" / "planted-dir").mkdir()
+    os.mkfifo(b / "evidence" / "case1" / "pipe")
+    v = verify(b)
+    assert not v.ok
+    assert "added: evidence/planted-dir/ (an empty folder)" in v.problems
+    assert "added: evidence/case1/pipe (not a regular file)" in v.problems

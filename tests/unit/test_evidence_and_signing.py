@@ -57,3 +57,25 @@ def test_wrong_key_type_is_a_clear_error(tmp_path):
     (tmp_path / "junk.pem").write_text("not a key")
     with pytest.raises(SigningKeyError, match="openssl genpkey"):
         load_signer(tmp_path / "junk.pem")
+
+
+def test_first_runs_at_once_share_one_complete_installation_key(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.record.signing import load_signer
+
+    monkeypatch.setenv("IOT_HARNESS_HOME", str(tmp_path / "home"))
+    with ThreadPoolExecutor(8) as pool:
+        signers = list(pool.map(lambda _: load_signer(None), range(8)))
+    assert len({s.keyid for s in signers}) == 1
+    assert [p.name for p in (tmp_path / "home").iterdir()] == ["signing-key-ed25519.pem"]
+
+
+def test_an_installation_key_made_with_the_password_set_loads_with_it(tmp_path, monkeypatch):
+    from harness.record.signing import load_signer
+
+    monkeypatch.setenv("IOT_HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IOT_HARNESS_SIGNING_KEY_PASSWORD", "correct horse battery staple")
+    first = load_signer(None)
+    assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / "home" / "signing-key-ed25519.pem").read_bytes()
+    assert load_signer(None).keyid == first.keyid

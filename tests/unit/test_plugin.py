@@ -260,3 +260,53 @@ def test_exit_code_3_for_an_incomplete_assessment_and_the_predicate_agrees(tmp_p
     import base64
     predicate = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
     assert predicate["exitCode"] == 3 and predicate["result"] == "WARNED"
+
+
+def test_two_runs_into_one_folder_exactly_one_proceeds(tmp_path):
+    """Started together into one --out: one run proceeds, the other is refused (exit 2) before it
+    writes anything, and the bundle holds one device only."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    make_suite(tmp_path, "slow", textwrap.dedent('''
+        import time
+        import pytest
+        @pytest.mark.requirements("S1.1-13")
+        def test_takes_a_while(unit, evidence):
+            evidence.write_text("unit.txt", unit.name)
+            time.sleep(2)
+    '''))
+    other = PROFILE.replace("model: M", "model: OtherModel").replace("name: u1, address: 127.0.0.5", "name: x9, "
+                                                                     "address: 127.0.0.6")
+    (tmp_path / "other.yaml").write_text(other)
+    out = tmp_path / "shared-out"
+    procs = [subprocess.Popen([sys.executable, "-m", "harness.run.cli", "run", "--profile", str(tmp_path / p),
+                               "--out", str(out), "--suite", str(tmp_path / "suites")], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for p in ("profile.yaml", "other.yaml")]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes[0] != 2 and codes[1] == 2, results
+    refused = next(err for code, err in results if code == 2)
+    assert "in use by another run" in refused or "is not empty" in refused
+    manifest = json.loads((out / "manifest.json").read_text())
+    res = json.loads((out / "results.json").read_text())
+    units = {u["name"] for u in manifest["device"]["units"]}
+    assert units in ({"u1"}, {"x9"}) and {c["unit"] for c in res["cases"]} == units
+    assert json.loads((out / "profile.json").read_text())["units"][0]["name"] in units
+    assert harness("bundle", "verify", str(out)).returncode == 0
+
+
+def test_a_failed_set_up_leaves_no_output_folder_behind(tmp_path):
+    make_suite(tmp_path, "s", SUITE)
+    key = tmp_path / "not-a-key.pem"
+    key.write_text("garbage")
+    r = harness("run", "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "b"),
+                "--suite", str(tmp_path / "suites"), "--signing-key", str(key))
+    assert r.returncode == 2 and not (tmp_path / "b").exists()
+    (tmp_path / "file").write_text("x")
+    r = harness("run", "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "file"),
+                "--suite", str(tmp_path / "suites"))
+    assert r.returncode == 2 and "is not a folder" in r.stderr and "Traceback" not in r.stderr

@@ -63,6 +63,18 @@ def test_a_brute_force_probe_declares_its_class():
         probe.attempt("admin", "admin")
 
 
+@pytest.mark.parametrize("net", ["0.0.0.0/0", "::/0", "10.0.0.0/8", "192.0.0.0/15", "2001:db8::/32"])
+def test_default_routes_and_very_wide_networks_are_refused(net):
+    with pytest.raises(ScopeViolation, match=r"every address|wider than"):
+        Scope.build([], [net])
+    if not net.endswith("/0"):  # spelled out, a wide network is allowed; a default route never is
+        assert Scope.build([], [net], allow_wide=True).allowed_networks[-1].prefixlen < 16 + 32 * (":" in net)
+    else:
+        with pytest.raises(ScopeViolation, match="every address"):
+            Scope.build([], [net], allow_wide=True)
+    assert Scope.build([], ["192.0.2.0/24", "2001:db8::/64"]).allowed_networks[-1].prefixlen == 64
+
+
 def test_profile_address_outside_lab_ranges_is_refused():
     with pytest.raises(ScopeViolation, match="outside the allowed networks"):
         Scope.build([OUTSIDE])
@@ -149,3 +161,8 @@ def test_run_against_out_of_scope_device_stops_before_any_packet(tmp_path):
     r = subprocess.run([*prefix, *cli, "--allow-network", "not-a-net"], capture_output=True, text=True, cwd=ROOT,
                        timeout=60)
     assert r.returncode == 2 and "is not a network" in r.stderr
+    for wide in ("0.0.0.0/0", "::/0", "10.0.0.0/8"):
+        r = subprocess.run([*prefix, *cli, "--allow-network", wide], capture_output=True, text=True, cwd=ROOT,
+                           timeout=60)
+        assert r.returncode == 2 and ("every address" in r.stderr or "wider than /16" in r.stderr), r.stderr
+        assert not out.exists() and "Traceback" not in r.stderr
