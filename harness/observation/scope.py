@@ -212,6 +212,34 @@ class ScopeGuard:
             finally:
                 sock.close()
 
+    def url(self, address: str, url: str, schemes: tuple[str, ...] = ("http", "https")) -> tuple[str, int]:
+        """A URL a device handed us (an SSDP LOCATION, a redirect), checked as the HTTP library will
+        read it: parsed by urllib3's parser (the one requests connects with), refused unless its
+        host is `address` itself, and rebuilt from the parsed parts so the request goes exactly
+        where the check looked. Returns the URL to request and its port."""
+        from urllib3.util import parse_url
+
+        ip = self.check(address)
+        if any(c in url for c in "\\\r\n\t ") or any(ord(c) < 32 or ord(c) == 127 for c in url):
+            raise ScopeViolation(f"URL {url!r} holds a backslash, white space or control character; not followed")
+        try:
+            parts = parse_url(url)
+        except ValueError as e:
+            raise ScopeViolation(f"URL {url!r} does not parse ({e}); not followed") from None
+        if parts.scheme not in schemes or parts.auth or not parts.host:
+            raise ScopeViolation(f"URL {url!r}: only {'/'.join(schemes)} URLs without user info are followed")
+        try:
+            host = ipaddress.ip_address(parts.host.strip("[]"))
+        except ValueError:
+            raise ScopeViolation(f"URL {url!r} names host {parts.host!r}, not an IP literal; never resolved") from None
+        if host != ip:
+            self.refused.append(f"URL {url!r} points at {host}, not at the unit {ip}")
+            raise ScopeViolation(f"URL {url!r} points at {host}, not at the unit {ip}; not followed")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        _check_port(port)
+        netloc = f"[{ip}]" if ip.version == 6 else str(ip)
+        return f"{parts.scheme}://{netloc}:{port}{parts.request_uri}", port
+
     def nmap_targets(self, addresses: Iterable[str]) -> list[str]:
         """The validated target list for a scanner subprocess; refuses the whole scan if any is out."""
         return [str(self.check(a)) for a in addresses]

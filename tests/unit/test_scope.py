@@ -166,3 +166,26 @@ def test_run_against_out_of_scope_device_stops_before_any_packet(tmp_path):
                            timeout=60)
         assert r.returncode == 2 and ("every address" in r.stderr or "wider than /16" in r.stderr), r.stderr
         assert not out.exists() and "Traceback" not in r.stderr
+
+
+HOSTILE_URLS = [
+    "http://10.1.2.3\\@127.0.0.5/",  # urlsplit says 127.0.0.5, the HTTP library connected to 10.1.2.3
+    "http://127.0.0.5@10.1.2.3/", "http://user:pw@127.0.0.5/", "http://10.1.2.3/desc.xml", "http://localhost/",
+    "ftp://127.0.0.5/", "http://127.0.0.5:99999/", "http://127.0.0.5 /x", "http://127.0.0.5\t/x",
+    "http://0x7f000005/", "http://[::1]/", "http://127.0.0.5%2f@10.1.2.3/", "//127.0.0.5/", "http:///x",
+]
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_a_url_from_a_device_is_checked_as_the_http_library_reads_it(guard, no_network, url):
+    from harness.observation.probes.discovery import fetch_description
+
+    with pytest.raises(ScopeViolation):
+        guard.url("127.0.0.5", url)
+    with pytest.raises(ValueError, match="not followed"):
+        fetch_description(guard, "127.0.0.5", url, 1.0)
+
+
+def test_a_url_on_the_unit_is_rebuilt_from_what_was_checked(guard):
+    assert guard.url("127.0.0.5", "http://127.0.0.5:5000/desc.xml?x=1") == ("http://127.0.0.5:5000/desc.xml?x=1", 5000)
+    assert guard.url("127.0.0.5", "https://127.0.0.5/") == ("https://127.0.0.5:443/", 443)

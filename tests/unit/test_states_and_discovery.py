@@ -94,5 +94,5 @@ def test_ssdp_location_pointing_elsewhere_is_not_fetched():
         t.join(3)
         udp.close()
     assert result.ssdp_responses and result.descriptions == {}
-    assert any("does not point at the unit itself" in n and "not fetched" in n for n in result.notes)
+    assert any("points at 192.0.2.7, not at the unit" in n and "not followed" in n for n in result.notes)
     assert {a.field for a in result.advertised} >= {"SERVER", "LOCATION"}

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from urllib.parse import urlsplit
 
 import requests
 from defusedxml import DefusedXmlException, ElementTree
 from zeroconf import DNSIncoming, DNSOutgoing, DNSPointer, DNSQuestion, DNSService, DNSText, const
 
-from harness.observation.scope import ScopeGuard
+from harness.observation.scope import ScopeGuard, ScopeViolation
 
 MDNS_PORT = 5353
 SSDP_PORT = 1900
@@ -148,12 +147,12 @@ def _headers(data: bytes) -> dict | None:
 
 
 def fetch_description(guard: ScopeGuard, address: str, url: str, timeout: float) -> str:
-    parts = urlsplit(url)
-    if parts.scheme != "http" or parts.hostname != address:
-        raise ValueError(f"LOCATION {url} does not point at the unit itself ({address}); not fetched")
-    port = parts.port or 80
+    try:
+        target, port = guard.url(address, url, schemes=("http",))
+    except ScopeViolation as e:
+        raise ValueError(f"LOCATION {url!r} is not followed: {e}") from None
     with guard.slot(address, port, timeout):
-        r = requests.get(url, timeout=timeout, stream=True, allow_redirects=False)
+        r = requests.get(target, timeout=timeout, stream=True, allow_redirects=False)
         body = r.raw.read(MAX_DESCRIPTION_BYTES + 1, decode_content=True)
     if len(body) > MAX_DESCRIPTION_BYTES:
         raise ValueError(f"description at {url} is larger than {MAX_DESCRIPTION_BYTES} bytes; not parsed")
