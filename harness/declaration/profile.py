@@ -16,7 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -149,7 +148,7 @@ class Service(_Strict):
     is a finding (observation beats declaration)."""
 
     name: str = Field(pattern=SLUG, description="short service name, e.g. ssh, web-admin")
-    port: int = Field(ge=1, le=65535, description="port number, 1-65535")
+    port: int = Field(ge=1, le=65535, strict=True, description="port number, 1-65535 (a number, not true/false)")
     transport: Transport = Transport.TCP
     protocol: Protocol = Field(description="application protocol: " + ", ".join(p.value for p in Protocol))
     purpose: str = Field(min_length=3, description="why the service is needed, in a few words")
@@ -238,7 +237,8 @@ class PullChannel(_Strict):
     """Where the device fetches updates from, when it pulls: the harness stands in for that server
     (the device must be configured to use the harness's address) to test the channel itself."""
 
-    port: int = Field(ge=1, le=65535, description="port of the update server the device is configured with")
+    port: int = Field(ge=1, le=65535, strict=True,
+                      description="port of the update server the device is configured with")
     path: str = Field(pattern=r"^/", description="path the device requests, e.g. /fw/update.swu")
     tls: bool = Field(default=True, description="the device is meant to reach the server over TLS only")
     poll_s: float = Field(default=10.0, gt=0, le=3600, description="how often the device asks for updates")
@@ -472,18 +472,13 @@ def load_profile(path: Path) -> DeviceProfile:
     """Read and validate a profile, turning every validation error into a field path and a hint."""
     from pydantic import ValidationError
 
+    from harness.declaration.datafile import YamlInputError, read_yaml
     from harness.declaration.profile_errors import describe_validation_error
 
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise ProfileError(path, [("(file)", f"cannot read: {e.strerror}; check the path")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise ProfileError(path, [(where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
+        data = read_yaml(path, MAX_PROFILE_BYTES)
+    except YamlInputError as e:
+        raise ProfileError(path, [(e.where, e.problem)]) from None
     if not isinstance(data, dict) or not data:
         raise ProfileError(
             path, [("(top level)", "empty or not a mapping; start from device_profiles/template.yaml")]
@@ -492,6 +487,9 @@ def load_profile(path: Path) -> DeviceProfile:
         return DeviceProfile.model_validate(data)
     except ValidationError as e:
         raise ProfileError(path, describe_validation_error(e, DeviceProfile)) from None
+
+
+MAX_PROFILE_BYTES = 1 << 20  # a declaration is a few KiB; a larger file is a mistake, not a device
 
 
 def profile_sha256(path: Path) -> str:

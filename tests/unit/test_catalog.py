@@ -91,5 +91,5 @@ def test_malformed_data_files_name_file_and_entry(tmp_path):
     with pytest.raises(CredentialDataError, match=r"creds.yaml: invalid credential list\n  - line 5, entries\[1\]"):
         load_credential_file(bad)
     bad.write_text("scheme: x\n  bad: [\n")
-    with pytest.raises(CatalogError, match="not valid YAML at line"):
+    with pytest.raises(CatalogError, match="line 2, column 6: not valid YAML"):
         load_catalog_file(bad)

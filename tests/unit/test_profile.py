@@ -47,7 +47,8 @@ def test_bad_port_is_named(tmp_path):
     p = write(tmp_path, MINIMAL.replace("port: 22", "port: 70000"))
     with pytest.raises(ProfileError) as e:
         load_profile(p)
-    assert ("services[0].port", "Input should be less than or equal to 65535; expected: port number, 1-65535") in (
+    assert ("services[0].port", "Input should be less than or equal to 65535; expected: port number, 1-65535 "
+            "(a number, not true/false)") in (
         e.value.problems
     )
 
@@ -111,3 +112,40 @@ def test_account_secret_must_exist_on_every_unit(tmp_path):
     with pytest.raises(ProfileError) as e:
         load_profile(write(tmp_path, text))
     assert "test account secret 'installer_pw'" in e.value.problems[0][1]
+
+
+@pytest.mark.parametrize(("mutate", "where", "says"), [
+    (lambda t: t.replace("port: 22", "port: true"), "services[0].port", "valid integer"),
+    (lambda t: t + "schemes: [nist-ir-8259a]\n", "line", "is given twice"),
+    (lambda t: "[" * 20000 + "]" * 20000, "(file)", "nested too deeply"),
+], ids=["boolean-port", "duplicate-key", "deep-nesting"])
+def test_hostile_profile_text_is_refused_naming_the_place(tmp_path, mutate, where, says):
+    p = write(tmp_path, mutate(MINIMAL))
+    with pytest.raises(ProfileError) as e:
+        load_profile(p)
+    assert any(loc.startswith(where) and says in msg for loc, msg in e.value.problems), e.value.problems
+
+
+def test_special_large_and_non_utf8_files_are_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path, says in ((fifo, "not a regular file"), (tmp_path, "not a regular file")):
+        with pytest.raises(ProfileError, match=says):
+            load_profile(path)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (2 << 20))
+    with pytest.raises(ProfileError, match="more than the"):
+        load_profile(big)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(MINIMAL.replace("V", "Caf\xe9").encode("latin-1"))
+    with pytest.raises(ProfileError, match="not UTF-8"):
+        load_profile(latin)
+
+
+def test_the_duplicate_check_is_linear():
+    from harness.declaration.datafile import duplicates
+
+    ids = [str(i) for i in range(200_000)] + ["7", "42", "42"]
+    assert duplicates(ids) == ["42", "7"]
