@@ -82,7 +82,29 @@ class Secret(_Strict):
                 raise LookupError(f"environment variable {self.env} is not set")
             return os.environ[self.env]
         assert self.file is not None
-        return self.file.read_text().strip()
+        return _read_secret_file(self.file)
+
+
+MAX_SECRET_BYTES = 64 << 10
+
+
+def _read_secret_file(path: Path) -> str:
+    """A secret file is small, regular and UTF-8: /dev/zero or a FIFO must not hang a run."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise LookupError(f"secret file {path} is not a regular file")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SECRET_BYTES + 1)
+    except OSError as e:
+        raise LookupError(f"secret file {path}: {e.strerror}") from None
+    if len(raw) > MAX_SECRET_BYTES:
+        raise LookupError(f"secret file {path} is larger than {MAX_SECRET_BYTES} bytes; is it the right file?")
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise LookupError(f"secret file {path} is not UTF-8 text") from None
 
 
 class Identity(_Strict):

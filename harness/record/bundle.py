@@ -63,7 +63,12 @@ def _odd_entries(root: Path) -> list[tuple[str, str]]:
 
 
 def seal(root: Path, signer: Signer, predicate: dict) -> dict:
-    """Hash every file, write SHA256SUMS, sign the statement. Returns the statement."""
+    """Hash every file, write SHA256SUMS, sign the statement. Returns the statement. Empty folders
+    (a case that recorded nothing) are removed first: folders are not signed, so after sealing
+    any empty folder is one somebody added."""
+    for d in sorted((p for p in root.rglob("*") if p.is_dir() and not p.is_symlink()), key=lambda p: -len(p.parts)):
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only succeeds when empty
     files = bundle_files(root)
     statement = {
         "_type": STATEMENT_TYPE,

@@ -125,7 +125,11 @@ class AssessmentRun:
             )
         check_declared_ids(profile, catalogs)
         policies = PoliciesInForce(options.tls_policy or profile.communication.tls_policy,
-                               options.ssh_policy or profile.communication.ssh_policy)
+                                   options.ssh_policy or profile.communication.ssh_policy)
+        lacking = [] if replay else missing_inputs(profile, policies)
+        if lacking:
+            raise RunSetupError("the run would lack what the profile names (nothing was sent):\n  - "
+                                + "\n  - ".join(lacking))
         try:
             # re-judging talks to nothing: the scope holds no target at all
             scope = Scope.build([] if replay else [u.address for u in profile.units], options.allow_networks,
@@ -356,6 +360,33 @@ def _redaction_plan(profile: DeviceProfile) -> tuple[list[str], list[str]]:
         else:
             redact.append(value)
     return redact, left
+
+
+def missing_inputs(profile: DeviceProfile, policies: PoliciesInForce) -> list[str]:
+    """Everything the profile names that a run needs, resolved now rather than half-way through
+    (an unset secret or a wrong anchor path would otherwise end cases INCONCLUSIVE, exit 0)."""
+    from harness.judgement.policies import PolicyError
+
+    out = []
+    for i, unit in enumerate(profile.units):
+        for name, secret in unit.secrets.items():
+            try:
+                secret.reveal()
+            except (LookupError, OSError) as e:
+                out.append(f"units[{i}].secrets.{name}: {e}")
+    for kind, load in (("tls_policy", policies.tls), ("ssh_policy", policies.ssh)):
+        try:
+            load()
+        except PolicyError as e:
+            out.append(f"communication.{kind}: {str(e).splitlines()[0]}")
+    files = [("communication.trust_anchor", profile.communication.trust_anchor)]
+    if profile.update:
+        u = profile.update
+        files += [("update.trust_anchor", u.trust_anchor), ("update.current_image", u.current_image),
+                  ("update.newer_image", u.newer_image), ("update.older_image", u.older_image)]
+    out += [f"{where}: {path} is not a readable file" for where, path in files
+            if path is not None and not path.is_file()]
+    return out
 
 
 def check_declared_ids(profile: DeviceProfile, catalogs: Catalogs) -> None:

@@ -310,3 +310,20 @@ def test_a_failed_set_up_leaves_no_output_folder_behind(tmp_path):
     r = harness("run", "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "file"),
                 "--suite", str(tmp_path / "suites"))
     assert r.returncode == 2 and "is not a folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_what_the_profile_names_is_resolved_before_the_run_sends_anything(tmp_path):
+    bad = PROFILE.replace('secrets: {pw: {value: "Sup3r-Secret"}}', 'secrets: {pw: {env: IOT_TEST_UNSET_VAR}, '
+                          'zero: {file: /dev/zero}}')
+    bad += "communication: {tls_policy: no-such-policy, trust_anchor: /nonexistent/ca.pem}\n"
+    make_suite(tmp_path, "s", SUITE)
+    (tmp_path / "profile.yaml").write_text(bad)
+    r = harness("run", "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "b"),
+                "--suite", str(tmp_path / "suites"))
+    assert r.returncode == 2 and not (tmp_path / "b").exists(), r.stderr
+    for says in ("units[0].secrets.pw: environment variable IOT_TEST_UNSET_VAR is not set",
+                 "units[0].secrets.zero: secret file /dev/zero is not a regular file",
+                 "communication.tls_policy: TLS policy 'no-such-policy' not found",
+                 "communication.trust_anchor: /nonexistent/ca.pem is not a readable file"):
+        assert says in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
