@@ -107,22 +107,8 @@ class AssessmentRun:
 
         replay = _open_replay(options.replay) if options.replay else None
         profile = _declaration(options, replay)
-        if replay is not None:  # judged as it was run: same schemes, classes and state
-            schemes = options.schemes or list(replay.manifest.schemes)
-            classes = frozenset(replay.manifest.probe_classes_enabled)
-            state = replay.manifest.device_state
-        else:
-            schemes = options.schemes or list(profile.schemes)
-            classes = allowed_classes(options.allow, options.deny)
-            state = options.state or profile.states[0]
         catalogs = load_catalogs()
-        unknown = [s for s in schemes if s not in catalogs.by_scheme]
-        if unknown:
-            raise RunSetupError(f"unknown scheme(s) {unknown}; choose from {', '.join(catalogs.by_scheme)}")
-        if state not in profile.states:
-            raise RunSetupError(
-                f"--state {state!r} is not a state the profile declares; declared: {', '.join(profile.states)}"
-            )
+        schemes, classes, state = _settings(options, profile, replay, catalogs)
         check_declared_ids(profile, catalogs)
         policies = PoliciesInForce(options.tls_policy or profile.communication.tls_policy,
                                    options.ssh_policy or profile.communication.ssh_policy)
@@ -145,54 +131,47 @@ class AssessmentRun:
             folder = OutputFolder(out).take()  # last check before anything is written
         except OutputTaken as e:
             raise RunSetupError(str(e)) from None
-        try:
-            return cls._begin(options, profile, catalogs, schemes, classes, state, policies, scope, signer, replay,
-                              folder)
+        try:  # from here on the folder is ours: a failure removes what this run created
+            redact, left = _redaction_plan(profile)
+            recorder = EvidenceRecorder(out, Redactor(redact))
+            guard = ScopeGuard(
+                scope,
+                max_connections_per_unit=profile.limits.max_connections_per_unit,
+                connect_timeout_s=profile.limits.connect_timeout_s,
+                allowed_classes=classes,
+            )
+            udp_common = [p.port for p in load_exposure_data().udp_ports]
+            run = cls(
+                options=options,
+                profile=profile,
+                catalogs=catalogs,
+                schemes=schemes,
+                allowed_classes=classes,
+                state=state,
+                guard=guard,
+                recorder=recorder,
+                signer=signer,
+                started=now_iso(),
+                observations=ObservationStore(guard, profile, recorder, replay.root if replay else None,
+                                              udp_ports=lambda unit: udp_common),
+                policies=policies,
+                replay=replay,
+                folder=folder,
+            )
+            run.recorder.write_json("profile.json", profile.redacted())
+            run.manifest = run._manifest()
+            run.manifest.redaction = {
+                "secrets_redacted": len(redact),
+                "not_redacted": left,
+                "why_not": "publicly known default passwords (in harness/data/default_credentials.yaml) or shorter "
+                           f"than {MIN_SECRET_LEN} characters: hiding them protects nothing and would garble every "
+                           "report (a password 'admin' would erase the user name 'admin' too)",
+            }
+            run._write_manifest()
+            return run
         except BaseException:
             folder.abandon()
             raise
-
-    @classmethod
-    def _begin(cls, options, profile, catalogs, schemes, classes, state, policies, scope, signer, replay,
-               folder: OutputFolder) -> AssessmentRun:
-        out = options.out
-        redact, left = _redaction_plan(profile)
-        recorder = EvidenceRecorder(out, Redactor(redact))
-        guard = ScopeGuard(
-            scope,
-            max_connections_per_unit=profile.limits.max_connections_per_unit,
-            connect_timeout_s=profile.limits.connect_timeout_s,
-            allowed_classes=classes,
-        )
-        udp_common = [p.port for p in load_exposure_data().udp_ports]
-        run = cls(
-            options=options,
-            profile=profile,
-            catalogs=catalogs,
-            schemes=schemes,
-            allowed_classes=classes,
-            state=state,
-            guard=guard,
-            recorder=recorder,
-            signer=signer,
-            started=now_iso(),
-            observations=ObservationStore(guard, profile, recorder, replay.root if replay else None,
-                                          udp_ports=lambda unit: udp_common),
-            policies=policies,
-            replay=replay,
-            folder=folder,
-        )
-        run.recorder.write_json("profile.json", profile.redacted())
-        run.manifest = run._manifest()
-        run.manifest.redaction = {
-            "secrets_redacted": len(redact),
-            "not_redacted": left,
-            "why_not": "publicly known default passwords (in harness/data/default_credentials.yaml) or shorter "
-                       f"than {MIN_SECRET_LEN} characters: hiding them protects nothing and would garble every "
-                       "report (a password 'admin' would erase the user name 'admin' too)",
-        }
-        run._write_manifest()
-        return run
 
     def _write_manifest(self) -> None:
         assert self.manifest is not None
@@ -311,6 +290,26 @@ class AssessmentRun:
             "warnedTests": [c.id for c in results.cases if c.verdict not in (Verdict.PASS, Verdict.FAIL)],
             "failedTests": [c.id for c in results.cases if c.verdict is Verdict.FAIL],
         }
+
+
+def _settings(options: RunOptions, profile: DeviceProfile, replay: VerifiedBundle | None,
+              catalogs: Catalogs) -> tuple[list[str], frozenset[str], str]:
+    """Schemes, probe classes and device state of the run; a re-judgement keeps the original's."""
+    if replay is not None:
+        schemes = options.schemes or list(replay.manifest.schemes)
+        classes = frozenset(replay.manifest.probe_classes_enabled)
+        state = replay.manifest.device_state
+    else:
+        schemes = options.schemes or list(profile.schemes)
+        classes = allowed_classes(options.allow, options.deny)
+        state = options.state or profile.states[0]
+    unknown = [s for s in schemes if s not in catalogs.by_scheme]
+    if unknown:
+        raise RunSetupError(f"unknown scheme(s) {unknown}; choose from {', '.join(catalogs.by_scheme)}")
+    if state not in profile.states:
+        raise RunSetupError(f"--state {state!r} is not a state the profile declares; declared: "
+                            f"{', '.join(profile.states)}")
+    return schemes, classes, state
 
 
 def _open_replay(path: Path) -> VerifiedBundle:

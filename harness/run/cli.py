@@ -278,30 +278,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run_demo(Path(args.out) if args.out else None)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="iot-harness", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-
-    prof = sub.add_parser("profile", help="device declarations").add_subparsers(dest="sub", required=True)
-    v = prof.add_parser("validate", help="check a device profile; exit 1 naming each bad field")
-    v.add_argument("file")
-    v.set_defaults(func=cmd_profile_validate)
-    s = prof.add_parser("schema", help="print (or --write) the profile's JSON Schema")
-    s.add_argument("--write", metavar="PATH")
-    s.set_defaults(func=cmd_profile_schema)
-
-    res = sub.add_parser("results", help="the typed results of a bundle").add_subparsers(dest="sub", required=True)
-    rs = res.add_parser("schema", help="print (or --write into a folder) the JSON Schemas of results and manifest")
-    rs.add_argument("--write", metavar="DIR")
-    rs.set_defaults(func=cmd_results_schema)
-
-    cat = sub.add_parser("catalog", help="requirement catalogs").add_subparsers(dest="sub", required=True)
-    cl = cat.add_parser("list", help="list a scheme's requirements")
-    cl.add_argument("--scheme", required=True)
-    cl.add_argument("--json", action="store_true")
-    cl.set_defaults(func=cmd_catalog_list)
-
+def _assessment_commands(sub) -> None:
+    """run and rejudge: the commands that produce a bundle."""
     r = sub.add_parser("run", help="assess one device and write a signed evidence bundle",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--profile", required=True)
@@ -323,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (outside the bundle)")
     r.set_defaults(func=cmd_run)
 
+
+
+def _bundle_commands(sub) -> None:
+    """bundle verify and report: the commands that read one."""
     b = sub.add_parser("bundle", help="evidence bundles").add_subparsers(dest="sub", required=True)
     bv = b.add_parser("verify", help="check signature and every file; exit 1 naming each problem")
     bv.add_argument("dir")
@@ -354,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output")
     rp.set_defaults(func=cmd_report)
 
+
+
+def _lab_commands(sub) -> None:
+    """ssh-policy capture, the reference lab and the demo."""
     sp = sub.add_parser("ssh-policy", help="SSH algorithm policies").add_subparsers(dest="sub", required=True)
     spc = sp.add_parser("capture", help="golden-device mode: write a policy from a known-good unit's offer")
     spc.add_argument("--address", required=True, help="IP literal of the known-good unit")
@@ -381,6 +367,34 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="bring the lab up, assess every lab device, take the lab down")
     d.add_argument("--out", help="folder for the bundles (default: ./demo-output/<time>)")
     d.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="iot-harness", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    prof = sub.add_parser("profile", help="device declarations").add_subparsers(dest="sub", required=True)
+    v = prof.add_parser("validate", help="check a device profile; exit 1 naming each bad field")
+    v.add_argument("file")
+    v.set_defaults(func=cmd_profile_validate)
+    s = prof.add_parser("schema", help="print (or --write) the profile's JSON Schema")
+    s.add_argument("--write", metavar="PATH")
+    s.set_defaults(func=cmd_profile_schema)
+
+    res = sub.add_parser("results", help="the typed results of a bundle").add_subparsers(dest="sub", required=True)
+    rs = res.add_parser("schema", help="print (or --write into a folder) the JSON Schemas of results and manifest")
+    rs.add_argument("--write", metavar="DIR")
+    rs.set_defaults(func=cmd_results_schema)
+
+    cat = sub.add_parser("catalog", help="requirement catalogs").add_subparsers(dest="sub", required=True)
+    cl = cat.add_parser("list", help="list a scheme's requirements")
+    cl.add_argument("--scheme", required=True)
+    cl.add_argument("--json", action="store_true")
+    cl.set_defaults(func=cmd_catalog_list)
+
+    for add in (_assessment_commands, _bundle_commands, _lab_commands):
+        add(sub)
     return p
 
 

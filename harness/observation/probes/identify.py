@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ssl
 
+from harness.observation.probes.tls import probing_context
 from harness.observation.protocols import by_greeting
 from harness.observation.scope import ScopeGuard
 
@@ -42,11 +43,7 @@ def identify(guard: ScopeGuard, address: str, port: int, timeout: float = 2.0) -
 
 
 def _inside_tls(guard: ScopeGuard, address: str, port: int, timeout: float) -> str | None:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED  # a legacy-only device is TLS too
-    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx = probing_context()  # a legacy-only device is TLS too
     try:
         with guard.tcp(address, port, timeout) as sock, ctx.wrap_socket(sock) as tls:
             # the handshake succeeded: it speaks TLS, whatever happens to the request inside it

@@ -38,6 +38,17 @@ OTHER_COMMANDS = (
 )
 
 
+def probing_context() -> ssl.SSLContext:
+    """The one TLS client context probes use to *reach* a device: any version, any suite, no
+    certificate check. Judging what the device offers is the policy's job, never this context's."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    return ctx
+
+
 class TlsUnavailable(Unreachable):
     """No TLS conversation was possible: closed port, stalled handshake, not TLS, scan overran."""
 
@@ -186,11 +197,7 @@ def _preflight(guard: ScopeGuard, address: str, port: int, timeout: float) -> No
     """One handshake of our own before sslyze: a port that accepts and then says nothing would
     otherwise cost sslyze a timeout per protocol version it tries. Any answer, even a refusal of
     our ClientHello, means a TLS stack is there and sslyze goes ahead."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx = probing_context()
     try:
         with guard.tcp(address, port, timeout) as sock:
             sock.settimeout(timeout)

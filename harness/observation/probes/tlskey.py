@@ -11,15 +11,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from harness.observation.probes.login import Unreachable
+from harness.observation.probes.tls import probing_context
 from harness.observation.scope import ScopeGuard
 
 
 def tls_public_key(guard: ScopeGuard, address: str, port: int, timeout: float = 5.0) -> dict[str, str]:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    ctx.set_ciphers("ALL:@SECLEVEL=0")  # a weak legacy device must still show its key
+    ctx = probing_context()  # a weak legacy device must still show its key
     try:
         with guard.tcp(address, port, timeout) as sock, ctx.wrap_socket(sock) as tls:
             der = tls.getpeercert(binary_form=True)
