@@ -2,6 +2,7 @@
 each outcome with its reason. (The lab proves them against real daemons; these cover what a
 lab daemon will not do: garbage, silence, hanging up mid-login.)"""
 
+import base64
 import contextlib
 import hashlib
 import http.server
@@ -227,3 +228,47 @@ def test_http_form_and_digest_logins_both_ways(guard, web_device):
     assert probe.attempt("admin", "admin").accepted is True
     assert probe.attempt("admin", "wrong").accepted is False
     assert probe.anonymous_access().refused is True
+
+
+class _BasicDevice(http.server.BaseHTTPRequestHandler):
+    """Basic auth in front of paths that do not take a GET: /upload answers 405 to the right
+    credentials (an update endpoint); /odd answers 400 to any credentials at all."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        auth = self.headers.get("Authorization")
+        good = "Basic " + base64.b64encode(b"admin:s3cret-pass").decode()
+        if auth is None or (self.path == "/upload" and auth != good):
+            status, headers = 401, [("WWW-Authenticate", 'Basic realm="lab"')]
+        else:
+            status, headers = (405 if self.path == "/upload" else 400), []
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_basic_login_past_the_gate_is_told_from_a_device_that_answers_everyone_alike(guard):
+    from harness.declaration.profile import Service
+    from harness.observation.probes.http import HttpLoginProbe
+
+    server = http.server.ThreadingHTTPServer((ADDR, 0), _BasicDevice)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        upload = Service(name="update", port=port, protocol="http", purpose="firmware upload",
+                         authentication="password", protected_paths=["/upload"])
+        probe = HttpLoginProbe(guard, ADDR, upload, TIMEOUT)
+        right = probe.attempt("admin", "s3cret-pass")
+        assert right.accepted is True and "HTTP 405" in right.detail  # past the gate, the path refuses GET
+        assert probe.attempt("admin", "admin").accepted is False  # 401: refused
+        odd = Service(name="odd", port=port, protocol="http", purpose="odd device", authentication="password",
+                      protected_paths=["/odd"])
+        probe = HttpLoginProbe(guard, ADDR, odd, TIMEOUT)
+        got = probe.attempt("admin", "admin")  # 400 to every password, wrong ones too: no verdict
+        assert got.accepted is None and "cannot tell" in got.detail
+    finally:
+        server.shutdown()

@@ -5,6 +5,7 @@ are about who gets in, and the TLS checks judge the channel separately."""
 from __future__ import annotations
 
 import re
+import secrets
 import time
 import warnings
 
@@ -30,6 +31,7 @@ class HttpLoginProbe:
         self.base = f"{'https' if tls else 'http'}://{address}:{service.port}"
         self.path = (service.http_login.path if service.http_login else None) or (service.protected_paths or ["/"])[0]
         self._challenge: requests.Response | None = None
+        self._wrong_status: int | None = None  # what a random wrong password gets, once it matters
 
     @property
     def criterion(self) -> str:
@@ -41,8 +43,9 @@ class HttpLoginProbe:
             if login.failure_contains:
                 parts.append(f"body does not contain {login.failure_contains!r}")
             return "form login: " + " and ".join(parts)
-        return ("the path answers 401 without credentials; with them, any status but 401/403 means accepted "
-                "(past the authentication gate), 403 cannot be told apart")
+        return ("the path answers 401 without credentials; with them 2xx/3xx means accepted, 401 refused; any "
+                "other status (405, 5xx) means accepted only while a random wrong password still gets 401; "
+                "403 cannot be told apart")
 
     def request(self, method: str, path: str, **kw) -> requests.Response:
         with self.guard.slot(self.address, self.service.port, self.timeout), warnings.catch_warnings():
@@ -104,6 +107,25 @@ class HttpLoginProbe:
             return Access(False, "served without credentials: " + ", ".join(open_paths), observations)
         return Access(True, "every protected path refused or redirected an unauthenticated request", observations)
 
+    def _challenged_get(self, kind: str, username: str, password: str) -> requests.Response:
+        auth = HTTPDigestAuth(username, password) if kind == "digest" else HTTPBasicAuth(username, password)
+        return self.request("GET", self.path, auth=auth)
+
+    def _past_the_gate(self, kind: str, username: str, status: int) -> bool | None:
+        """Did credentials get past the 401 challenge? 401 no, 2xx/3xx yes, 403 cannot tell. Any
+        other answer (a 405 from an upload path, a 5xx) means yes only if a random wrong password is
+        still challenged with 401: otherwise the device answers that way to everyone, and reading it
+        as "accepted" would be a false FAIL (or, read as "refused", a false PASS)."""
+        if status in (401, 407):
+            return False
+        if 200 <= status < 400:
+            return True
+        if status == 403:
+            return None
+        if self._wrong_status is None:  # one calibration login per probe, only when it is needed
+            self._wrong_status = self._challenged_get(kind, username, "wrong-" + secrets.token_hex(8)).status_code
+        return True if self._wrong_status in (401, 407) else None
+
     @declared_class
     def attempt(self, username: str, password: str) -> Attempt:
         t0 = time.monotonic()
@@ -118,17 +140,12 @@ class HttpLoginProbe:
             if login.failure_contains is not None:
                 ok = ok and login.failure_contains not in r.text
         else:
-            auth = HTTPDigestAuth(username, password) if kind == "digest" else HTTPBasicAuth(username, password)
-            r = self.request("GET", self.path, auth=auth)
-            # the path challenged with 401 without credentials: any answer but 401/403 means these
-            # credentials got past the authentication gate, even when the path then refuses a GET
-            # (405 from an upload endpoint) or fails (5xx); reading those as "refused" would pass a
-            # default password that works
-            ok = r.status_code not in (401, 403, 407)
-            if r.status_code == 403:
+            r = self._challenged_get(kind, username, password)
+            ok = self._past_the_gate(kind, username, r.status_code)
+            if ok is None:
                 seconds = round(time.monotonic() - t0, 3)
-                return Attempt(username, None, f"{kind} login: HTTP 403 (refused, or accepted but forbidden: "
-                               "cannot tell)", seconds)
+                return Attempt(username, None, f"{kind} login: HTTP {r.status_code} (a wrong password gets the "
+                               "same answer, or 403: cannot tell)", seconds)
         seconds = round(time.monotonic() - t0, 3)
         if r.status_code in (429, 503):  # throttled: says nothing about the password
             return Attempt(username, None, f"{kind} login: rate limited (HTTP {r.status_code})", seconds)
