@@ -60,6 +60,15 @@ class TlsCertificateRules(_M):
     name_source: str
 
 
+class KeyExchangeRule(_M):
+    """Suites without an ephemeral key exchange (static RSA key transport, static DH/ECDH, PSK
+    alone) are named on *every* version they are offered on: on TLS 1.0/1.1 the version finding
+    alone would hide that recorded traffic can be decrypted later with the server's key."""
+
+    forward_secrecy: Literal["required"]
+    source: str = Field(min_length=3)
+
+
 class TlsPolicy(_M):
     id: str
     version: str
@@ -67,6 +76,7 @@ class TlsPolicy(_M):
     source: str
     protocols: _Listed
     cipher_suites: _Listed
+    key_exchange: KeyExchangeRule
     groups: _Listed
     certificate: TlsCertificateRules
     vulnerabilities: dict[

@@ -4,6 +4,7 @@ the clause it rests on, so an assessor can check the verdict against the documen
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from harness.judgement.policies import TlsPolicy, Violation
 from harness.observation.probes.tls import TlsObservation, names_match
@@ -19,6 +20,16 @@ VULNERABILITY_TEXT = {
 }
 
 
+# Key exchange without forward secrecy, read from the IANA suite name: RSA key transport
+# (TLS_RSA_WITH_*, TLS_RSA_EXPORT_*), static (EC)DH (TLS_DH_*, TLS_ECDH_* without the E of
+# "ephemeral"), pre-shared keys alone (TLS_PSK_*, TLS_RSA_PSK_*). TLS 1.3 suites carry no key exchange.
+_STATIC_KEX = re.compile(r"^TLS_(RSA|RSA_EXPORT|DH|ECDH|PSK|RSA_PSK|KRB5)_")
+
+
+def static_key_exchange(suite: str) -> bool:
+    return _STATIC_KEX.match(suite) is not None
+
+
 def evaluate(
     obs: TlsObservation, policy: TlsPolicy, server_names: list[str], now: dt.datetime | None = None
 ) -> list[Violation]:
@@ -29,9 +40,15 @@ def evaluate(
             out.append(Violation(f"tls.protocol.{version}", f"{version} is enabled", policy.protocols.source))
     allowed = set(policy.cipher_suites.allowed)
     for version, suites in obs.protocols.items():
+        static = [s for s in suites if static_key_exchange(s)]
+        if static:
+            out.append(Violation(f"tls.key_exchange.{version}",
+                                 f"{len(static)} {version} cipher suite(s) without forward secrecy (static key "
+                                 f"exchange; recorded traffic decrypts with the server key): {', '.join(static)}",
+                                 policy.key_exchange.source))
         if version not in policy.protocols.allowed:
-            continue  # the version itself is the finding; its suites would only repeat it
-        bad = [s for s in suites if s not in allowed]
+            continue  # the version itself is the finding; its other suites would only repeat it
+        bad = [s for s in suites if s not in allowed and not static_key_exchange(s)]
         if bad:
             out.append(
                 Violation(

@@ -35,9 +35,10 @@ def per_account(todo: list, per_account_cap: int) -> tuple[list, list]:
 
 def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1,
                  per_account_cap: int | None = None) -> dict[str, Any]:
-    """Fingerprint, then try matching vendor pairs and the generic ones, stopping after the batch
-    in which a pair is accepted (one is proof enough, and fragile devices are spared the rest).
-    Batches run `parallel` logins at once, within the unit's connection budget."""
+    """Fingerprint, then try matching vendor pairs and the generic ones, every one within the caps,
+    even after one is accepted: a manufacturer has to remove every shipped pair, so the report
+    names all of them. Batches run `parallel` logins at once, within the unit's connection budget;
+    an unreachable service or two batches without any readable outcome end the series."""
     try:
         seen = probe.fingerprint()
         reason = probe.not_applicable()
@@ -45,17 +46,15 @@ def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1,
         inconclusive(f"{label}: {e}")
     if reason:
         not_applicable(f"{label}: {reason}")
-    attempts, accepted, undecided_batches = [], None, 0
+    attempts, accepted, undecided_batches = [], [], 0
     todo, untried = per_account(candidates(probe.protocol, seen, cap), per_account_cap or cap)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         for i in range(0, len(todo), max(1, parallel)):
             batch = todo[i : i + max(1, parallel)]
             outcomes = list(pool.map(lambda c: _one(probe, c), batch))
             attempts += [row for row, _ in outcomes]
-            hits = [cred for (_, ok), cred in zip(outcomes, batch, strict=True) if ok]
-            if hits:
-                accepted = hits[0]
-            if hits or any(row["outcome"].startswith("unreachable") for row, _ in outcomes):
+            accepted += [cred for (_, ok), cred in zip(outcomes, batch, strict=True) if ok]
+            if any(row["outcome"].startswith("unreachable") for row, _ in outcomes):
                 break
             undecided_batches = undecided_batches + 1 if all(row.get("accepted") is None for row, _ in outcomes) else 0
             if undecided_batches >= 2:
@@ -72,9 +71,13 @@ def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1,
         "tried": len(attempts),
         "password": "never recorded; the entry id names the pair in harness/data/default_credentials.yaml",
         "attempts": attempts,
-        "accepted": None if accepted is None else {"entry": accepted.id, "username": accepted.username,
-                                                   "source": accepted.source},
+        "accepted": _entry(accepted[0]) if accepted else None,  # the first, for a quick read
+        "all_accepted": [_entry(c) for c in accepted],
     }
+
+
+def _entry(cred) -> dict[str, str]:
+    return {"entry": cred.id, "username": cred.username, "source": cred.source}
 
 
 def _one(probe: LoginProbe, cred) -> tuple[dict[str, Any], bool]:

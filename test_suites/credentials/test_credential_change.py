@@ -9,7 +9,7 @@ import pytest
 
 from harness.observation.probes.ssh import SshLoginProbe, SshUnreachable, run_command
 from harness.observation.recovery import keep_for_recovery
-from harness.record.verdict import fail, inconclusive, not_applicable
+from harness.record.verdict import fail, inconclusive, not_applicable, not_evaluated
 
 
 def _change(guard, unit, svc, cc, username, old, new, timeout):
@@ -22,8 +22,8 @@ def _change(guard, unit, svc, cc, username, old, new, timeout):
 def test_password_can_be_changed(unit, profile, guard, evidence, redactor):
     cc = profile.credential_change
     if cc is None:
-        not_applicable("the profile declares no credential_change procedure; describe how a user changes "
-                       "the password (credential_change) so it can be tested")
+        not_evaluated("the profile declares no credential_change procedure; describe how a user changes "
+                      "the password (credential_change) so it can be tested")
     svc = next(s for s in profile.services if s.name == cc.service)
     if svc not in profile.services_for(unit):
         not_applicable(f"{unit.name} does not expose the declared change service {svc.name!r}")

@@ -17,24 +17,26 @@ FIX = ("Give every unit its own random password, or make the user set one before
 
 
 def _judge(result: dict, label: str, findings, observations, unit, case: str) -> None:
-    """One service's findings: FAIL on an accepted pair, INCONCLUSIVE when nothing was decided,
+    """One service's findings: a FAIL per accepted pair, INCONCLUSIVE when nothing was decided,
     an advisory for pairs left untried to spare the account, PASS otherwise."""
-    if result["accepted"]:
-        a = result["accepted"]
+    for a in result["all_accepted"]:
         findings.fail(f"{label} ({result['protocol']}) accepts a well-known default password: "
-                      f"{a['username']}/«redacted» (default-credential entry '{a['entry']}')", target=label,
-                      rule=f"default-credential.{a['entry']}", fix=FIX)
+                      f"{a['username']}/«redacted» (default-credential entry '{a['entry']}', source: {a['source']})",
+                      target=label, rule=f"default-credential.{a['entry']}", fix=FIX)
         observations.note("default-credential-accepted", unit.name, case, endpoint=label,
                           protocol=result["protocol"], entry=a["entry"], username=a["username"])
-    elif not decided(result):
+    if result["all_accepted"]:
+        return
+    if not decided(result):
         findings.inconclusive(f"{label}: no login attempt completed, so nothing can be concluded", target=label)
-    else:
-        findings.passed(f"{label}: {result['tried']} well-known pair(s) refused", target=label)
-        if result["untried_for_lockout_safety"]:
-            findings.advisory(f"{label}: {len(result['untried_for_lockout_safety'])} pair(s) not tried, to stay "
-                              f"below lockout thresholds ({result['per_account_cap']} per account); raise "
-                              "limits.max_default_attempts_per_account to try them", target=label,
-                              rule="default-credential.coverage")
+        return
+    findings.passed(f"{label}: no default accepted among {result['tried']} well-known pair(s) tried "
+                    f"(list version {result['credential_list_version']})", target=label)
+    if result["untried_for_lockout_safety"]:
+        findings.advisory(f"{label}: {len(result['untried_for_lockout_safety'])} pair(s) not tried, to stay "
+                          f"below lockout thresholds ({result['per_account_cap']} per account); raise "
+                          "limits.max_default_attempts_per_account to try them", target=label,
+                          rule="default-credential.coverage")
 
 
 @pytest.mark.requirements("S1.1-02", "LA-2")

@@ -12,7 +12,7 @@ from harness.declaration.profile import Protocol
 from harness.observation.probes.login import Unreachable
 from harness.observation.probes.ssh import server_info
 from harness.observation.probes.tlskey import tls_public_key
-from harness.record.verdict import fail, inconclusive, not_applicable
+from harness.record.verdict import fail, inconclusive, not_evaluated
 
 
 def _norm(text: str) -> str:
@@ -43,7 +43,8 @@ def sequential(values: list[str]) -> bool:
 def test_unique_per_unit(profile, guard, evidence):
     units = profile.units
     if len(units) < 2:
-        not_applicable("uniqueness across units needs at least two units of the model in the profile")
+        not_evaluated("uniqueness across units needs at least two units of the model in the profile; declare a "
+                      "second unit to test it")
     findings, report = [], {"passwords": [], "ssh_host_keys": {}, "tls_keys": {}}
     timeout = profile.limits.connect_timeout_s
 

@@ -25,11 +25,20 @@ FIX = ("Verify every image before installing it: a CMS/X.509 signature chaining 
 
 
 def _update(profile):
+    """The declared update mechanism, when the harness can deliver images to it. Anything
+    missing is "could not test" (NOT_EVALUATED, naming the input), never "does not apply": a
+    device without a declared updater still has to show it is updatable and that it checks."""
     u = profile.update
-    if u is None or u.service is None:
-        not_applicable("the profile declares no network update mechanism (update.service)")
+    if u is None:
+        not_evaluated("the profile declares no update mechanism; declare `update:` (how the device takes "
+                      "images) so update integrity can be tested")
+    if u.service is None:
+        how = "pulls its updates (update.pull)" if u.pull else "declares no update service"
+        not_evaluated(f"the device {how}; the harness delivers test images by upload to a declared "
+                      "update.service only, so genuine, malicious and older images were not tried")
     if u.image_format not in (None, "swu"):
-        not_applicable(f"image format {u.image_format} is not supported by this suite")
+        not_evaluated(f"image format {u.image_format} has no image builder in the harness yet (supported: swu); "
+                      "its integrity was not tested")
     return u
 
 
@@ -119,7 +128,7 @@ def _restore(ep: UpdateEndpoint, baseline: DeviceState, u, unit, evidence) -> No
 def test_genuine_images_verify_offline(profile, evidence):
     u = profile.update
     if u is None:
-        not_applicable("the profile declares no update mechanism")
+        not_evaluated("the profile declares no update mechanism; declare `update:` so it can be tested")
     if u.trust_anchor is None:
         inconclusive("declare update.trust_anchor (the CA certificate the device trusts) to verify images")
     images = {r: p for r, p in (("current", u.current_image), ("newer", u.newer_image), ("older", u.older_image)) if p}
@@ -195,7 +204,7 @@ def test_malicious_image_refused(case, unit, profile, device, evidence, run_cach
         run_cache["update-derived"] = {d.case: d for d in derive(data, u.tamper_payload, expired)}
     image = run_cache["update-derived"].get(case)
     if image is None:
-        not_applicable(f"{case}: needs update.expired_signer (an expired signer certificate of your CA, with "
+        not_evaluated(f"{case}: needs update.expired_signer (an expired signer certificate of your CA, with "
                        "its key) to build")
     evidence.write_bytes(f"{case}.swu", image.data)
     evidence.write_json("image.json", {"case": case, "sha256": image.sha256, "bytes": len(image.data),
@@ -270,7 +279,7 @@ def test_genuine_update_installs(unit, profile, device, evidence, run_cache, obs
 def test_downgrade_refused(unit, profile, device, evidence, catalogs):
     u = _update(profile)
     if u.older_image is None:
-        not_applicable("no older genuine image declared (update.older_image), so a downgrade cannot be tried")
+        not_evaluated("no older genuine image declared (update.older_image), so a downgrade could not be tried")
     image, before, _, after = _send_genuine(device, unit, u.older_image, "older", u, evidence, expect_change=False)
     if after is None:
         fail(f"{unit.name} stopped answering after the downgrade attempt to {image.version}")
@@ -293,8 +302,10 @@ def test_pull_channel_refuses_an_untrusted_server(unit, profile, guard, evidence
     from harness.observation.update.standin import serve_untrusted
 
     u = profile.update
-    if u is None or u.pull is None:
-        not_applicable("the profile declares no pull channel (update.pull)")
+    if u is None:
+        not_evaluated("the profile declares no update mechanism; declare `update:` so it can be tested")
+    if u.pull is None:
+        not_applicable("the device takes updates by upload; it declares no pull channel (update.pull)")
     if not u.pull.tls:
         not_applicable("the declared pull channel does not use TLS; its integrity rests on the image checks alone")
     try:

@@ -272,3 +272,28 @@ def test_basic_login_past_the_gate_is_told_from_a_device_that_answers_everyone_a
         assert got.accepted is None and "cannot tell" in got.detail
     finally:
         server.shutdown()
+
+
+def _mqtt_broker(return_code: int):
+    """A broker that answers every CONNECT with a CONNACK carrying `return_code` (MQTT 3.1.1
+    defines 0-5; anything else is reserved), then hangs up."""
+    def script(conn):
+        conn.recv(1024)  # CONNECT
+        conn.sendall(bytes([0x20, 0x02, 0x00, return_code]))
+        time.sleep(0.3)
+    return script
+
+
+@pytest.mark.parametrize(("code", "refused", "accepted"), [(6, None, None), (0x80, None, None), (5, True, False),
+                                                           (0, False, True)],
+                         ids=["reserved-6", "reserved-0x80", "not-authorised", "accepted"])
+def test_mqtt_reserved_connack_is_neither_refusal_nor_acceptance(guard, code, refused, accepted):
+    from harness.observation.probes.mqtt import MqttLoginProbe
+
+    probe = MqttLoginProbe(guard, ADDR, serve(_mqtt_broker(code)), tls=False, timeout=TIMEOUT)
+    access = probe.anonymous_access()
+    assert access.refused is refused, access.detail
+    if refused is None:
+        assert "reserves" in access.detail and access.observations[0]["connack"]
+    attempt = probe.attempt("admin", "admin")
+    assert attempt.accepted is accepted, attempt.detail

@@ -117,8 +117,9 @@ def test_tls_sound_server_passes_both_policies(policy):
 @pytest.mark.parametrize(
     ("change", "rule"),
     [
-        ({"protocols": {"TLSv1.0": ["TLS_RSA_WITH_AES_128_CBC_SHA"], "TLSv1.2": []}}, "tls.protocol.TLSv1.0"),
-        ({"protocols": {"TLSv1.2": ["TLS_RSA_WITH_AES_128_GCM_SHA256"]}}, "tls.cipher_suites.TLSv1.2"),
+        ({"protocols": {"TLSv1.0": ["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"], "TLSv1.2": []}}, "tls.protocol.TLSv1.0"),
+        ({"protocols": {"TLSv1.2": ["TLS_RSA_WITH_AES_128_GCM_SHA256"]}}, "tls.key_exchange.TLSv1.2"),
+        ({"protocols": {"TLSv1.2": ["TLS_ECDHE_RSA_WITH_ARIA_128_GCM_SHA256"]}}, "tls.cipher_suites.TLSv1.2"),
         ({"chain": [_cert(key_type="RSA", key_bits=1024)]}, "tls.certificate.key_size"),
         ({"chain": [_cert(signature_hash="sha1")]}, "tls.certificate.signature"),
         ({"chain": [_cert(not_after="2026-10-01T00:00:00+00:00")]}, "tls.certificate.expired"),
@@ -145,3 +146,27 @@ def test_tls_expired_certificate_is_not_reported_twice():
     obs = _obs(chain=[_cert(not_after="2026-10-01T00:00:00+00:00")], trusted=False,
                validation_error="cert is not valid at validation time")
     assert [v.rule for v in tls_evaluate(obs, load_tls_policy(), [], now=NOW)] == ["tls.certificate.expired"]
+
+
+@pytest.mark.parametrize("policy", ["cryptrec-gl3001-3.0.1", "nist-sp800-52r2"])
+def test_static_rsa_on_a_legacy_version_is_named_besides_the_version(policy):
+    """Class 10 of the 'devices we did not build' issue: TLS_RSA_* on a TLS 1.0-only port was
+    reported only as 'TLS 1.0 enabled'; the missing forward secrecy is its own finding, citing
+    both the policy's document and RFC 9325."""
+    obs = _obs(protocols={"TLSv1.0": ["TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"],
+                          "TLSv1.1": ["TLS_RSA_WITH_AES_256_CBC_SHA"], "TLSv1.2": [], "TLSv1.3": []})
+    v = {x.rule: x for x in tls_evaluate(obs, load_tls_policy(policy), [], now=NOW)}
+    assert {"tls.protocol.TLSv1.0", "tls.protocol.TLSv1.1", "tls.key_exchange.TLSv1.0",
+            "tls.key_exchange.TLSv1.1"} <= set(v)
+    assert "TLS_RSA_WITH_AES_128_CBC_SHA" in v["tls.key_exchange.TLSv1.0"].detail
+    assert "ECDHE" not in v["tls.key_exchange.TLSv1.0"].detail
+    assert "RFC 9325" in v["tls.key_exchange.TLSv1.0"].source
+
+
+def test_ephemeral_suites_are_not_static():
+    from harness.judgement.tls import static_key_exchange
+
+    assert not any(static_key_exchange(s) for s in ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                                                    "TLS_DHE_RSA_WITH_AES_128_CBC_SHA", "TLS_AES_128_GCM_SHA256"))
+    assert all(static_key_exchange(s) for s in ("TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA",
+                                                "TLS_DH_RSA_WITH_AES_128_CBC_SHA", "TLS_PSK_WITH_AES_128_CBC_SHA"))

@@ -14,6 +14,14 @@ from harness.observation.probes.login import Access, Attempt, Unreachable, decla
 from harness.observation.scope import ScopeGuard
 
 CRITERION = "the broker answers CONNACK with return code 0 (connection accepted)"
+# MQTT 3.1.1 §3.2.2.3 defines return codes 0-5 and reserves the rest; paho maps a reserved code to
+# "Unspecified error". Such an answer is not MQTT as specified: it is neither an acceptance nor a
+# refusal, and reading it as a refusal would be a false PASS.
+RESERVED = "Unspecified error"
+
+
+def _malformed(rc) -> bool:
+    return rc is not None and rc.getName() == RESERVED
 
 
 class MqttLoginProbe:
@@ -72,6 +80,9 @@ class MqttLoginProbe:
         if rc is None:
             return Access(None, f"no CONNACK within {self.timeout:g}s ({state.get('disconnected', 'no answer')})")
         obs = [{"connack": str(rc), "suback": state.get("suback"), "puback": state.get("puback", False)}]
+        if _malformed(rc):
+            return Access(None, "the CONNACK carries a return code MQTT 3.1.1 reserves (not 0-5): not a conforming "
+                          "broker answer, so it proves neither acceptance nor refusal", obs)
         if rc.is_failure:
             return Access(True, f"anonymous connection refused: {rc}", obs)
         granted = state.get("suback") and all(code < 0x80 for code in state["suback"])
@@ -85,6 +96,9 @@ class MqttLoginProbe:
         rc = self._session(username, password).get("rc")
         if rc is None:
             return Attempt(username, None, "no CONNACK", round(time.monotonic() - t0, 3))
+        if _malformed(rc):
+            return Attempt(username, None, "CONNACK with a reserved return code (not MQTT 3.1.1)",
+                           round(time.monotonic() - t0, 3))
         return Attempt(username, not rc.is_failure, f"CONNACK {rc}", round(time.monotonic() - t0, 3))
 
 
