@@ -7,14 +7,12 @@ from __future__ import annotations
 import re
 import secrets
 import time
-import warnings
 
-import requests
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
-from urllib3.exceptions import InsecureRequestWarning
 
 from harness.declaration.profile import HttpLogin, Protocol, Service, TlsExpectation
-from harness.observation.probes.login import Access, Attempt, Unreachable, declared_class
+from harness.observation.probes.http_client import HttpAnswer, exchange
+from harness.observation.probes.login import Access, Attempt, declared_class
 from harness.observation.scope import ScopeGuard
 
 TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -28,9 +26,10 @@ class HttpLoginProbe:
     def __init__(self, guard: ScopeGuard, address: str, service: Service, timeout: float = 5.0) -> None:
         self.guard, self.address, self.service, self.timeout = guard, address, service, timeout
         tls = service.protocol is Protocol.HTTPS or service.tls is TlsExpectation.REQUIRED
+        self.tls = tls
         self.base = f"{'https' if tls else 'http'}://{address}:{service.port}"
         self.path = (service.http_login.path if service.http_login else None) or (service.protected_paths or ["/"])[0]
-        self._challenge: requests.Response | None = None
+        self._challenge: HttpAnswer | None = None
         self._wrong_status: int | None = None  # what a random wrong password gets, once it matters
 
     @property
@@ -47,17 +46,11 @@ class HttpLoginProbe:
                 "other status (405, 5xx) means accepted only while a random wrong password still gets 401; "
                 "403 cannot be told apart")
 
-    def request(self, method: str, path: str, **kw) -> requests.Response:
-        with self.guard.slot(self.address, self.service.port, self.timeout), warnings.catch_warnings():
-            warnings.simplefilter("ignore", InsecureRequestWarning)
-            try:
-                with requests.Session() as s:
-                    return s.request(method, self.base + path, timeout=self.timeout, verify=False,
-                                     allow_redirects=False, headers={"Connection": "close"}, **kw)
-            except requests.RequestException as e:
-                raise Unreachable(f"{method} {self.base}{path} failed: {type(e).__name__}: {e}") from None
+    def request(self, method: str, path: str, **kw) -> HttpAnswer:
+        return exchange(self.guard, self.address, self.service.port, self.tls, method, path,
+                        timeout=self.timeout, **kw)
 
-    def challenge(self) -> requests.Response:
+    def challenge(self) -> HttpAnswer:
         if self._challenge is None:
             self._challenge = self.request("GET", self.path)
         return self._challenge
@@ -107,7 +100,7 @@ class HttpLoginProbe:
             return Access(False, "served without credentials: " + ", ".join(open_paths), observations)
         return Access(True, "every protected path refused or redirected an unauthenticated request", observations)
 
-    def _challenged_get(self, kind: str, username: str, password: str) -> requests.Response:
+    def _challenged_get(self, kind: str, username: str, password: str) -> HttpAnswer:
         auth = HTTPDigestAuth(username, password) if kind == "digest" else HTTPBasicAuth(username, password)
         return self.request("GET", self.path, auth=auth)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import requests
-
+from harness.observation.probes.http_client import exchange
+from harness.observation.probes.login import Unreachable
 from harness.observation.scope import ScopeGuard
 
 
@@ -24,9 +24,8 @@ def plain_http(guard: ScopeGuard, address: str, port: int, paths: list[str], tim
     out = PlainHttpAnswers()
     for path in paths or ["/"]:
         try:
-            with guard.slot(address, port, timeout):
-                r = requests.get(f"http://{address}:{port}{path}", timeout=timeout, allow_redirects=False)
-        except requests.RequestException as e:
+            r = exchange(guard, address, port, False, "GET", path, timeout=timeout, max_bytes=65536)
+        except Unreachable as e:
             out.error = f"GET {path}: {e}"[:300]
             break
         out.responses.append({"path": path, "status": r.status_code,

@@ -1,0 +1,121 @@
+"""The one HTTP(S) exchange every web probe makes: through the scope guard's slot, reaching any
+TLS the device offers, bounded in time and bytes.
+
+Why not plain `requests.get`: urllib3 refuses TLS 1.0/1.1 (its default minimum is TLS 1.2), so a
+legacy-only admin port made every login and access check INCONCLUSIVE; and reading a whole body
+into memory lets a hostile device fill the machine (a 1 GiB answer). Here the TLS client context is
+the probes' permissive one (`tls.probing_context`, recorded in the answer as such: judging the TLS
+is the policy's job), the body is streamed up to a byte cap, and a watchdog shuts the socket at an
+overall deadline, so a device dripping one byte at a time cannot hold a case past it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import InsecureRequestWarning
+
+from harness.observation.probes.login import Unreachable
+from harness.observation.probes.tls import probing_context
+from harness.observation.scope import ScopeGuard
+
+DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB: far more than any status page or login form needs
+TLS_NOTE = "any TLS version and suite, no certificate check (probe context; the TLS checks judge the channel)"
+
+
+class _ReachAnyTls(HTTPAdapter):
+    """An adapter whose TLS client is the probes' permissive context, for every pool it makes."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = probing_context()
+        super().init_poolmanager(*args, **kwargs)
+
+
+@dataclass
+class HttpAnswer:
+    """One HTTP answer as far as it was read: the same names as `requests.Response` for the
+    parts the probes read, plus what the bounds did to it."""
+
+    method: str
+    url: str
+    status_code: int
+    headers: CaseInsensitiveDict
+    content: bytes
+    truncated: bool = False  # the body went past the byte cap; only the first part was read
+    seconds: float = 0.0
+    tls: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def summary(self) -> dict:
+        return {"method": self.method, "url": self.url, "status": self.status_code,
+                "content_type": self.headers.get("Content-Type"), "bytes": len(self.content),
+                "truncated": self.truncated, "seconds": self.seconds,
+                "www_authenticate": self.headers.get("WWW-Authenticate"),
+                "location": self.headers.get("Location"), "allow": self.headers.get("Allow")}
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    conn = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
+    return getattr(conn, "sock", None)
+
+
+def _shut(sock: socket.socket | None) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def exchange(guard: ScopeGuard, address: str, port: int, tls: bool, method: str, path: str, *,
+             timeout: float, max_bytes: int = DEFAULT_MAX_BYTES, **kwargs: Any) -> HttpAnswer:
+    """One request, no redirects followed, `Connection: close`. Raises `Unreachable` when no
+    HTTP answer came (refused, reset, not HTTP, deadline passed before the headers)."""
+    url = f"{'https' if tls else 'http'}://{address}:{port}{path}"
+    deadline_s = max(timeout * 3, timeout + 2.0)  # headers and body together, however they trickle
+    t0 = time.monotonic()
+    with guard.slot(address, port, timeout), warnings.catch_warnings(), requests.Session() as session:
+        warnings.simplefilter("ignore", InsecureRequestWarning)
+        session.mount("https://", _ReachAnyTls())
+        headers = {"Connection": "close", **kwargs.pop("headers", {})}
+        try:
+            r = session.request(method, url, timeout=timeout, verify=False, allow_redirects=False,
+                                stream=True, headers=headers, **kwargs)
+        except requests.RequestException as e:
+            raise Unreachable(f"{method} {url} failed: {type(e).__name__}: {e}"[:400]) from None
+        sock = _socket_of(r)
+        watchdog = threading.Timer(max(0.0, deadline_s - (time.monotonic() - t0)), _shut, (sock,))
+        watchdog.daemon = True
+        watchdog.start()
+        body, truncated, cut_short = bytearray(), False, None
+        try:
+            for chunk in r.iter_content(8192):
+                body += chunk
+                if len(body) > max_bytes:
+                    del body[max_bytes:]
+                    truncated = True
+                    break
+                if time.monotonic() - t0 > deadline_s:
+                    cut_short = f"body still arriving after {deadline_s:g}s"
+                    break
+        except (requests.RequestException, OSError) as e:
+            cut_short = f"body cut short: {type(e).__name__}"
+        finally:
+            watchdog.cancel()
+            r.close()
+    if cut_short and time.monotonic() - t0 > deadline_s:
+        raise Unreachable(f"{method} {url}: the answer did not finish within {deadline_s:g}s ({cut_short})")
+    return HttpAnswer(method, url, r.status_code, r.headers, bytes(body), truncated,
+                      round(time.monotonic() - t0, 3), TLS_NOTE if tls else None,
+                      {"incomplete": cut_short} if cut_short else {})
