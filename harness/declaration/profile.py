@@ -107,11 +107,23 @@ def _read_secret_file(path: Path) -> str:
         raise LookupError(f"secret file {path} is not UTF-8 text") from None
 
 
+UNKNOWN = "unknown"
+
+
 class Identity(_Strict):
-    vendor: str = Field(min_length=1, description="manufacturer's name as on the label")
+    """Who made the device and what it runs. A profile written from a vendor's declaration may not
+    know the vendor or the firmware version: say `unknown` explicitly rather than inventing one;
+    checks that compare against it then rely on what the device shows by itself."""
+
+    vendor: str = Field(min_length=1, description="manufacturer's name as on the label, or 'unknown'")
     model: str = Field(min_length=1, description="model designation as printed on the device")
-    firmware_version: str = Field(min_length=1, description="firmware version under test")
+    firmware_version: str = Field(min_length=1, description="firmware version under test, or 'unknown'")
     hardware_version: str | None = None
+
+    @property
+    def firmware_known(self) -> str | None:
+        """The declared firmware version, or None when the profile says it is unknown."""
+        return None if self.firmware_version.strip().lower() == UNKNOWN else self.firmware_version
 
 
 class Unit(_Strict):
@@ -181,6 +193,11 @@ class Service(_Strict):
         default_factory=list, description="HTTP paths that must refuse unauthenticated requests (admin pages, API)"
     )
     http_login: HttpLogin | None = Field(default=None, description="how the web service logs users in")
+    api_paths: list[str] = Field(
+        default_factory=list, description="the device's own HTTP API paths; tried without credentials, state-changing "
+        "methods under --allow intrusive")
+    public: bool = Field(default=False, description="serves only public content (documents, redirects): nothing "
+                         "behind it may need authentication, and the harness checks that nothing does")
     account: TestAccount | None = Field(default=None, description="a valid login, for lockout and change tests")
     states: list[str] | None = Field(
         default=None, description="device states in which the service is reachable; default every declared state"
@@ -210,14 +227,16 @@ class CredentialChange(_Strict):
     input: str = Field(default="{old}\n{new}\n{new}\n", description="standard input, with {old} and {new}")
 
 
-DISCLOSURE_KINDS = ("serial-number", "mac-address", "firmware-version", "os-version", "internal-path")
+DISCLOSURE_KINDS = ("serial-number", "mac-address", "device-uuid", "firmware-version", "os-version",
+                    "internal-path")
 
 
 class DiscoveryDeclaration(_Strict):
     """What the unit may reveal to anyone on the network without a password (mDNS, SSDP/UPnP,
     SNMP). Anything else security-relevant that it advertises is a finding (ETSI 5.6-2)."""
 
-    may_reveal: list[Literal["serial-number", "mac-address", "firmware-version", "os-version", "internal-path"]] = (
+    may_reveal: list[Literal["serial-number", "mac-address", "device-uuid", "firmware-version", "os-version",
+                             "internal-path"]] = (
         Field(default_factory=list, description="kinds of detail the product needs to advertise: " + ", ".join(
             DISCLOSURE_KINDS))
     )
@@ -411,8 +430,17 @@ class DeviceProfile(_Strict):
                             f"service {s.name!r} names test account secret {s.account.secret!r}, "
                             f"but unit {u.name!r} has no such secret; add it under units[].secrets"
                         )
-            if (s.http_login or s.protected_paths) and s.protocol not in (Protocol.HTTP, Protocol.HTTPS):
-                raise ValueError(f"service {s.name!r}: http_login and protected_paths are for http/https services")
+            if (s.http_login or s.protected_paths or s.api_paths or s.public) and s.protocol not in (
+                    Protocol.HTTP, Protocol.HTTPS):
+                raise ValueError(f"service {s.name!r}: http_login, protected_paths, api_paths and public are for "
+                                 "http/https services")
+            if s.public and (s.protected_paths or s.account or s.http_login
+                             or s.authentication is not Authentication.NONE):
+                raise ValueError(f"service {s.name!r}: a public service has authentication none and no "
+                                 "protected_paths, account or login; declare the protected part as its own service")
+            for path in [*s.protected_paths, *s.api_paths]:
+                if not path.startswith("/") or any(c.isspace() for c in path):
+                    raise ValueError(f"service {s.name!r}: path {path!r} must start with / and contain no spaces")
         if self.update and self.update.service:
             svc = {s.name: s for s in self.services}.get(self.update.service)
             if svc is None or svc.protocol not in (Protocol.HTTP, Protocol.HTTPS):

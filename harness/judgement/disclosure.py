@@ -1,6 +1,13 @@
 """Which advertised details are security-relevant (ETSI EN 303 645 5.6-2: no unauthenticated
 disclosure of security-relevant information), judged against what the profile justifies.
 
+Identifiers are recognised by meaning and by shape, not only by matching the declaration: a
+field named like a serial number, MAC, UUID/UDN or firmware version (UPnP tags, mDNS TXT keys,
+JSON keys, key=value text) counts whatever its value, and so do MAC- and UUID-shaped values and
+"firmware 2.0.1"-like text; the declared serial, MAC and firmware version are matched on top. A
+profile written from a vendor's declaration often leaves the serial out, and the device still
+gives it away.
+
 A serial number or MAC lets an attacker derive per-unit defaults that vendors compute from them;
 an exact firmware or OS version turns a vulnerability database into a target list; file-system
 paths map the device's internals. The model name is fine (users need it: JC-STAR S1.1-10).
@@ -14,10 +21,11 @@ from dataclasses import asdict, dataclass
 from harness.declaration.profile import DeviceProfile, Unit
 from harness.observation.probes.discovery import Advertised
 
-KINDS = ("serial-number", "mac-address", "firmware-version", "os-version", "internal-path")
+KINDS = ("serial-number", "mac-address", "device-uuid", "firmware-version", "os-version", "internal-path")
 REASONS = {
     "serial-number": "the serial number (vendors derive per-unit passwords and keys from it)",
     "mac-address": "the MAC address (used to derive per-unit defaults and to track the device)",
+    "device-uuid": "a stable per-unit identifier (UUID/UDN: tracks the unit; some vendors derive defaults from it)",
     "firmware-version": "the exact firmware version (turns a public vulnerability list into a target list)",
     "os-version": "the exact operating-system or kernel version (same: matches it to known vulnerabilities)",
     "internal-path": "internal file-system paths (a map of the device's internals)",
@@ -25,6 +33,18 @@ REASONS = {
 SOURCE = "ETSI EN 303 645 5.6-2 (minimise unauthenticated disclosure of security-relevant information)"
 _MAC = re.compile(r"(?<![0-9a-f])(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}(?![0-9a-f])", re.I)
 _OS = re.compile(r"\b(linux|debian|ubuntu|openwrt|busybox|freertos|zephyr)[/ ]v?\d+\.\d+(?:\.\d+)?", re.I)
+_UUID = re.compile(r"(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])", re.I)
+_FIRMWARE_TEXT = re.compile(r"\b(?:firmware|fw|software|sw)[ _-]?(?:version|ver|rev(?:ision)?)?[\s:=\"'/]{0,4}v?"
+                            r"\d+\.\d+(?:\.\d+)+", re.I)
+_VERSION_VALUE = re.compile(r"^v?\d+\.\d+(?:[.-]\w+)*$", re.I)
+# Field names by meaning, compared lower-case with everything but letters and digits removed
+# (serialNumber, serial_no, "TXT sn", device.serial all become one of these).
+_SERIAL_FIELDS = {"serial", "serialno", "serialnum", "serialnumber", "sn", "deviceserial", "serialid", "psn"}
+_MAC_FIELDS = {"mac", "macaddr", "macaddress", "hwaddr", "hwaddress", "ethaddr", "ethmac", "wlanmac", "wifimac",
+               "bssid", "lanmac", "wanmac"}
+_UUID_FIELDS = {"udn", "uuid", "deviceuuid", "guid", "deviceguid"}
+_FIRMWARE_FIELDS = {"firmware", "firmwareversion", "fwversion", "fwver", "fw", "softwareversion", "swversion",
+                    "swver", "firmwarerev", "firmwarerevision", "fwrev", "imageversion", "osversion", "buildversion"}
 _PATH = re.compile(r"(?:^|[\s\"'=(])(/(?:etc|tmp|var|home|root|mnt|usr|opt|data|proc|sys|flash)/[\w./-]*)")
 
 
@@ -52,6 +72,30 @@ def _version_token(version: str, text: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(version)}(?![\w]|\.\d)", text) is not None
 
 
+def _field_key(field: str) -> str:
+    """The last name in a field (`TXT fw` -> fw, `device.serialNumber` -> serialnumber)."""
+    last = re.split(r"[.\s/\[\]]+", field.strip())
+    last = [p for p in last if p and not p.isdigit()]
+    return re.sub(r"[^0-9a-z]", "", (last[-1] if last else field).lower())
+
+
+def by_meaning(field: str, value: str) -> list[str]:
+    """Kinds a field carries by its name and its value's shape, declaration or not."""
+    key, v = _field_key(field), value.strip()
+    if not v:
+        return []
+    kinds = []
+    if key in _SERIAL_FIELDS and len(v) >= 4:
+        kinds.append("serial-number")
+    if key in _MAC_FIELDS or _MAC.search(v):
+        kinds.append("mac-address")
+    if key in _UUID_FIELDS or _UUID.search(v):
+        kinds.append("device-uuid")
+    if (key in _FIRMWARE_FIELDS and _VERSION_VALUE.match(v)) or _FIRMWARE_TEXT.search(v):
+        kinds.append("firmware-version")
+    return kinds
+
+
 def find(advertised: list[Advertised], profile: DeviceProfile, unit: Unit) -> list[Disclosure]:
     allowed = set(profile.discovery.may_reveal)
     out: list[Disclosure] = []
@@ -63,11 +107,15 @@ def find(advertised: list[Advertised], profile: DeviceProfile, unit: Unit) -> li
 
     for a in advertised:
         v = a.value
-        if unit.serial and unit.serial.lower() in v.lower():
+        meaning = by_meaning(a.field, v)
+        if "serial-number" in meaning or (unit.serial and unit.serial.lower() in v.lower()):
             add("serial-number", a)
-        if (unit.mac and len(_hex(unit.mac)) == 12 and _hex(unit.mac) in _hex(v)) or _MAC.search(v):
+        if "mac-address" in meaning or (unit.mac and len(_hex(unit.mac)) == 12 and _hex(unit.mac) in _hex(v)):
             add("mac-address", a)
-        if _version_token(profile.identity.firmware_version, v):
+        if "device-uuid" in meaning:
+            add("device-uuid", a)
+        firmware = profile.identity.firmware_known
+        if "firmware-version" in meaning or (firmware and _version_token(firmware, v)):
             add("firmware-version", a)
         if _OS.search(v):
             add("os-version", a)

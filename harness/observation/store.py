@@ -25,9 +25,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness.declaration.profile import DeviceProfile, Transport, Unit
+from harness.declaration.profile import DeviceProfile, Service, Transport, Unit
 from harness.observation.probes.discovery import Advertised, DiscoveryResult, discover
 from harness.observation.probes.http_plain import PlainHttpAnswers, plain_http
+from harness.observation.probes.http_surface import StateChangeTarget, WebPage, WebSurface, explore
 from harness.observation.probes.identify import identify
 from harness.observation.probes.login import Unreachable
 from harness.observation.probes.portscan import PortScan, ScanUnavailable, tcp_scan, udp_scan
@@ -173,6 +174,18 @@ class ObservationStore:
             self.guard, unit.address, port, paths, self.profile.limits.connect_timeout_s),
             asdict, lambda d: PlainHttpAnswers(**d))
 
+    def web_surface(self, unit: Unit, port: int, tls: bool, service: Service | None = None) -> WebSurface:
+        """What an HTTP(S) port serves without credentials, by safe requests only: its pages and
+        their links and forms, the declared service's protected and API paths, the common IoT
+        endpoints; paths that may act are listed as targets, never fetched (see `http_surface`)."""
+        return self._observe(unit, f"web-{port}", lambda: explore(
+            self.guard, unit.address, port, tls,
+            protected=list(service.protected_paths) if service else [],
+            api=list(service.api_paths) if service else [],
+            login_path=service.http_login.path if service and service.http_login and service.http_login.kind == "form"
+            else None,
+            timeout=self.profile.limits.connect_timeout_s), asdict, _web_surface)
+
     # ------------------------------------------------------------ facts from live cases
     def note(self, kind: str, unit: str, case: str, **data: Any) -> None:
         """Record a fact a live case established, for every other check to read."""
@@ -198,3 +211,8 @@ def _discovery(d: dict) -> DiscoveryResult:
 
 def _tls(d: dict) -> TlsObservation:
     return TlsObservation(**{**d, "chain": [CertificateFacts(**c) for c in d["chain"]]})
+
+
+def _web_surface(d: dict) -> WebSurface:
+    return WebSurface(**{**d, "pages": [WebPage(**p) for p in d["pages"]],
+                         "targets": [StateChangeTarget(**t) for t in d["targets"]]})

@@ -41,6 +41,9 @@ class CaseFindings:
     def not_applicable(self, reason: str, **kw) -> Finding:
         return self.add(Verdict.NOT_APPLICABLE, reason, **kw)
 
+    def not_evaluated(self, reason: str, **kw) -> Finding:
+        return self.add(Verdict.NOT_EVALUATED, reason, **kw)
+
     def advisory(self, reason: str, **kw) -> Finding:
         return self.add(Verdict.ADVISORY, reason, **kw)
 

@@ -1,4 +1,5 @@
-"""What the unit tells anyone who asks, without a password: mDNS/DNS-SD, SSDP/UPnP and SNMP.
+"""What the unit tells anyone who asks, without a password: mDNS/DNS-SD, SSDP/UPnP, SNMP, and
+every page its web services serve without credentials (declared ports and found ones).
 
 Disclosure (ETSI EN 303 645 5.6-2, minimise unauthenticated disclosure of security-relevant
 information): JC-STAR ★1 has no item of its own for it, so it is judged under S1.1-13 (no
@@ -8,9 +9,12 @@ that the model can be identified (S1.1-10).
 
 import pytest
 
+from harness.declaration.profile import Protocol, TlsExpectation
 from harness.judgement.disclosure import SOURCE, find, model_mentions, snmp_advertised, summarise
+from harness.judgement.web_access import fields_of
+from harness.observation.probes.login import Unreachable
 from harness.observation.probes.portscan import ScanUnavailable
-from harness.record.verdict import fail, inconclusive
+from harness.record.verdict import fail, inconclusive, not_applicable
 
 
 def _advertised(observations, unit, evidence):
@@ -61,3 +65,47 @@ def test_model_identifiable(unit, profile, observations, evidence):
                      "screenshot)")
 
 
+
+
+def _web_ports(observations, profile, unit, state) -> dict[int, tuple[bool, object]]:
+    """port -> (TLS?, declared service or None) for every web port, declared or identified."""
+    ports = {s.port: (s.protocol is Protocol.HTTPS or s.tls is TlsExpectation.REQUIRED, s)
+             for s in profile.services_for(unit, state) if s.protocol in (Protocol.HTTP, Protocol.HTTPS)}
+    try:
+        found = observations.protocols(unit, state)
+    except ScanUnavailable as e:
+        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
+    for port, (proto, declared) in found.items():
+        if not declared and proto in ("http", "https"):
+            ports[port] = (proto == "https", None)
+    return ports
+
+
+@pytest.mark.requirements("S1.1-13")
+def test_web_disclosure(unit, profile, observations, evidence, findings, device_state):
+    """Serial numbers, MACs, UUIDs, firmware versions and internal paths in pages served without
+    credentials (a status endpoint, a footer, a JSON API), by meaning and shape, declared or not."""
+    ports = _web_ports(observations, profile, unit, device_state)
+    if not ports:
+        not_applicable(f"{unit.name} serves no web port (declared or found)")
+    record = []
+    for port, (tls, service) in sorted(ports.items()):
+        label = f"{unit.name}:{service.name if service else f'undeclared-{port}'}/{port}"
+        try:
+            surface = observations.web_surface(unit, port, tls, service)
+        except Unreachable as e:
+            findings.inconclusive(f"{label}: {e}", target=label)
+            continue
+        advertised = [a for page in surface.served() for a in fields_of(page, f"{surface.base}{page.path}")]
+        found = find(advertised, profile, unit)
+        bad = [d for d in found if not d.justified]
+        record.append({"endpoint": label, "served": [p.path for p in surface.served()],
+                       "disclosures": [d.as_dict() for d in found]})
+        if bad:
+            findings.fail(f"{label} serves security-relevant detail without a password: {summarise(bad)}. Serve it "
+                          f"only after login, or justify it under discovery.may_reveal. [{SOURCE}]", target=label,
+                          rule="disclosure.web")
+        else:
+            findings.passed(f"{label}: {len(surface.served())} page(s) served without credentials reveal no "
+                            "serial, MAC, UUID, firmware version or internal path", target=label)
+    evidence.write_json("web-disclosure.json", {"unit": unit.name, "ports": record})

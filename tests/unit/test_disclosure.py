@@ -61,3 +61,43 @@ def test_txt_records_and_hostile_xml():
 
     with pytest.raises(DefusedXmlException):
         description_fields(bomb, "u")
+
+
+def _undeclared():
+    """A profile that knows neither serial, MAC nor firmware (written from a vendor's sheet)."""
+    profile, _ = _router()
+    data = profile.model_dump()
+    data["identity"]["firmware_version"] = "unknown"
+    data["units"][0]["serial"] = None
+    p = type(profile).model_validate(data)
+    return p, p.units[0]
+
+
+def test_identifiers_by_meaning_and_shape_without_any_declaration():
+    """Class 7 of the 'devices we did not build' issue: a serial in a UPnP description and a status
+    endpoint giving serial, MAC and firmware were not reported unless the profile declared them."""
+    profile, unit = _undeclared()
+    adv = [
+        Advertised("upnp-description", "u", "serialNumber", "ZX-99812-A"),
+        Advertised("upnp-description", "u", "UDN", "uuid:6f1d2c3a-9b7e-4c21-8d0f-0a1b2c3d4e5f"),
+        Advertised("http-json", "/api/status", "device.serial_no", "QX7781234"),
+        Advertised("http-json", "/api/status", "network.macAddress", "0281232290ab"),
+        Advertised("http-json", "/api/status", "fw_version", "4.2.17"),
+        Advertised("http-text", "/", "body", "Firmware V3.1.4 build 2201"),
+    ]
+    found = {(d.field, d.kind) for d in find(adv, profile, unit)}
+    assert found >= {("serialNumber", "serial-number"), ("UDN", "device-uuid"), ("device.serial_no", "serial-number"),
+                     ("network.macAddress", "mac-address"), ("fw_version", "firmware-version"),
+                     ("body", "firmware-version")}
+
+
+def test_names_and_values_that_only_look_alike_are_not_identifiers():
+    profile, unit = _undeclared()
+    adv = [
+        Advertised("upnp-description", "u", "modelNumber", "12.0.11"),  # a model number, not firmware
+        Advertised("http-json", "/api/status", "api_version", "2"),  # an API version
+        Advertised("http-json", "/api/status", "fw_version", "latest"),  # no version shape
+        Advertised("http-json", "/api/status", "sn", "0"),  # too short to be a serial
+        Advertised("http-json", "/api/status", "uptime", "12:01:33"),
+    ]
+    assert find(adv, profile, unit) == []

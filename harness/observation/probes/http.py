@@ -12,7 +12,7 @@ from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from harness.declaration.profile import HttpLogin, Protocol, Service, TlsExpectation
 from harness.observation.probes.http_client import HttpAnswer, exchange
-from harness.observation.probes.login import Access, Attempt, declared_class
+from harness.observation.probes.login import Attempt, declared_class
 from harness.observation.scope import ScopeGuard
 
 TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -84,21 +84,6 @@ class HttpLoginProbe:
             scheme = r.headers.get("WWW-Authenticate")
             return f"{self.path} asks for an authentication scheme the harness does not speak: {scheme!r}"
         return None
-
-    def anonymous_access(self) -> Access:
-        paths = self.service.protected_paths
-        if not paths:
-            return Access(None, "the profile lists no protected_paths for this web service")
-        observations, open_paths = [], []
-        for path in paths:
-            r = self.request("GET", path)
-            observations.append({"path": path, "status": r.status_code, "location": r.headers.get("Location"),
-                                 "www_authenticate": r.headers.get("WWW-Authenticate"), "bytes": len(r.content)})
-            if 200 <= r.status_code < 300:
-                open_paths.append(f"{path} ({r.status_code}, {len(r.content)} bytes)")
-        if open_paths:
-            return Access(False, "served without credentials: " + ", ".join(open_paths), observations)
-        return Access(True, "every protected path refused or redirected an unauthenticated request", observations)
 
     def _challenged_get(self, kind: str, username: str, password: str) -> HttpAnswer:
         auth = HTTPDigestAuth(username, password) if kind == "digest" else HTTPBasicAuth(username, password)
