@@ -82,9 +82,12 @@ def test_anonymous_mqtt_on_cam_fails_s1_1_01(runs):
     assert mqtt["verdict"] == "PASS"
     access = evidence_file(hub_out, mqtt, "access.json")
     assert access["refused"] is True and access["observations"][0]["connack"] == "Not authorized"
-    web = hub_cases["credentials.no_unauthenticated_access[hub:web/443]"]
+    web = hub_cases["credentials.web_access_without_credentials[hub:web/443]"]
     assert web["verdict"] == "PASS"
-    assert evidence_file(hub_out, web, "access.json")["observations"][0]["status"] == 401
+    access = evidence_file(hub_out, web, "web-access.json")
+    assert {p["path"]: p["status"] for p in access["pages"]}["/"] == 401
+    tries = access["state_change_tries"]
+    assert tries and all(t["status"] in (401, 403, 404, 405) for t in tries)
 
 
 def test_uniqueness_cam_units_fail_hub_units_pass(runs):
