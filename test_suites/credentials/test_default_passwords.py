@@ -1,8 +1,10 @@
 """No interface may accept a well-known default password (JC-STAR S1.1-02, NIST IR 8259A LA-2,
 ETSI EN 303 645 5.1-1). Every declared service that logs users in is tried, and so is every
 undeclared open port that turns out to speak a login protocol: an attacker does not read the
-declaration first. Logins are probes of class `auth`, capped per account name; an accepted pair
-is recorded as a fact (`default-credential-accepted`) for every other check to read."""
+declaration first (a forgotten service that takes a well-known pair is an exploitable weakness,
+S1.1-13, as well as a default password, S1.1-02). Logins are probes of class `auth`, capped per
+account name; an accepted pair is recorded as a fact (`default-credential-accepted`) for every
+other check to read."""
 
 import pytest
 
@@ -51,7 +53,7 @@ def test_default_password(endpoint, profile, guard, observations, evidence, find
     _judge(result, endpoint.label, findings, observations, endpoint.unit, current_case)
 
 
-@pytest.mark.requirements("S1.1-02", "LA-2")
+@pytest.mark.requirements("S1.1-02", "S1.1-13", "LA-2")
 @pytest.mark.probe_class("auth")
 def test_default_password_on_undeclared_services(unit, profile, guard, observations, evidence, findings,
                                                  device_state, current_case):

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import LAB_PROFILES, ROOT, harness
 
-DEVICES = ("cam", "hub", "router")
+DEVICES = ("cam", "hub", "router", "nvr", "bell")
 FULL = ("--allow", "intrusive,brute")
 
 
@@ -73,15 +73,18 @@ def lab():
 @pytest.fixture(scope="session")
 def assessments(lab, tmp_path_factory) -> dict[str, Run]:
     """Every lab device assessed once with all probe classes (intrusive and brute included).
-    The camera runs beside the hub and router, which run one after the other: both pull updates
-    from a stand-in on the tester's address, and two stand-ins cannot share a port."""
+    The camera and the second maker's NVR and doorbell run beside the hub and router, which run
+    one after the other: both pull updates from a stand-in on the tester's address, and two
+    stand-ins cannot share a port."""
     base = tmp_path_factory.mktemp("assessments")
 
     def one(device: str) -> Run:
         return assess(LAB_PROFILES / f"{device}.yaml", base / device, *FULL)
 
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(3) as pool:
         cam = pool.submit(one, "cam")
         hub_then_router = pool.submit(lambda: (one("hub"), one("router")))
+        nvr_then_bell = pool.submit(lambda: (one("nvr"), one("bell")))
         hub, router = hub_then_router.result()
-        return {"cam": cam.result(), "hub": hub, "router": router}
+        nvr, bell = nvr_then_bell.result()
+        return {"cam": cam.result(), "hub": hub, "router": router, "nvr": nvr, "bell": bell}

@@ -12,7 +12,7 @@ import yaml
 from harness.record.bundle import verify
 from lab import manager
 from tests.conftest import LAB_PROFILES, ROOT
-from tests.lab.conftest import assess
+from tests.lab.conftest import DEVICES, assess
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_last]
 
@@ -71,7 +71,7 @@ def test_rejudged_tls_verdicts_match_a_live_run_under_that_policy(assessments, t
 
 
 def test_rejudging_under_the_same_policies_reproduces_every_verdict(assessments, tmp_path):
-    for device in ("cam", "hub", "router"):
+    for device in DEVICES:
         original = assessments[device]
         _r, res, cases = _rejudge(original.out, tmp_path / device)
         assert set(cases) == set(original.cases)

@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.lab.conftest import DEVICES
 
 pytestmark = pytest.mark.lab
 
 TABLE_FILE = Path(__file__).with_name("expected_verdicts.yaml")
 TABLE = yaml.safe_load(TABLE_FILE.read_text())
-DEVICES = ("cam", "hub", "router")
 
 
 def _entries():

@@ -1,0 +1,149 @@
+"""The second maker's product line (Kairo's NVR and doorbell), profiles written from the vendor's
+declaration only: each class of the 'devices we did not build' issue, violated by one lab device
+and satisfied by another, with the evidence asserted and not only the verdict."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.conftest import LAB_PROFILES, evidence_file
+from tests.lab.conftest import FULL, assess
+
+pytestmark = pytest.mark.lab
+
+
+def _case(run, case_id):
+    return run.cases[case_id]
+
+
+def test_the_doorbells_only_gap_fails_s1_1_02_and_s1_1_13_naming_port_and_entry(assessments):
+    """Acceptance: a forgotten stock OpenSSH on 2323 taking admin/password from the Mirai table."""
+    bell = assessments["bell"]
+    assert bell.code == 1
+    for req in ("S1.1-02", "S1.1-13"):
+        r = bell.reqs[req]
+        assert r["verdict"] == "FAIL", r
+        text = " ".join(bell.cases[c]["reason"] for c in r["cases"])
+        assert "2323" in text and "admin-password" in text, (req, text[:500])
+    case = _case(bell, "credentials.default_password_on_undeclared_services[bell]")
+    assert "bell:undeclared-2323/2323" in case["reason"] and "admin-password" in case["reason"]
+    report = evidence_file(bell.out, case, "undeclared.json")
+    (result,) = report["results"]
+    assert result["accepted"]["entry"] == "admin-password" and "mirai" in result["accepted"]["source"]
+    # everything the doorbell declares holds: nothing else fails but what that service causes
+    failed = {c["check"] for c in bell.cases.values() if c["verdict"] == "FAIL"}
+    assert failed == {"credentials.default_password_on_undeclared_services", "exposure.tcp_ports_declared",
+                      "communication.ssh_on_undeclared_ports", "credentials.brute_force_on_undeclared_services"}
+
+
+def test_class1_generic_pairs_on_every_login_every_accepted_pair_reported(assessments):
+    nvr = assessments["nvr"]
+    case = _case(nvr, "credentials.default_password_on_undeclared_services[nvr]")
+    assert case["verdict"] == "FAIL"
+    (result,) = evidence_file(nvr.out, case, "undeclared.json")["results"]
+    assert [a["entry"] for a in result["all_accepted"]] == ["support-support"]
+    # the declared console refuses every generic pair tried on it, and says how many
+    console = _case(nvr, "credentials.default_password[nvr:console/22]")
+    attempts = evidence_file(nvr.out, console, "attempts.json")
+    assert attempts["all_accepted"] == [] and attempts["tried"] >= 5
+    assert {"admin-admin", "root-root", "support-support"} <= {a["entry"] for a in attempts["attempts"]}
+    assert any(f["verdict"] == "PASS" and f"among {attempts['tried']}" in f["reason"] for f in console["findings"])
+
+
+def test_class3_and_5_brute_force_measured_on_undeclared_services_both_ways(assessments):
+    """The NVR's debug SSH goes through pam_faillock (locks); the doorbell's stock SSH never locks.
+    Both are measured with the pair the default-password case proved there."""
+    bell = _case(assessments["bell"], "credentials.brute_force_on_undeclared_services[bell]")
+    nvr = _case(assessments["nvr"], "credentials.brute_force_on_undeclared_services[nvr]")
+    assert bell["verdict"] == "FAIL" and nvr["verdict"] == "PASS"
+    m_bell = evidence_file(assessments["bell"].out, bell, "measurement-2323.json")
+    m_nvr = evidence_file(assessments["nvr"].out, nvr, "measurement-2222.json")
+    assert "admin-password" in m_bell["known_login"] and m_bell["lockout_threshold"] is None
+    assert "support-support" in m_nvr["known_login"] and m_nvr["lockout_threshold"] is not None
+    # lockout on one service and not another, on one device
+    n = assessments["nvr"]
+    assert _case(n, "credentials.brute_force_resistance[nvr:console/22]")["verdict"] == "PASS"
+    assert _case(n, "credentials.brute_force_resistance[nvr:admin/443]")["verdict"] == "FAIL"
+    assert n.reqs["S1.1-04"]["verdict"] == "FAIL"
+
+
+def test_class4_public_documents_service_passes_and_missing_inputs_are_not_evaluated(assessments):
+    nvr = assessments["nvr"]
+    docs = _case(nvr, "credentials.web_access_without_credentials[nvr:docs/8081]")
+    assert docs["verdict"] == "PASS"
+    access = evidence_file(nvr.out, docs, "web-access.json")
+    assert access["public"] is True and any(p["path"] == "/" and p["status"] == 200 for p in access["pages"])
+    assert all(t["status"] in (403, 404, 405) for t in access["state_change_tries"])  # limit_except refuses
+    for dev in ("nvr", "bell", "router"):
+        run = assessments[dev]
+        for cid, c in run.cases.items():
+            if cid.startswith(("update.", "credentials.password_can_be_changed", "credentials.unique_per_unit")):
+                assert c["verdict"] != "NOT_APPLICABLE" or "pull channel" in c["reason"], (dev, cid, c["reason"])
+
+
+def test_exit_code_3_when_the_update_cases_could_not_run(lab, tmp_path):
+    run = assess(LAB_PROFILES / "bell.yaml", tmp_path / "b", suite="update")
+    assert run.code == 3 and run.results["summary"]["exit_code"] == 3
+    assert {c["verdict"] for c in run.cases.values()} == {"NOT_EVALUATED"}
+    assert all("update" in c["reason"] for c in run.cases.values())
+
+
+def test_class6_and_10_legacy_tls_admin_is_reached_and_its_static_rsa_named(assessments):
+    nvr = assessments["nvr"]
+    tls = _case(nvr, "communication.tls_configuration[nvr:admin/443]")
+    rules = {f["rule"] for f in tls["findings"]}
+    assert {"tls.protocol.TLSv1.0", "tls.protocol.TLSv1.1", "tls.key_exchange.TLSv1.0"} <= rules
+    assert any("TLS_RSA_WITH_AES_128_CBC_SHA" in f["reason"] and "RFC 9325" in f["reason"]
+               for f in tls["findings"] if f["rule"] == "tls.key_exchange.TLSv1.0")
+    # the logins on that TLS 1.0-only port were decided, not INCONCLUSIVE
+    login = _case(nvr, "credentials.default_password[nvr:admin/443]")
+    attempts = evidence_file(nvr.out, login, "attempts.json")["attempts"]
+    assert attempts and all(a["accepted"] is False and a["outcome"] == "basic login: HTTP 401" for a in attempts)
+    assert _case(nvr, "credentials.brute_force_resistance[nvr:admin/443]")["verdict"] == "FAIL"
+    # the satisfying side: a modern server has no key-exchange finding
+    hub = _case(assessments["hub"], "communication.tls_configuration[hub:web/443]")
+    assert not any(f["rule"].startswith("tls.key_exchange") for f in hub["findings"])
+
+
+def test_class7_identifiers_by_meaning_without_any_declaration(assessments):
+    nvr = assessments["nvr"]
+    case = _case(nvr, "exposure.web_disclosure[nvr]")
+    assert case["verdict"] == "FAIL"
+    record = evidence_file(nvr.out, case, "web-disclosure.json")
+    admin = next(p for p in record["ports"] if p["endpoint"] == "nvr:admin/443")
+    assert "/api/status" in admin["served"]
+    kinds = {(d["kind"], d["field"]) for d in admin["disclosures"]}
+    assert {("serial-number", "device.serial_no"), ("mac-address", "device.macAddress"),
+            ("firmware-version", "fw_version")} <= kinds
+    profile = yaml.safe_load((LAB_PROFILES / "nvr.yaml").read_text())
+    assert profile["identity"]["firmware_version"] == "unknown" and "serial" not in profile["units"][0]
+    bell = _case(assessments["bell"], "exposure.web_disclosure[bell]")
+    assert bell["verdict"] == "PASS"
+    served = {p for port in evidence_file(assessments["bell"].out, bell, "web-disclosure.json")["ports"]
+              for p in port["served"]}
+    assert "/.well-known/security.txt" in served or "/" in served
+
+
+def test_undeclared_web_ports_get_the_same_access_judgement(lab, tmp_path):
+    """The camera's upload service and the hub's web admin, each left out of the declaration: found,
+    identified as HTTP(S), and judged like a declared one (the upload accepts a POST; the hub refuses)."""
+    def without(device: str, service: str) -> str:
+        data = yaml.safe_load((LAB_PROFILES / f"{device}.yaml").read_text())
+        data["units"] = data["units"][:1]
+        data["services"] = [s for s in data["services"] if s["name"] != service]
+        data.pop("update", None)
+        path = tmp_path / f"{device}-{service}-undeclared.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return str(path)
+
+    cam = assess(without("cam", "update"), tmp_path / "cam", *FULL, suite="credentials")
+    case = cam.cases["credentials.web_access_on_undeclared_ports[cam]"]
+    assert case["verdict"] == "FAIL", case["reason"]
+    assert any(f["rule"] == "web.state_change_without_credentials" and "8080" in f["target"] for f in case["findings"])
+    hub = assess(without("hub", "web"), tmp_path / "hub", *FULL, suite="credentials")
+    case = hub.cases["credentials.web_access_on_undeclared_ports[hub]"]
+    assert case["verdict"] == "PASS", case["reason"]
+    record = evidence_file(hub.out, case, "web-access-undeclared.json")
+    assert record["ports"] == {"443": "https"}
+    assert all(t["status"] == 401 for r in record["results"] for t in r["state_change_tries"])
