@@ -18,14 +18,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from harness.declaration.profile import ManifestLayout
 from harness.observation.certificates import issue, name
-from harness.observation.update.swu import build
+from harness.observation.update import manifest
+from harness.observation.update.swu import build, cms_sign
 from lab.model import Firmware
 
 ORG = "Lab Devices Inc."
 CA_NAME = "Lab Devices Firmware CA"
 SIGNER_NAME = "Lab Devices Firmware Signing"
 INSTALL_DIR = "/run/fw"
+# The second maker's image layout, as its profiles declare it (update.manifest).
+KAIRO_LAYOUT = ManifestLayout(archive="tar", descriptor="manifest.json", signature="manifest.sig",
+                              payloads_key="files", name_key="name", hash_key="sha256", version_key="version")
 
 
 def _name(cn: str) -> x509.Name:
@@ -84,8 +89,14 @@ def build_images(model: str, fw: Firmware, pki: Path, out: Path) -> dict[str, st
     for role, version in (("current", fw.current), ("newer", fw.newer), ("older", fw.older)):
         files = [("os-release", os_release(fw, version), f"{INSTALL_DIR}/www/os-release"),
                  ("rootfs.img", rootfs(model, version), f"{INSTALL_DIR}/slot/rootfs.img")]
-        path = out / f"{model}-{version}.swu"
-        path.write_bytes(build(version, files, fw.hardware, f"{fw.title} {version}", cert, key))
+        if fw.format == "signed-manifest":
+            path = out / f"{model}-{version}.img"
+            path.write_bytes(manifest.build(KAIRO_LAYOUT, version, [(n, d) for n, d, _ in files],
+                                            {"product": fw.title, "board": fw.board},
+                                            lambda content: cms_sign(content, cert, key)))
+        else:
+            path = out / f"{model}-{version}.swu"
+            path.write_bytes(build(version, files, fw.hardware, f"{fw.title} {version}", cert, key))
         made[role] = str(path)
     (out / "factory-os-release").write_bytes(os_release(fw, fw.current))
     (out / "factory-rootfs.img").write_bytes(rootfs(model, fw.current))

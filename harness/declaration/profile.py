@@ -285,6 +285,20 @@ class PullChannel(_Strict):
     poll_s: float = Field(default=10.0, gt=0, le=3600, description="how often the device asks for updates")
 
 
+class ManifestLayout(_Strict):
+    """Where the parts of a vendor's signed-manifest image are: an archive holding a JSON manifest
+    (version, and per payload its name and SHA-256), a detached CMS signature over the manifest,
+    and the payloads. Keys are dotted paths into the manifest."""
+
+    archive: Literal["tar", "cpio"] = Field(description="archive kind of the image")
+    descriptor: str = Field(min_length=1, description="entry name of the JSON manifest, e.g. manifest.json")
+    signature: str = Field(min_length=1, description="entry name of the detached CMS signature over the manifest")
+    payloads_key: str = Field(default="files", description="manifest key of the list of payload records")
+    name_key: str = Field(default="name", description="key of a payload's entry name in its record")
+    hash_key: str = Field(default="sha256", description="key of a payload's SHA-256 (hex) in its record")
+    version_key: str = Field(default="version", description="manifest key of the image's version")
+
+
 class UpdateMechanism(_Strict):
     """How the device takes software updates, for the update-integrity checks (S1.1-06/08).
 
@@ -294,9 +308,11 @@ class UpdateMechanism(_Strict):
     `older_image` a genuine older release (the downgrade case)."""
 
     method: str = Field(min_length=2, description="e.g. 'swupdate http upload', 'vendor cloud pull'")
-    image_format: Literal["swu"] | None = Field(
-        default=None, description="image format; swu (SWUpdate) is supported, RAUC and raw signed images are planned"
+    image_format: Literal["swu", "signed-manifest"] | None = Field(
+        default=None, description="image format: swu (SWUpdate) or signed-manifest (a vendor's archive of a JSON "
+        "manifest, its detached CMS signature and the payloads; describe it under update.manifest)"
     )
+    manifest: ManifestLayout | None = Field(default=None, description="layout of a signed-manifest image")
     trust_anchor: Path | None = Field(default=None, description="CA certificate (PEM) the images must chain to")
     rollback_protection: bool | None = Field(default=None, description="does the manufacturer claim anti-rollback?")
     transport: Literal["http-upload"] = Field(default="http-upload", description="how images reach the device")
@@ -305,8 +321,13 @@ class UpdateMechanism(_Strict):
     upload_encoding: Literal["multipart", "raw"] = Field(
         default="multipart", description="multipart form (one file part) or the image as the request body"
     )
+    upload_method: Literal["POST", "PUT"] = Field(default="POST", description="HTTP method of the upload")
+    upload_field: str = Field(default="file", min_length=1, description="form field of the image (multipart)")
     version_path: str = Field(default="/os-release", pattern=r"^/", description="HTTP path showing the running version")
     version_pattern: str = Field(default=r'VERSION_ID="?([^"\s]+)', description="regex; group 1 is the version")
+    version_json_path: str | None = Field(
+        default=None, description="dotted key of the version when version_path serves JSON (instead of the regex)"
+    )
     status_stream: Literal["swupdate-websocket", "none"] = Field(
         default="none", description="where the device reports install results and reasons"
     )
@@ -447,6 +468,9 @@ class DeviceProfile(_Strict):
                 raise ValueError(
                     f"update.service {self.update.service!r} must name a declared http or https service"
                 )
+        if self.update and (self.update.image_format == "signed-manifest") != (self.update.manifest is not None):
+            raise ValueError("update.manifest describes a signed-manifest image: give it exactly when "
+                             "update.image_format is signed-manifest")
         if self.credential_change:
             names = {s.name: s for s in self.services}
             svc = names.get(self.credential_change.service)

@@ -16,7 +16,8 @@ import pytest
 
 from harness.observation.update.derive import CASES, SignerMaterial, derive
 from harness.observation.update.device import DeviceState, DeviceUnreachable, UpdateEndpoint
-from harness.observation.update.swu import ImageError, SwuImage, verify_offline
+from harness.observation.update.image import EXTENSIONS, ImageError, SignedImage, image_format, open_image
+from harness.observation.update.swu import verify_image
 from harness.record.verdict import advisory, fail, inconclusive, not_applicable, not_evaluated
 
 FIX = ("Verify every image before installing it: a CMS/X.509 signature chaining to your own CA, "
@@ -36,20 +37,17 @@ def _update(profile):
         how = "pulls its updates (update.pull)" if u.pull else "declares no update service"
         not_evaluated(f"the device {how}; the harness delivers test images by upload to a declared "
                       "update.service only, so genuine, malicious and older images were not tried")
-    if u.image_format not in (None, "swu"):
-        not_evaluated(f"image format {u.image_format} has no image builder in the harness yet (supported: swu); "
-                      "its integrity was not tested")
     return u
 
 
-def _image(path, role: str) -> tuple[bytes, SwuImage]:
+def _image(path, role: str, u) -> tuple[bytes, SignedImage]:
     try:
         data = path.read_bytes()
-        return data, SwuImage.parse(data)
+        return data, open_image(data, u)
     except OSError as e:
         inconclusive(f"cannot read the {role} image {path}: {e.strerror}")
     except ImageError as e:
-        inconclusive(f"the {role} image {path} is not a usable .swu image: {e}")
+        inconclusive(f"the {role} image {path} is not a usable {image_format(u)} image: {e}")
 
 
 def _changed_or_settled(device: UpdateEndpoint, before: DeviceState, refused_by_stream: bool, settle_s: float):
@@ -88,8 +86,9 @@ def device(unit, profile, guard, run_cache, evidence):
             inconclusive(f"{unit.name}: the update service's account secret cannot be read: {e}")
     ep = UpdateEndpoint(
         guard, unit.address, svc.port, scheme="https" if str(svc.protocol) == "https" else "http",
-        upload_path=u.upload_path, upload_encoding=u.upload_encoding, version_path=u.version_path,
-        version_pattern=u.version_pattern, status_stream=u.status_stream,
+        upload_path=u.upload_path, upload_encoding=u.upload_encoding, upload_method=u.upload_method,
+        upload_field=u.upload_field, version_path=u.version_path, version_pattern=u.version_pattern,
+        version_json_path=u.version_json_path, status_stream=u.status_stream,
         timeout=profile.limits.connect_timeout_s, verify=str(anchor) if anchor else False, auth=auth,
     )
     key = f"update-baseline:{unit.name}"
@@ -110,7 +109,7 @@ def _restore(ep: UpdateEndpoint, baseline: DeviceState, u, unit, evidence) -> No
     if now == baseline:
         return
     candidates = [p for p in (u.current_image, u.newer_image, u.older_image) if p is not None]
-    image = next((p for p in candidates if SwuImage.parse(p.read_bytes()).version == baseline.version), None)
+    image = next((p for p in candidates if open_image(p.read_bytes(), u).version == baseline.version), None)
     if image is None:
         raise RuntimeError(f"{unit.name} now reads {now.version if now else 'nothing'}; no declared genuine image "
                            f"has the baseline version {baseline.version} to put it back")
@@ -136,8 +135,8 @@ def test_genuine_images_verify_offline(profile, evidence):
         inconclusive("declare at least update.current_image (the genuine image of the running version)")
     results, refused = {}, []
     for role, path in images.items():
-        data, image = _image(path, role)
-        v = verify_offline(data, u.trust_anchor)
+        _, image = _image(path, role, u)
+        v = verify_image(image, u.trust_anchor)
         results[role] = {"file": str(path), "version": image.version, "ok": v.ok, "reason": v.reason,
                          "signer": v.signer, "payloads_checked": v.checked}
         if not v.ok:
@@ -160,7 +159,7 @@ def test_update_refused_without_credentials(unit, profile, device, evidence, obs
     if u.newer_image is None:
         not_evaluated("declare update.newer_image (a genuine image newer than the running version) to try an "
                       "update without credentials")
-    data, image = _image(u.newer_image, "newer")
+    data, image = _image(u.newer_image, "newer", u)
     before = device.read_state()
     if before.version == image.version:
         inconclusive(f"{unit.name} already runs {image.version}: an unauthenticated install would not show")
@@ -192,7 +191,7 @@ def test_malicious_image_refused(case, unit, profile, device, evidence, run_cach
     if source is None:
         inconclusive("declare update.newer_image (or current_image) to derive the malicious images from")
     if "update-derived" not in run_cache:
-        data, _ = _image(source, "newer" if u.newer_image else "current")
+        _, genuine = _image(source, "newer" if u.newer_image else "current", u)
         expired = None
         if u.expired_signer:
             from cryptography import x509
@@ -201,16 +200,17 @@ def test_malicious_image_refused(case, unit, profile, device, evidence, run_cach
             expired = SignerMaterial(
                 x509.load_pem_x509_certificate(u.expired_signer.certificate.read_bytes()),
                 serialization.load_pem_private_key(u.expired_signer.key.read_bytes(), None))
-        run_cache["update-derived"] = {d.case: d for d in derive(data, u.tamper_payload, expired)}
+        run_cache["update-derived"] = {d.case: d for d in derive(genuine, u.tamper_payload, expired)}
     image = run_cache["update-derived"].get(case)
     if image is None:
         not_evaluated(f"{case}: needs update.expired_signer (an expired signer certificate of your CA, with "
                        "its key) to build")
-    evidence.write_bytes(f"{case}.swu", image.data)
+    ext = EXTENSIONS[image_format(u)]
+    evidence.write_bytes(f"{case}{ext}", image.data)
     evidence.write_json("image.json", {"case": case, "sha256": image.sha256, "bytes": len(image.data),
                                        "how": image.how, "derived_from": source.name})
     before = device.read_state()
-    outcome = device.upload(image.data, f"{case}.swu")
+    outcome = device.upload(image.data, f"{case}{ext}")
     after = _changed_or_settled(device, before, outcome.device_result == "FAILURE", u.settle_s)
     evidence.write_json("upload.json", {"before": before.text, "after": after.text if after else None,
                                         "upload": outcome.summary()})
@@ -244,7 +244,7 @@ def _marker(state: DeviceState) -> str:
 def _send_genuine(device, unit, path, role: str, u, evidence, expect_change: bool):
     """Send one of the manufacturer's genuine images and read back what the unit then runs.
     `expect_change`: wait the full settle time for the new version (an install may reboot)."""
-    data, image = _image(path, role)
+    data, image = _image(path, role, u)
     before = device.read_state()
     if before.version == image.version:
         inconclusive(f"{unit.name} already runs {image.version}, the {role} image's version")

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import LAB_PROFILES, ROOT, harness
 
-DEVICES = ("cam", "hub", "router", "nvr", "bell")
+DEVICES = ("cam", "hub", "router", "nvr", "bell", "plug")
 FULL = ("--allow", "intrusive,brute")
 
 

@@ -147,3 +147,34 @@ def test_undeclared_web_ports_get_the_same_access_judgement(lab, tmp_path):
     record = evidence_file(hub.out, case, "web-access-undeclared.json")
     assert record["ports"] == {"443": "https"}
     assert all(t["status"] == 401 for r in record["results"] for t in r["state_change_tries"])
+
+
+def test_class8_a_vendors_signed_manifest_format_declared_as_data_both_ways(assessments):
+    """The maker's own format (tar of manifest.json, manifest.sig, payloads), declared in the
+    profile: the plug's updater checks hashes only and installs re-hashed, unsigned, rogue-,
+    self- and expired-signed images; the NVR's verifies and refuses all seven variants."""
+    plug, nvr = assessments["plug"], assessments["nvr"]
+    installed = {"payload-changed-hash-updated", "signature-removed", "rogue-ca-same-names", "self-signed-signer",
+                 "expired-signer"}
+    for case in installed:
+        c = _case(plug, f"update.malicious_image_refused[plug-{case}]")
+        assert c["verdict"] == "FAIL", (case, c["reason"])
+        upload = evidence_file(plug.out, c, "upload.json")
+        assert f"attacker-{case}" in upload["after"] and '"version": "1.4.1"' in upload["after"]
+        assert any(p.endswith(f"/{case}.img") for p in c["evidence"])  # the image itself, as sent
+    for case in ("payload-byte-flipped", "truncated"):
+        assert _case(plug, f"update.malicious_image_refused[plug-{case}]")["verdict"] == "PASS"
+    for case in (*installed, "payload-byte-flipped", "truncated"):
+        c = _case(nvr, f"update.malicious_image_refused[nvr-{case}]")
+        assert c["verdict"] == "PASS", (case, c["reason"])
+    assert plug.reqs["S1.1-08"]["verdict"] == "FAIL"
+    # the unauthenticated upload is an access-control failure too; the NVR asks for its password
+    assert _case(plug, "update.update_refused_without_credentials[plug]")["verdict"] == "FAIL"
+    assert plug.reqs["S1.1-01"]["verdict"] == "FAIL"
+    assert _case(nvr, "update.update_refused_without_credentials[nvr]")["verdict"] == "PASS"
+    # version read back through the declared JSON key, genuine images verified offline in that format
+    genuine = _case(nvr, "update.genuine_update_installs[nvr]")
+    assert genuine["verdict"] == "PASS"
+    assert '"version": "3.1.5"' in evidence_file(nvr.out, genuine, "upload.json")["after"]
+    offline = evidence_file(plug.out, _case(plug, "update.genuine_images_verify_offline"), "offline-verification.json")
+    assert all(i["ok"] and i["payloads_checked"] == ["os-release", "rootfs.img"] for i in offline["images"].values())

@@ -6,21 +6,28 @@ from pathlib import Path
 
 import pytest
 
+from harness.declaration.profile import UpdateMechanism
 from harness.observation.update import cpio
 from harness.observation.update.derive import CASES, SignerMaterial, derive
-from harness.observation.update.swu import ImageError, SwuImage, verify_offline
-from lab.firmware import build_images, make_update_pki
+from harness.observation.update.image import open_image
+from harness.observation.update.swu import ImageError, SwuImage, verify_image, verify_offline
+from lab.firmware import KAIRO_LAYOUT, build_images, make_update_pki
 from lab.model import Firmware
 
 FW = Firmware(title="Test OS", board="t", hardware="1.0", current="2.0.0", newer="2.1.0", older="1.9.0")
+FORMATS = {"swu": UpdateMechanism(method="swupdate", image_format="swu"),
+           "signed-manifest": UpdateMechanism(method="vendor updater", image_format="signed-manifest",
+                                              manifest=KAIRO_LAYOUT)}
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory):
+@pytest.fixture(scope="module", params=sorted(FORMATS))
+def made(request, tmp_path_factory):
+    """The lab manufacturer's images in each format, with the profile fragment that reads them."""
     root = tmp_path_factory.mktemp("fw")
     make_update_pki(root / "pki")
-    images = build_images("dev", FW, root / "pki", root / "out")
-    return root, images
+    fw = FW.model_copy(update={"format": request.param})
+    images = build_images("dev", fw, root / "pki", root / "out")
+    return root, images, FORMATS[request.param]
 
 
 def test_cpio_round_trip_and_errors():
@@ -34,45 +41,56 @@ def test_cpio_round_trip_and_errors():
 
 
 def test_manufacturer_images_verify_and_carry_their_version(made):
-    root, images = made
+    root, images, update = made
     for role, version in (("current", "2.0.0"), ("newer", "2.1.0"), ("older", "1.9.0")):
         data = Path(images[role]).read_bytes()
-        image = SwuImage.parse(data)
+        image = open_image(data, update)
         assert image.version == version and image.payload_names == ["os-release", "rootfs.img"]
-        v = verify_offline(data, root / "pki" / "mfr-ca.crt")
+        v = verify_image(image, root / "pki" / "mfr-ca.crt")
         assert v.ok, v.reason
         assert v.checked == ["os-release", "rootfs.img"] and "Lab Devices Firmware Signing" in v.signer
 
 
 def test_every_derived_image_fails_offline_for_its_own_reason(made):
-    root, images = made
+    """Format-agnostic: the same seven variants from a .swu and from a vendor's signed manifest."""
+    root, images, update = made
     pki = root / "pki"
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
     expired = SignerMaterial(x509.load_pem_x509_certificate((pki / "expired-signer.crt").read_bytes()),
                              serialization.load_pem_private_key((pki / "expired-signer.key").read_bytes(), None))
-    derived = {d.case: d for d in derive(Path(images["newer"]).read_bytes(), "os-release", expired)}
+    genuine = open_image(Path(images["newer"]).read_bytes(), update)
+    derived = {d.case: d for d in derive(genuine, "os-release", expired)}
     assert set(derived) == set(CASES)
-    reasons = {case: verify_offline(d.data, pki / "mfr-ca.crt").reason for case, d in derived.items()}
+
+    def reason(data: bytes) -> str:
+        try:
+            return verify_image(open_image(data, update), pki / "mfr-ca.crt").reason
+        except ImageError as e:
+            return str(e)
+
+    reasons = {case: reason(d.data) for case, d in derived.items()}
     assert "payload os-release does not match its signed sha256" in reasons["payload-byte-flipped"]
     assert "signature does not verify" in reasons["payload-changed-hash-updated"]
-    assert reasons["signature-removed"] == "unsigned: no sw-description.sig entry"
+    assert reasons["signature-removed"] == f"unsigned: no {genuine.signature_name} entry"
     for case in ("rogue-ca-same-names", "self-signed-signer"):
         assert "signature does not verify against the trust anchor" in reasons[case]
     assert "expired" in reasons["expired-signer"]
-    assert "not a .swu image" in reasons["truncated"] or "cut off" in reasons["truncated"]
+    assert any(w in reasons["truncated"] for w in ("not a", "cut off", "missing", "does not match")), reasons
+    assert verify_offline(b"junk", pki / "mfr-ca.crt").ok is False
     for d in derived.values():
         assert d.how and len(d.sha256) == 64
     # the attacker's content is visible in what the device would serve as its version file
-    hashed = SwuImage.parse(derived["payload-changed-hash-updated"].data).get("os-release")
+    hashed = open_image(derived["payload-changed-hash-updated"].data, update).get("os-release")
     assert b'BUILD_ID="attacker-payload-changed-hash-updated"' in hashed
-    assert SwuImage.parse(derived["rogue-ca-same-names"].data).version == "2.1.0"
+    assert open_image(derived["rogue-ca-same-names"].data, update).version == "2.1.0"
 
 
 def test_without_an_expired_signer_that_case_is_not_made(made):
-    _, images = made
-    assert "expired-signer" not in {d.case for d in derive(Path(images["newer"]).read_bytes(), None, None)}
+    _, images, update = made
+    genuine = open_image(Path(images["newer"]).read_bytes(), update)
+    assert "expired-signer" not in {d.case for d in derive(genuine, None, None)}
 
 
 def test_not_a_swu_image_is_named():

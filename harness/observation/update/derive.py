@@ -5,6 +5,7 @@ The tampered payload is chosen so that acceptance shows in what the device repor
 attacker's content ends up in the payload the device reads its version from (the profile's
 `update.tamper_payload`, by default the first payload), so a device that installs it says so.
 Attacker keys (rogue CA, self-signed signer) are made in memory for one run and never written.
+The derivation knows no format: it works on any `SignedImage` (a .swu, a vendor's signed manifest).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness.observation.certificates import issue, validity
-from harness.observation.update.swu import SIGNATURE, SwuImage, cms_sign
+from harness.observation.update.image import SignedImage
+from harness.observation.update.swu import cms_sign
 
 CASES = (
     "payload-byte-flipped",
@@ -47,13 +49,15 @@ class SignerMaterial:
     key: object
 
 
-def _signer_cert(genuine: SwuImage) -> x509.Certificate | None:
+def _signer_cert(genuine: SignedImage) -> x509.Certificate | None:
     from cryptography.hazmat.primitives.serialization import pkcs7
 
     if genuine.signature is None:
         return None
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(genuine.signature)
+        sig = genuine.signature
+        certs = (pkcs7.load_pem_pkcs7_certificates(sig) if sig.lstrip().startswith(b"-----BEGIN")
+                 else pkcs7.load_der_pkcs7_certificates(sig))
     except ValueError:
         return None
     return certs[0] if certs else None
@@ -63,7 +67,7 @@ def _marked(payload: bytes, case: str) -> bytes:
     return payload.rstrip(b"\n") + f'\nBUILD_ID="attacker-{case}"\n'.encode()
 
 
-def _rehash(image: SwuImage, name: str, data: bytes) -> SwuImage:
+def _rehash(image: SignedImage, name: str, data: bytes) -> SignedImage:
     old = image.signed_hashes.get(name)
     out = image.replace(name, data)
     if old:
@@ -78,10 +82,10 @@ def _cert(subject: x509.Name, issuer: x509.Name, key, signing_key, ca: bool, sta
                  eku=() if ca else ("smime", "code"))
 
 
-def derive(genuine_bytes: bytes, tamper_payload: str | None, expired: SignerMaterial | None) -> list[DerivedImage]:
+def derive(genuine: SignedImage, tamper_payload: str | None, expired: SignerMaterial | None) -> list[DerivedImage]:
     """Every case of CASES that can be made from this image; `expired` is an expired signer
     chaining to the manufacturer's CA (only the manufacturer can provide one)."""
-    genuine = SwuImage.parse(genuine_bytes)
+    desc, sig_name = genuine.descriptor_name, genuine.signature_name
     name = tamper_payload or genuine.payload_names[0]
     payload = genuine.get(name)
     if payload is None:
@@ -94,16 +98,16 @@ def derive(genuine_bytes: bytes, tamper_payload: str | None, expired: SignerMate
     flipped[at] ^= 0x01
     out.append(DerivedImage("payload-byte-flipped", genuine.replace(name, bytes(flipped)).to_bytes(),
                             f"byte {at} of payload {name} flipped (0x{payload[at]:02x} -> 0x{flipped[at]:02x}); "
-                            "sw-description and signature untouched"))
+                            f"{desc} and signature untouched"))
 
     attacker = _marked(payload, "payload-changed-hash-updated")
     out.append(DerivedImage("payload-changed-hash-updated", _rehash(genuine, name, attacker).to_bytes(),
-                            f"payload {name} replaced by the attacker's, its sha256 in sw-description updated "
-                            "to match; the original signature kept (it no longer covers sw-description)"))
+                            f"payload {name} replaced by the attacker's, its sha256 in {desc} updated "
+                            f"to match; the original signature kept (it no longer covers {desc})"))
 
     out.append(DerivedImage("signature-removed", _rehash(genuine, name, _marked(payload, "signature-removed"))
-                            .replace(SIGNATURE, None).to_bytes(),
-                            f"payload {name} replaced, hash updated, {SIGNATURE} removed: an unsigned image"))
+                            .with_signature(None).to_bytes(),
+                            f"payload {name} replaced, hash updated, {sig_name} removed: an unsigned image"))
 
     signer = _signer_cert(genuine)
     now = dt.datetime.now(dt.UTC)
@@ -120,17 +124,17 @@ def derive(genuine_bytes: bytes, tamper_payload: str | None, expired: SignerMate
          rogue_key, (), f"re-signed with a self-signed certificate named {subject.rfc4514_string()}"),
     ):
         img = _rehash(genuine, name, _marked(payload, case))
-        out.append(DerivedImage(case, img.replace(SIGNATURE, cms_sign(img.entries[0][1], cert, key, chain)).to_bytes(),
+        out.append(DerivedImage(case, img.with_signature(cms_sign(img.signed_content, cert, key, chain)).to_bytes(),
                                 f"payload {name} replaced, hash updated, {how}"))
     if expired is not None:
         img = _rehash(genuine, name, _marked(payload, "expired-signer"))
         until = expired.certificate.not_valid_after_utc.date()
-        out.append(DerivedImage("expired-signer", img.replace(SIGNATURE, cms_sign(
-            img.entries[0][1], expired.certificate, expired.key)).to_bytes(),
+        out.append(DerivedImage("expired-signer", img.with_signature(cms_sign(
+            img.signed_content, expired.certificate, expired.key)).to_bytes(),
             f"payload {name} replaced, hash updated, signed by the manufacturer's expired signer "
             f"(valid until {until})"))
 
     whole = genuine.to_bytes()
-    cut = len(whole) - len(payload) // 2 - 512 if len(whole) > 1024 else len(whole) // 2
+    cut = len(whole) // 2  # through the payloads, whatever the archive's padding (tar pads to 10 KiB)
     out.append(DerivedImage("truncated", whole[:cut], f"the genuine image cut off after {cut} of {len(whole)} bytes"))
     return out

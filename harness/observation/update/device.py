@@ -62,8 +62,11 @@ class UpdateEndpoint:
     scheme: str = "http"
     upload_path: str = "/upload"
     upload_encoding: str = "multipart"
+    upload_method: str = "POST"
+    upload_field: str = "file"
     version_path: str = "/os-release"
     version_pattern: str = r'VERSION_ID="?([^"\s]+)'
+    version_json_path: str | None = None
     status_stream: str = "none"
     timeout: float = 10.0
     verify: bool | str = False
@@ -81,8 +84,21 @@ class UpdateEndpoint:
             raise DeviceUnreachable(f"cannot read the running version at {self.version_path}: {e}") from None
         if r.status_code != 200:
             raise DeviceUnreachable(f"GET {self.version_path} answered {r.status_code}, not the running version")
-        m = re.search(self.version_pattern, r.text)
-        return DeviceState(text=r.text[:4096], version=m.group(1) if m else None)
+        return DeviceState(text=r.text[:4096], version=self._version(r.text))
+
+    def _version(self, text: str) -> str | None:
+        """The running version, by the declared reader: a dotted key of a JSON answer, or the regex."""
+        if self.version_json_path is None:
+            m = re.search(self.version_pattern, text)
+            return m.group(1) if m else None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise DeviceUnreachable(f"{self.version_path} did not answer JSON; cannot read "
+                                    f"{self.version_json_path}") from None
+        for part in self.version_json_path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return None if value is None else str(value)
 
     def settled_state(self, settle_s: float) -> DeviceState | None:
         """The state once the device answers twice the same (an install may 'reboot' it);
@@ -115,12 +131,14 @@ class UpdateEndpoint:
         try:
             with self.guard.slot(self.address, self.port, self.timeout):
                 if self.upload_encoding == "multipart":
-                    r = requests.post(self._url(self.upload_path), files={"file": (filename, image)},
-                                      timeout=max(self.timeout, 30), verify=self.verify, auth=self.auth)
+                    r = requests.request(self.upload_method, self._url(self.upload_path),
+                                         files={self.upload_field: (filename, image)},
+                                         timeout=max(self.timeout, 30), verify=self.verify, auth=self.auth)
                 else:
-                    r = requests.post(self._url(self.upload_path), data=image, timeout=max(self.timeout, 30),
-                                      headers={"Content-Type": "application/octet-stream"}, verify=self.verify,
-                                      auth=self.auth)
+                    r = requests.request(self.upload_method, self._url(self.upload_path), data=image,
+                                         timeout=max(self.timeout, 30),
+                                         headers={"Content-Type": "application/octet-stream"}, verify=self.verify,
+                                         auth=self.auth)
             out.http_status = r.status_code
         except requests.RequestException as e:
             out.http_error = f"{type(e).__name__}: {e}"[:300]

@@ -35,6 +35,9 @@ class ImageError(ValueError):
 @dataclass
 class SwuImage:
     entries: list[tuple[str, bytes]]
+    format = "swu"
+    descriptor_name = DESCRIPTION
+    signature_name = SIGNATURE
 
     @classmethod
     def parse(cls, data: bytes) -> SwuImage:
@@ -56,6 +59,10 @@ class SwuImage:
     @property
     def description(self) -> str:
         return self.entries[0][1].decode("utf-8", "replace")
+
+    @property
+    def signed_content(self) -> bytes:
+        return self.entries[0][1]
 
     @property
     def signature(self) -> bytes | None:
@@ -81,6 +88,11 @@ class SwuImage:
 
     def with_description(self, text: str) -> SwuImage:
         return self.replace(DESCRIPTION, text.encode())
+
+    def with_signature(self, signature: bytes | None) -> SwuImage:
+        if signature is None or self.signature is not None:
+            return self.replace(SIGNATURE, signature)
+        return SwuImage([self.entries[0], (SIGNATURE, signature), *self.entries[1:]])
 
 
 def describe(version: str, files: list[tuple[str, bytes, str]], hardware: str, title: str) -> str:
@@ -131,21 +143,30 @@ class Verification:
 
 
 def verify_offline(data: bytes, anchor: Path) -> Verification:
-    """Would a device trusting `anchor` accept this image? Signature chain first, then hashes."""
+    """Would a device trusting `anchor` accept this .swu? (See `verify_image`.)"""
     try:
         image = SwuImage.parse(data)
     except ImageError as e:
         return Verification(False, str(e))
+    return verify_image(image, anchor)
+
+
+def verify_image(image, anchor: Path) -> Verification:
+    """Would a device trusting `anchor` accept this image, whatever its format? The detached CMS
+    signature over the descriptor first (chain, S/MIME signing purpose), then every payload
+    against its signed SHA-256, then no signed payload missing."""
+    desc_name, sig_name = image.descriptor_name, image.signature_name
     if image.signature is None:
-        return Verification(False, f"unsigned: no {SIGNATURE} entry")
+        return Verification(False, f"unsigned: no {sig_name} entry")
     if shutil.which("openssl") is None:
         raise RuntimeError("the openssl command is needed for offline verification (apt-get install openssl)")
-    with tempfile.TemporaryDirectory(prefix="swu-verify-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="image-verify-") as tmp:
         desc, sig, signer = Path(tmp, "d"), Path(tmp, "s"), Path(tmp, "signer.pem")
-        desc.write_bytes(image.entries[0][1])
+        desc.write_bytes(image.signed_content)
         sig.write_bytes(image.signature)
+        inform = "PEM" if image.signature.lstrip().startswith(b"-----BEGIN") else "DER"
         p = subprocess.run(
-            ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(sig), "-content", str(desc),
+            ["openssl", "cms", "-verify", "-binary", "-inform", inform, "-in", str(sig), "-content", str(desc),
              "-CAfile", str(anchor), "-purpose", "smimesign", "-signer", str(signer), "-out", "/dev/null"],
             capture_output=True, text=True, timeout=30,
         )
@@ -160,7 +181,7 @@ def verify_offline(data: bytes, anchor: Path) -> Verification:
     checked = []
     for name in image.payload_names:
         if name not in hashes_:
-            return Verification(False, f"payload {name} has no signed sha256 in sw-description", who, checked)
+            return Verification(False, f"payload {name} has no signed sha256 in {desc_name}", who, checked)
         actual = hashlib.sha256(image.get(name) or b"").hexdigest()
         if actual != hashes_[name]:
             return Verification(False, f"payload {name} does not match its signed sha256 ({actual} != "
@@ -168,7 +189,7 @@ def verify_offline(data: bytes, anchor: Path) -> Verification:
         checked.append(name)
     missing = sorted(set(hashes_) - set(image.payload_names))
     if missing:
-        return Verification(False, f"payload(s) named in sw-description are missing: {', '.join(missing)}", who,
+        return Verification(False, f"payload(s) named in {desc_name} are missing: {', '.join(missing)}", who,
                             checked)
     return Verification(True, "signature chains to the trust anchor and every payload matches its signed hash",
                         who, checked)
