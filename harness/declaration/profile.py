@@ -71,18 +71,32 @@ class Secret(_Strict):
         given = [k for k in ("value", "env", "file") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of value, env or file")
+        if self.value is not None and _is_private_key(self.value.get_secret_value()):
+            raise ValueError(PRIVATE_KEY_GIVEN)
         return self
 
     def reveal(self) -> str:
         """The secret in clear, for the one probe that must send it."""
         if self.value is not None:
-            return self.value.get_secret_value()
-        if self.env is not None:
+            text = self.value.get_secret_value()
+        elif self.env is not None:
             if self.env not in os.environ:
                 raise LookupError(f"environment variable {self.env} is not set")
-            return os.environ[self.env]
-        assert self.file is not None
-        return _read_secret_file(self.file)
+            text = os.environ[self.env]
+        else:
+            assert self.file is not None
+            text = _read_secret_file(self.file)
+        if _is_private_key(text):
+            raise LookupError(PRIVATE_KEY_GIVEN)
+        return text
+
+
+PRIVATE_KEY_GIVEN = ("this secret is a private key, not a password: it would be sent as a password (and end up "
+                     "in a device's log); accounts here log in with passwords")
+
+
+def _is_private_key(text: str) -> bool:
+    return "-----BEGIN" in text and "PRIVATE KEY-----" in text
 
 
 MAX_SECRET_BYTES = 64 << 10
@@ -347,6 +361,7 @@ class UpdateMechanism(_Strict):
 
 class Urls(_Strict):
     vulnerability_disclosure_policy: HttpUrl | None = None
+    security_txt: HttpUrl | None = Field(default=None, description="the vendor's /.well-known/security.txt (RFC 9116)")
     support_period: HttpUrl | None = None
     sbom: HttpUrl | None = None
 

@@ -40,12 +40,21 @@ def sequential(values: list[str]) -> bool:
 
 
 @pytest.mark.requirements("S1.1-02", "LA-2")
-def test_unique_per_unit(profile, guard, evidence):
+def test_unique_per_unit(profile, guard, evidence, findings):
     units = profile.units
+    declared = str(profile.credentials.kind) if profile.credentials else None
+    if declared == "shared-default":  # the manufacturer's own word: one password for the whole class
+        what = profile.credentials.description or "no description"
+        findings.fail(f"the profile declares credentials.kind shared-default ({what}): the password in force at "
+                      "installation is the same on every unit", rule="credentials.declared_shared_default",
+                      fix="Give every unit its own random password, or make the user set one at first use.")
     if len(units) < 2:
+        evidence.write_json("uniqueness.json", {"declared_kind": declared, "units": [u.name for u in units]})
+        if declared == "shared-default":
+            return
         not_evaluated("uniqueness across units needs at least two units of the model in the profile; declare a "
                       "second unit to test it")
-    findings, report = [], {"passwords": [], "ssh_host_keys": {}, "tls_keys": {}}
+    shared, report = [], {"passwords": [], "ssh_host_keys": {}, "tls_keys": {}, "declared_kind": declared}
     timeout = profile.limits.connect_timeout_s
 
     # passwords: the secrets the declared service accounts use
@@ -57,11 +66,11 @@ def test_unique_per_unit(profile, guard, evidence):
         report["passwords"].append({"secret": secret, "identical_between": same, "patterns": patterns,
                                     "sequential": seq})
         if same:
-            findings.append(f"units share the password of secret '{secret}' ({', '.join(same)})")
+            shared.append(f"units share the password of secret '{secret}' ({', '.join(same)})")
         for name, pats in patterns.items():
-            findings += [f"{name}'s '{secret}' is {p}" for p in pats]
+            shared += [f"{name}'s '{secret}' is {p}" for p in pats]
         if seq:
-            findings.append(f"the '{secret}' passwords of the units differ only by a counter")
+            shared.append(f"the '{secret}' passwords of the units differ only by a counter")
 
     # keys: what each unit presents on each SSH and TLS service
     for svc in profile.services:
@@ -79,12 +88,12 @@ def test_unique_per_unit(profile, guard, evidence):
             continue
         kind = "ssh_host_keys" if svc.protocol is Protocol.SSH else "tls_keys"
         report[kind][svc.name] = keys
-        shared = [f"{a}={b}" for a, b in combinations(sorted(keys), 2) if keys[a] == keys[b]]
-        if shared:
+        same_key = [f"{a}={b}" for a, b in combinations(sorted(keys), 2) if keys[a] == keys[b]]
+        if same_key:
             what = "SSH host key" if kind == "ssh_host_keys" else "TLS private key"
-            findings.append(f"units share the {what} of service '{svc.name}' ({', '.join(shared)})")
+            shared.append(f"units share the {what} of service '{svc.name}' ({', '.join(same_key)})")
 
     evidence.write_json("uniqueness.json", report)
-    if findings:
-        fail("secrets are shared across the product class: " + "; ".join(findings) + ". Generate passwords "
+    if shared:
+        fail("secrets are shared across the product class: " + "; ".join(shared) + ". Generate passwords "
              "and keys per unit, at random, during manufacturing or first boot.")

@@ -97,8 +97,25 @@ def device(unit, profile, guard, run_cache, evidence):
             run_cache[key] = ep.read_state()
         except DeviceUnreachable as e:
             inconclusive(f"{unit.name}: {e}")
+    if _restore_image(u, run_cache[key]) is None:  # said before anything is sent, not after
+        not_evaluated(f"{unit.name} runs {run_cache[key].version or 'an unreadable version'}, and no declared genuine "
+                      "image (current_image, newer_image, older_image) has that version, so the unit could not be "
+                      "put back after a test image: declare the genuine image it runs as update.current_image")
     yield ep
     _restore(ep, run_cache[key], u, unit, evidence)
+
+
+def _restore_image(u, baseline: DeviceState):
+    """The declared genuine image whose version the unit ran at the start, or None."""
+    for path in (u.current_image, u.newer_image, u.older_image):
+        if path is None or baseline.version is None:
+            continue
+        try:
+            if open_image(path.read_bytes(), u).version == baseline.version:
+                return path
+        except (OSError, ImageError):
+            continue
+    return None
 
 
 def _restore(ep: UpdateEndpoint, baseline: DeviceState, u, unit, evidence) -> None:
@@ -108,8 +125,7 @@ def _restore(ep: UpdateEndpoint, baseline: DeviceState, u, unit, evidence) -> No
         now = None
     if now == baseline:
         return
-    candidates = [p for p in (u.current_image, u.newer_image, u.older_image) if p is not None]
-    image = next((p for p in candidates if open_image(p.read_bytes(), u).version == baseline.version), None)
+    image = _restore_image(u, baseline)
     if image is None:
         raise RuntimeError(f"{unit.name} now reads {now.version if now else 'nothing'}; no declared genuine image "
                            f"has the baseline version {baseline.version} to put it back")

@@ -149,3 +149,25 @@ def test_the_duplicate_check_is_linear():
 
     ids = [str(i) for i in range(200_000)] + ["7", "42", "42"]
     assert duplicates(ids) == ["42", "7"]
+
+
+def test_a_private_key_given_as_a_password_is_refused(tmp_path, monkeypatch):
+    from harness.declaration.profile import Secret
+
+    pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    with pytest.raises(ValueError, match="private key, not a password"):
+        Secret(value=pem)
+    (tmp_path / "k").write_text(pem)
+    monkeypatch.setenv("IOT_TEST_KEY", pem)
+    for secret in (Secret(file=tmp_path / "k"), Secret(env="IOT_TEST_KEY")):
+        with pytest.raises(LookupError, match="private key, not a password"):
+            secret.reveal()
+    assert Secret(value="hunter2-not-a-key").reveal() == "hunter2-not-a-key"
+
+
+def test_vendor_and_firmware_may_be_declared_unknown():
+    from harness.declaration.profile import Identity
+
+    ident = Identity(vendor="unknown", model="X1", firmware_version="unknown")
+    assert ident.firmware_known is None
+    assert Identity(vendor="V", model="X1", firmware_version="1.2.3").firmware_known == "1.2.3"
