@@ -27,6 +27,7 @@ APT_PACKAGES=(
   testssl.sh                                            # independent TLS cross-check (project tests)
   swupdate                                              # hub, router: the update agent (CMS-signed .swu, anti-rollback)
   curl                                                  # hub: pulls updates over TLS from its update server
+  socat                                                 # plug: services that answer garbage (hostile-answer checks)
   python3 python3-venv python3-pip
 )
 

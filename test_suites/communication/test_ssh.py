@@ -4,6 +4,7 @@ against the SSH policy in force (JC-STAR S1.1-12; ETSI EN 303 645 5.5-1). A gold
 
 import pytest
 
+from harness.judgement.inventory import undeclared_ports
 from harness.judgement.policies import PolicyError
 from harness.judgement.ssh import evaluate
 from harness.observation.probes.sshkex import SshOfferUnavailable
@@ -40,16 +41,8 @@ def test_ssh_algorithms(endpoint, observations, policies, evidence, findings):
 @pytest.mark.requirements("S1.1-12")
 def test_ssh_on_undeclared_ports(unit, observations, policies, evidence, findings, device_state):
     """An SSH server nobody declared gets the same algorithm audit as a declared one."""
-    from harness.observation.probes.portscan import ScanUnavailable
-    from harness.record.verdict import not_applicable
 
-    try:
-        ports = [p for p, (proto, declared) in observations.protocols(unit, device_state).items()
-                 if not declared and proto == "ssh"]
-    except ScanUnavailable as e:
-        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
-    if not ports:
-        not_applicable(f"{unit.name} has no undeclared open port that speaks SSH")
+    ports = list(undeclared_ports(observations, unit, device_state, ("ssh",), " that speaks SSH"))
     try:
         policy = policies.ssh()
     except PolicyError as e:

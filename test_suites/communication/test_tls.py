@@ -8,11 +8,11 @@ violated rule is its own finding, naming the rule and the clause of the policy's
 
 import pytest
 
+from harness.judgement.inventory import undeclared_ports
 from harness.judgement.policies import PolicyError
 from harness.judgement.tls import evaluate
-from harness.observation.probes.portscan import ScanUnavailable
 from harness.observation.probes.tls import TlsUnavailable
-from harness.record.verdict import inconclusive, not_applicable
+from harness.record.verdict import inconclusive
 
 FIX = ("Enable only TLS 1.2 and 1.3 with forward-secret AEAD suites, and use a certificate with a "
        "2048-bit RSA or P-256 key, signed with SHA-256, issued for the device's address, within its "
@@ -56,13 +56,7 @@ def test_tls_configuration(endpoint, profile, observations, policies, evidence, 
 
 @pytest.mark.requirements("S1.1-12")
 def test_tls_on_undeclared_ports(unit, profile, observations, policies, evidence, findings, device_state):
-    try:
-        ports = [p for p, (proto, declared) in observations.protocols(unit, device_state).items()
-                 if not declared and proto in ("https", "tls", "mqtts")]
-    except ScanUnavailable as e:
-        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
-    if not ports:
-        not_applicable(f"{unit.name} has no undeclared open port that speaks TLS")
+    ports = list(undeclared_ports(observations, unit, device_state, ("https", "tls", "mqtts"), " that speaks TLS"))
     for port in ports:  # every port is judged; a FAIL on one is never hidden by trouble on another
         _judge(observations, policies, profile, evidence, findings, unit, port,
                f"{unit.name}:undeclared/{port}", f"port{port}-")

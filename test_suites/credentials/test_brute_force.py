@@ -9,10 +9,10 @@ import pytest
 
 from harness.declaration.profile import Authentication, Service
 from harness.judgement.bruteforce import BruteForceRule, measure
+from harness.judgement.inventory import undeclared_ports
 from harness.observation.credentials import default_credentials
 from harness.observation.logins import probe_for
 from harness.observation.probes.login import Unreachable
-from harness.observation.probes.portscan import ScanUnavailable
 from harness.observation.protocols import LOGIN_PROTOCOLS
 from harness.record.verdict import CaseEnded, fail, inconclusive, not_applicable, not_evaluated
 
@@ -93,13 +93,7 @@ def test_brute_force_on_undeclared_services(unit, profile, guard, evidence, cata
                                            device_state):
     """An attacker guesses on whatever answers, declared or not: every undeclared port that speaks
     a login protocol is measured with the pair the default-password case proved on it."""
-    try:
-        ports = observations.protocols(unit, device_state)
-    except ScanUnavailable as e:
-        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
-    logins = {p: proto for p, (proto, declared) in ports.items() if not declared and proto in LOGIN_PROTOCOLS}
-    if not logins:
-        not_applicable(f"{unit.name} has no undeclared open TCP port that speaks a login protocol")
+    logins = undeclared_ports(observations, unit, device_state, LOGIN_PROTOCOLS, " that speaks a login protocol")
     for port, proto in sorted(logins.items()):
         svc = Service(name=f"undeclared-{port}", port=port, protocol=proto, purpose="not declared",
                       authentication=Authentication.PASSWORD)

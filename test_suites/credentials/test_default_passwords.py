@@ -9,10 +9,10 @@ other check to read."""
 import pytest
 
 from harness.declaration.profile import Authentication, Service
+from harness.judgement.inventory import undeclared_ports
 from harness.observation.logins import decided, parallelism, probe_for, try_defaults
-from harness.observation.probes.portscan import ScanUnavailable
 from harness.observation.protocols import LOGIN_PROTOCOLS
-from harness.record.verdict import CaseEnded, inconclusive, not_applicable
+from harness.record.verdict import CaseEnded, not_applicable
 
 FIX = ("Give every unit its own random password, or make the user set one before the service is "
        "reachable; never ship a pair that is the same on every unit.")
@@ -57,13 +57,7 @@ def test_default_password(endpoint, profile, guard, observations, evidence, find
 @pytest.mark.probe_class("auth")
 def test_default_password_on_undeclared_services(unit, profile, guard, observations, evidence, findings,
                                                  device_state, current_case):
-    try:
-        ports = observations.protocols(unit, device_state)
-    except ScanUnavailable as e:
-        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
-    undeclared = {p: proto for p, (proto, declared) in ports.items() if not declared}
-    if not undeclared:
-        not_applicable(f"{unit.name} has no undeclared open TCP port")
+    undeclared = undeclared_ports(observations, unit, device_state, None, "")
     limits, results = profile.limits, []
     for port, proto in sorted(undeclared.items()):
         if proto not in LOGIN_PROTOCOLS:

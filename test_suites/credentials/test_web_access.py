@@ -16,12 +16,12 @@ from __future__ import annotations
 import pytest
 
 from harness.declaration.profile import Protocol, Service, TlsExpectation
+from harness.judgement.inventory import undeclared_ports
 from harness.judgement.web_access import judge_pages, judge_state_changes
 from harness.observation.probes.http_client import exchange
 from harness.observation.probes.http_surface import WebSurface, try_state_changes
 from harness.observation.probes.login import Unreachable
-from harness.observation.probes.portscan import ScanUnavailable
-from harness.record.verdict import Verdict, inconclusive, not_applicable
+from harness.record.verdict import Verdict, inconclusive
 
 WEB = ("http", "https")
 
@@ -112,13 +112,7 @@ def test_web_access_without_credentials(endpoint, profile, guard, observations, 
 
 @pytest.mark.requirements("S1.1-01", "LA-2")
 def test_web_access_on_undeclared_ports(unit, profile, guard, observations, evidence, findings, device_state):
-    try:
-        ports = observations.protocols(unit, device_state)
-    except ScanUnavailable as e:
-        inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
-    web = {p: proto for p, (proto, declared) in ports.items() if not declared and proto in WEB}
-    if not web:
-        not_applicable(f"{unit.name} has no undeclared open TCP port that speaks HTTP")
+    web = undeclared_ports(observations, unit, device_state, WEB, " that speaks HTTP")
     records = []
     for port, proto in sorted(web.items()):
         label = f"{unit.name}:undeclared-{port}/{port}"

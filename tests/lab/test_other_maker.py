@@ -178,3 +178,23 @@ def test_class8_a_vendors_signed_manifest_format_declared_as_data_both_ways(asse
     assert '"version": "3.1.5"' in evidence_file(nvr.out, genuine, "upload.json")["after"]
     offline = evidence_file(plug.out, _case(plug, "update.genuine_images_verify_offline"), "offline-verification.json")
     assert all(i["ok"] and i["payloads_checked"] == ["os-release", "rootfs.img"] for i in offline["images"].values())
+
+
+def test_class9_hostile_answers_are_no_verdict_where_real_daemons_give_one(assessments):
+    """The plug's telnet port sends random bytes and its MQTT port a reserved CONNACK code: no
+    prompt, no refusal, so INCONCLUSIVE with what was seen; the cam's telnetd and mosquitto and
+    the hub's mosquitto, real daemons, give verdicts."""
+    plug = assessments["plug"]
+    for case_id in ("credentials.default_password[plug:console/23]",
+                    "credentials.no_unauthenticated_access[plug:console/23]",
+                    "credentials.default_password[plug:events/1883]",
+                    "credentials.no_unauthenticated_access[plug:events/1883]"):
+        c = _case(plug, case_id)
+        assert c["verdict"] == "INCONCLUSIVE", (case_id, c["verdict"], c["reason"])
+    mqtt = _case(plug, "credentials.no_unauthenticated_access[plug:events/1883]")
+    assert "reserves" in mqtt["reason"]
+    assert "Unspecified error" in evidence_file(plug.out, mqtt, "access.json")["observations"][0]["connack"]
+    cam, hub = assessments["cam"], assessments["hub"]
+    assert _case(cam, "credentials.no_unauthenticated_access[cam:mqtt/1883]")["verdict"] == "FAIL"
+    assert _case(hub, "credentials.no_unauthenticated_access[hub:mqtt/8883]")["verdict"] == "PASS"
+    assert _case(cam, "credentials.default_password_on_undeclared_services[cam]")["verdict"] == "FAIL"  # telnetd

@@ -5,9 +5,7 @@ the byte cap, a body that drips. Each is reached or bounded, never hung or read 
 from __future__ import annotations
 
 import contextlib
-import socket
 import ssl
-import threading
 import time
 import warnings
 
@@ -19,6 +17,7 @@ from harness.observation.certificates import issue, name, new_key, validity
 from harness.observation.probes.http_client import exchange
 from harness.observation.probes.login import Unreachable
 from harness.observation.scope import Scope, ScopeGuard
+from tests.unit.loopback_server import serve
 
 ADDR = "127.0.0.81"
 
@@ -29,30 +28,11 @@ def guard():
 
 
 def _serve(handler, tls: ssl.SSLContext | None = None) -> int:
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((ADDR, 0))
-    srv.listen(4)
-    srv.settimeout(0.2)
+    def script(conn):
+        conn.recv(4096)  # the request
+        handler(conn)
 
-    def loop():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                conn, _ = srv.accept()
-            except TimeoutError:
-                continue
-            with contextlib.suppress(OSError, ssl.SSLError):
-                conn.settimeout(10)
-                if tls:
-                    conn = tls.wrap_socket(conn, server_side=True)
-                with conn:
-                    conn.recv(4096)
-                    handler(conn)
-        srv.close()
-
-    threading.Thread(target=loop, daemon=True).start()
-    return srv.getsockname()[1]
+    return serve(ADDR, script, tls, lifetime_s=30)
 
 
 def _tls10_static_rsa(tmp_path) -> ssl.SSLContext:

@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import http.server
 import re
-import socket
 import threading
 import time
 import urllib.parse
@@ -20,33 +19,14 @@ from pyftpdlib.servers import FTPServer
 from harness.observation.probes.ftp import FtpLoginProbe
 from harness.observation.probes.telnet import TelnetLogin
 from harness.observation.scope import Scope, ScopeGuard
+from tests.unit.loopback_server import serve as serve_on
 
 ADDR = "127.0.0.78"
 TIMEOUT = 2.0
 
 
 def serve(script) -> int:
-    """A one-connection-at-a-time TCP server running `script(conn)` for each client."""
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((ADDR, 0))
-    srv.listen(4)
-    srv.settimeout(0.2)
-
-    def loop():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                conn, _ = srv.accept()
-            except TimeoutError:
-                continue
-            with contextlib.suppress(OSError), conn:
-                conn.settimeout(15)
-                script(conn)
-        srv.close()
-
-    threading.Thread(target=loop, daemon=True).start()
-    return srv.getsockname()[1]
+    return serve_on(ADDR, script)
 
 
 def read_line(conn) -> bytes:
