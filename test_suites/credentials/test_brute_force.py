@@ -39,8 +39,8 @@ def known_login(endpoint, observations) -> tuple[str, str, str] | None:
     return proven_default(endpoint.unit, endpoint.label, observations)
 
 
-def _measure(probe, label: str, known: tuple[str, str, str], profile, catalogs, evidence, name: str):
-    """One measurement, its evidence written; returns it for the verdict."""
+def _measure(probe, label: str, known: tuple[str, str, str], profile, catalogs, evidence, suffix: str = ""):
+    """One measurement, its evidence written (`measurement{suffix}.json`, `attempts{suffix}.csv`)."""
     username, password, source = known
     raw = catalogs.get("S1.1-04").rule
     rule = BruteForceRule(
@@ -53,8 +53,8 @@ def _measure(probe, label: str, known: tuple[str, str, str], profile, catalogs, 
     m = measure(probe.attempt, username, password, rule,
                 max_attempts=limits.brute_force_max_attempts, max_seconds=limits.brute_force_max_seconds,
                 recovery_wait_s=limits.lockout_recovery_wait_s)
-    evidence.write_text(f"{name}.csv", m.csv())
-    evidence.write_json(f"{name}.json", {
+    evidence.write_text(f"attempts{suffix}.csv", m.csv())
+    evidence.write_json(f"measurement{suffix}.json", {
         "endpoint": label, "protocol": probe.protocol, "username": username, "known_login": source,
         "rule": raw, "caps": {"max_attempts": limits.brute_force_max_attempts,
                               "max_seconds": limits.brute_force_max_seconds,
@@ -80,7 +80,7 @@ def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs, ob
     if known is None:
         not_evaluated(f"{endpoint.label}: a password login exists, but no login known to work: declare a test "
                       "account (services[].account) so a lockout can be told from a wrong password")
-    m = _measure(probe, endpoint.label, known, profile, catalogs, evidence, "measurement")
+    m = _measure(probe, endpoint.label, known, profile, catalogs, evidence)
     if m.verdict == "FAIL":
         fail(f"{endpoint.label}: {m.reason}. {FIX}")
     if m.verdict != "PASS":
@@ -118,7 +118,7 @@ def test_brute_force_on_undeclared_services(unit, profile, guard, evidence, cata
                                    "(services[].account) so a lockout can be told from a wrong password",
                                    target=label)
             continue
-        m = _measure(probe, label, known, profile, catalogs, evidence, f"measurement-{port}")
+        m = _measure(probe, label, known, profile, catalogs, evidence, f"-{port}")
         if m.verdict == "FAIL":
             findings.fail(f"{label}: {m.reason}. {FIX}", target=label, rule="bruteforce.undeclared")
         elif m.verdict == "PASS":

@@ -84,7 +84,7 @@ def assessments(lab, tmp_path_factory) -> dict[str, Run]:
     with ThreadPoolExecutor(3) as pool:
         cam = pool.submit(one, "cam")
         hub_then_router = pool.submit(lambda: (one("hub"), one("router")))
-        nvr_then_bell = pool.submit(lambda: (one("nvr"), one("bell")))
+        second_maker = pool.submit(lambda: (one("nvr"), one("bell"), one("plug")))
         hub, router = hub_then_router.result()
-        nvr, bell = nvr_then_bell.result()
-        return {"cam": cam.result(), "hub": hub, "router": router, "nvr": nvr, "bell": bell}
+        nvr, bell, plug = second_maker.result()
+        return {"cam": cam.result(), "hub": hub, "router": router, "nvr": nvr, "bell": bell, "plug": plug}

@@ -20,7 +20,7 @@ def test_cam_fails_default_ssh_password_and_undeclared_telnet(assessments, tmp_p
     assert code == 1
     ssh = cases["credentials.default_password[cam:ssh/22]"]
     assert ssh["verdict"] == "FAIL"
-    assert "admin/«redacted» (default-credential entry 'admin-admin')" in ssh["reason"]
+    assert "admin/«redacted» (default-credential entry 'admin-admin'" in ssh["reason"]
     attempts = json.loads((tmp_path / "cam" / ssh["evidence"][0]).read_text())
     assert attempts["accepted"]["entry"] == "admin-admin" and attempts["accepted"]["username"] == "admin"
     assert attempts["tried"] <= attempts["cap"]

@@ -102,7 +102,8 @@ def test_uniqueness_cam_units_fail_hub_units_pass(runs):
     report = evidence_file(hub_out, case, "uniqueness.json")
     assert len(set(report["ssh_host_keys"]["ssh"].values())) == 2
     assert len(set(report["tls_keys"]["web"].values())) == 2
-    assert runs["router"].cases["credentials.unique_per_unit"]["verdict"] == "NOT_APPLICABLE"
+    router = runs["router"].cases["credentials.unique_per_unit"]  # one unit, but a declared shared default
+    assert router["verdict"] == "FAIL" and "shared-default" in router["reason"]
 
 
 def console_only(tmp_path, unit="hub", **change):

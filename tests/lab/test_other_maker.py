@@ -83,7 +83,7 @@ def test_class4_public_documents_service_passes_and_missing_inputs_are_not_evalu
 
 
 def test_exit_code_3_when_the_update_cases_could_not_run(lab, tmp_path):
-    run = assess(LAB_PROFILES / "bell.yaml", tmp_path / "b", suite="update")
+    run = assess(LAB_PROFILES / "bell.yaml", tmp_path / "b", *FULL, suite="update")
     assert run.code == 3 and run.results["summary"]["exit_code"] == 3
     assert {c["verdict"] for c in run.cases.values()} == {"NOT_EVALUATED"}
     assert all("update" in c["reason"] for c in run.cases.values())

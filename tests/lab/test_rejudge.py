@@ -78,8 +78,11 @@ def test_rejudging_under_the_same_policies_reproduces_every_verdict(assessments,
         for cid, case in cases.items():
             assert case["verdict"] == original.cases[cid]["verdict"], (device, cid, case["reason"])
         rejudged = [c for c in cases.values() if c["judged"] == "rejudged"]
-        assert {c["check"] for c in rejudged} >= {
-            "communication.tls_configuration", "communication.ssh_algorithms", "communication.no_cleartext_interfaces",
-            "exposure.tcp_ports_declared", "exposure.udp_ports_declared", "exposure.no_insecure_services",
-            "exposure.discovery_disclosure"}
+        judged_anew = {"communication.no_cleartext_interfaces", "exposure.tcp_ports_declared",
+                       "exposure.udp_ports_declared", "exposure.no_insecure_services", "exposure.discovery_disclosure",
+                       "exposure.web_disclosure"}
+        for check in ("communication.tls_configuration", "communication.ssh_algorithms"):
+            if f"{check}[none-declared]" not in cases:  # judged anew wherever the device has one
+                judged_anew.add(check)
+        assert {c["check"] for c in rejudged} >= judged_anew, (device, judged_anew - {c["check"] for c in rejudged})
         assert [r["verdict"] for r in res["requirements"]] == [r["verdict"] for r in original.results["requirements"]]

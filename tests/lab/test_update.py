@@ -122,7 +122,8 @@ def test_router_pull_client_talks_to_a_man_in_the_middle(assessments):
     assert all(c["handshake"] == "completed" and c["peer"] == "198.18.0.12" for c in server["connections"])
     # the hubs poll the same address: they are turned away, only the unit under test is answered
     assert set(server["refused_peers"]) <= {"198.18.0.11", "198.18.0.21"}
-    assert cases["update.malicious_image_refused[router-truncated]"]["verdict"] == "NOT_APPLICABLE"
+    truncated = cases["update.malicious_image_refused[router-truncated]"]  # a pull-only updater: images not sent
+    assert truncated["verdict"] == "NOT_EVALUATED" and "pulls its updates" in truncated["reason"]
 
 
 def _hub_variant(tmp_path, **update) -> str:
@@ -152,7 +153,9 @@ def test_image_the_device_would_refuse_fails_offline_verification(lab, tmp_path)
 def test_update_the_device_does_not_take_fails_updatable(lab, tmp_path):
     # a "newer" image the hub will not install (another model's hardware, a lower version)
     cam_image = manager.lab_dir() / "firmware" / "cam" / "cam-1.0.4.swu"
-    profile = _hub_variant(tmp_path, newer_image=str(cam_image), settle_s=6)  # a refusal: no install to wait for
+    running = _running("198.18.0.11").split('VERSION_ID="')[1].split('"')[0]  # 4.2.0, or 4.2.1 after earlier tests
+    genuine = manager.lab_dir() / "firmware" / "hub" / f"hub-{running}.swu"  # to put it back: declared, or no run
+    profile = _hub_variant(tmp_path, newer_image=str(cam_image), current_image=str(genuine), settle_s=6)
     out = tmp_path / "b"
     harness("run", "--profile", profile, "--out", str(out), "--allow", "intrusive", "--suite",
             str(ROOT / "test_suites" / "update"), tester=True)
@@ -182,3 +185,20 @@ def test_a_claimed_rollback_protection_that_does_not_hold_fails(lab, tmp_path):
     assert down["verdict"] == "FAIL" and "claims rollback protection but installed" in down["reason"]
     assert evidence_file(out, down, "upload.json")["rollback_protection_claimed"] is True
     assert _running("198.18.0.10") == before  # put back on the genuine image it ran
+
+
+def test_a_unit_that_could_not_be_put_back_is_said_so_before_any_image_is_sent(lab, tmp_path):
+    """No declared genuine image has the version the hub runs: every intrusive update case is
+    NOT_EVALUATED, naming what to declare, and nothing was uploaded (the hub still runs it)."""
+    before = _running("198.18.0.11")
+    other = manager.lab_dir() / "firmware" / "cam"
+    profile = _hub_variant(tmp_path, current_image=str(other / "cam-1.0.3.swu"),
+                           older_image=str(other / "cam-1.0.2.swu"), newer_image=str(other / "cam-1.0.4.swu"))
+    out = tmp_path / "b"
+    harness("run", "--profile", profile, "--out", str(out), "--allow", "intrusive", "--suite",
+            str(ROOT / "test_suites" / "update"), tester=True)
+    cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
+    live = [c for cid, c in cases.items() if cid.startswith(("update.malicious", "update.genuine_update",
+                                                             "update.downgrade", "update.update_refused"))]
+    assert live and all(c["verdict"] == "NOT_EVALUATED" and "could not be put back" in c["reason"] for c in live)
+    assert _running("198.18.0.11") == before
