@@ -90,7 +90,12 @@ class TelnetSession:
         self.sock.sendall(line.encode(errors="replace") + b"\r\n")
 
     def shown(self, limit: int = 160) -> str:
-        return self.text[-limit:].decode(errors="replace")
+        """The last bytes the device sent, printable: text as it is, anything else escaped (a
+        report must not carry a hostile device's raw control bytes), and how many were binary."""
+        tail = self.text[-limit:]
+        text = tail.decode("ascii", errors="backslashreplace")
+        binary = sum(1 for b in tail if b >= 0x7F or (b < 0x20 and b not in (9, 10, 13)))
+        return text if not binary else f"{text} [{binary} of {len(tail)} bytes not text]"
 
 
 class TelnetLogin:
