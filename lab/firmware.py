@@ -80,6 +80,28 @@ def rootfs(model: str, version: str) -> bytes:
     return seed * (64 * 1024 // len(seed))
 
 
+def _rauc_bundle(fw: Firmware, version: str, files: list[tuple[str, bytes, str]], pki: Path, path: Path) -> None:
+    """A plain RAUC bundle, made by `rauc bundle` as the manufacturer's build would: the images
+    (the version file as appfs.img: raw slots take *.img) and a manifest; RAUC adds the hashes
+    and signs with the lab signer, checking it against the CA."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rauc-content-") as tmp:
+        content = Path(tmp, "content")
+        content.mkdir()
+        names = {"os-release": "appfs.img", "rootfs.img": "rootfs.img"}
+        for name, data, _ in files:
+            (content / names[name]).write_bytes(data)
+        (content / "manifest.raucm").write_text(
+            f"[update]\ncompatible={fw.board}\nversion={version}\n\n[bundle]\nformat=plain\n\n"
+            "[image.rootfs]\nfilename=rootfs.img\n\n[image.appfs]\nfilename=appfs.img\n")
+        path.unlink(missing_ok=True)
+        subprocess.run(["rauc", "bundle", f"--cert={pki / 'signer.crt'}", f"--key={pki / 'signer.key'}",
+                        f"--keyring={pki / 'mfr-ca.crt'}", str(content), str(path)],
+                       check=True, capture_output=True, timeout=120)
+
+
 def build_images(model: str, fw: Firmware, pki: Path, out: Path) -> dict[str, str]:
     """Signed images of every version the definition names; the factory payloads for the updater."""
     cert = x509.load_pem_x509_certificate((pki / "signer.crt").read_bytes())
@@ -89,7 +111,10 @@ def build_images(model: str, fw: Firmware, pki: Path, out: Path) -> dict[str, st
     for role, version in (("current", fw.current), ("newer", fw.newer), ("older", fw.older)):
         files = [("os-release", os_release(fw, version), f"{INSTALL_DIR}/www/os-release"),
                  ("rootfs.img", rootfs(model, version), f"{INSTALL_DIR}/slot/rootfs.img")]
-        if fw.format == "signed-manifest":
+        if fw.format == "rauc":
+            path = out / f"{model}-{version}.raucb"
+            _rauc_bundle(fw, version, files, pki, path)
+        elif fw.format == "signed-manifest":
             path = out / f"{model}-{version}.img"
             path.write_bytes(manifest.build(KAIRO_LAYOUT, version, [(n, d) for n, d, _ in files],
                                             {"product": fw.title, "board": fw.board},

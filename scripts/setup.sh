@@ -28,6 +28,7 @@ APT_PACKAGES=(
   swupdate                                              # hub, router: the update agent (CMS-signed .swu, anti-rollback)
   curl                                                  # hub: pulls updates over TLS from its update server
   socat                                                 # plug: services that answer garbage (hostile-answer checks)
+  rauc squashfs-tools dbus                              # gate: RAUC agent on a private bus; RAUC bundles read and built
   python3 python3-venv python3-pip
 )
 

@@ -322,9 +322,10 @@ class UpdateMechanism(_Strict):
     `older_image` a genuine older release (the downgrade case)."""
 
     method: str = Field(min_length=2, description="e.g. 'swupdate http upload', 'vendor cloud pull'")
-    image_format: Literal["swu", "signed-manifest"] | None = Field(
-        default=None, description="image format: swu (SWUpdate) or signed-manifest (a vendor's archive of a JSON "
-        "manifest, its detached CMS signature and the payloads; describe it under update.manifest)"
+    image_format: Literal["swu", "rauc", "signed-manifest"] | None = Field(
+        default=None, description="image format: swu (SWUpdate), rauc (RAUC plain bundle) or signed-manifest (a "
+        "vendor's archive of a JSON manifest, its detached CMS signature and the payloads; describe it under "
+        "update.manifest)"
     )
     manifest: ManifestLayout | None = Field(default=None, description="layout of a signed-manifest image")
     trust_anchor: Path | None = Field(default=None, description="CA certificate (PEM) the images must chain to")

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import LAB_PROFILES, ROOT, harness
 
-DEVICES = ("cam", "hub", "router", "nvr", "bell", "plug")
+DEVICES = ("cam", "hub", "router", "nvr", "bell", "plug", "gate")
 FULL = ("--allow", "intrusive,brute")
 
 
@@ -84,7 +84,8 @@ def assessments(lab, tmp_path_factory) -> dict[str, Run]:
     with ThreadPoolExecutor(3) as pool:
         cam = pool.submit(one, "cam")
         hub_then_router = pool.submit(lambda: (one("hub"), one("router")))
-        second_maker = pool.submit(lambda: (one("nvr"), one("bell"), one("plug")))
+        second_maker = pool.submit(lambda: (one("nvr"), one("bell"), one("plug"), one("gate")))
         hub, router = hub_then_router.result()
-        nvr, bell, plug = second_maker.result()
-        return {"cam": cam.result(), "hub": hub, "router": router, "nvr": nvr, "bell": bell, "plug": plug}
+        nvr, bell, plug, gate = second_maker.result()
+        return {"cam": cam.result(), "hub": hub, "router": router, "nvr": nvr, "bell": bell, "plug": plug,
+                "gate": gate}

@@ -198,3 +198,25 @@ def test_class9_hostile_answers_are_no_verdict_where_real_daemons_give_one(asses
     assert _case(cam, "credentials.no_unauthenticated_access[cam:mqtt/1883]")["verdict"] == "FAIL"
     assert _case(hub, "credentials.no_unauthenticated_access[hub:mqtt/8883]")["verdict"] == "PASS"
     assert _case(cam, "credentials.default_password_on_undeclared_services[cam]")["verdict"] == "FAIL"  # telnetd
+
+
+def test_class8_rauc_bundles_on_a_real_rauc_agent(assessments):
+    """The gateway runs RAUC 1.8 from Debian: the seven variants derived from its plain bundle
+    (squashfs rebuilt with squashfs-tools, signatures made like RAUC's) are all refused, the
+    genuine newer bundle installs and the older one is refused; the version is read back as JSON."""
+    gate = assessments["gate"]
+    for case in ("payload-byte-flipped", "payload-changed-hash-updated", "signature-removed", "rogue-ca-same-names",
+                 "self-signed-signer", "expired-signer", "truncated"):
+        c = _case(gate, f"update.malicious_image_refused[gate-{case}]")
+        assert c["verdict"] == "PASS", (case, c["reason"])
+        upload = evidence_file(gate.out, c, "upload.json")
+        assert '"version": "5.0.0"' in upload["after"] or '"version": "5.0.1"' in upload["after"]
+        assert "attacker" not in upload["after"]
+        assert any(p.endswith(f"/{case}.raucb") for p in c["evidence"])
+    genuine = _case(gate, "update.genuine_update_installs[gate]")
+    assert genuine["verdict"] == "PASS"
+    assert '"version": "5.0.1"' in evidence_file(gate.out, genuine, "upload.json")["after"]
+    assert _case(gate, "update.downgrade_refused[gate]")["verdict"] == "PASS"
+    assert _case(gate, "update.update_refused_without_credentials[gate]")["verdict"] == "PASS"
+    offline = evidence_file(gate.out, _case(gate, "update.genuine_images_verify_offline"), "offline-verification.json")
+    assert all(i["ok"] for i in offline["images"].values()) and gate.reqs["S1.1-08"]["verdict"] == "PASS"

@@ -16,6 +16,7 @@ from lab.model import Firmware
 
 FW = Firmware(title="Test OS", board="t", hardware="1.0", current="2.0.0", newer="2.1.0", older="1.9.0")
 FORMATS = {"swu": UpdateMechanism(method="swupdate", image_format="swu"),
+           "rauc": UpdateMechanism(method="rauc", image_format="rauc"),
            "signed-manifest": UpdateMechanism(method="vendor updater", image_format="signed-manifest",
                                               manifest=KAIRO_LAYOUT)}
 
@@ -28,6 +29,11 @@ def made(request, tmp_path_factory):
     fw = FW.model_copy(update={"format": request.param})
     images = build_images("dev", fw, root / "pki", root / "out")
     return root, images, FORMATS[request.param]
+
+
+def _version_file(update) -> str:
+    """The payload the version is read from: RAUC's raw slots take *.img, so it is appfs.img there."""
+    return "appfs.img" if update.image_format == "rauc" else "os-release"
 
 
 def test_cpio_round_trip_and_errors():
@@ -45,10 +51,11 @@ def test_manufacturer_images_verify_and_carry_their_version(made):
     for role, version in (("current", "2.0.0"), ("newer", "2.1.0"), ("older", "1.9.0")):
         data = Path(images[role]).read_bytes()
         image = open_image(data, update)
-        assert image.version == version and image.payload_names == ["os-release", "rootfs.img"]
+        assert image.version == version and sorted(image.payload_names) == sorted([_version_file(update), "rootfs.img"])
         v = verify_image(image, root / "pki" / "mfr-ca.crt")
         assert v.ok, v.reason
-        assert v.checked == ["os-release", "rootfs.img"] and "Lab Devices Firmware Signing" in v.signer
+        assert sorted(v.checked) == sorted([_version_file(update), "rootfs.img"])
+        assert "Lab Devices Firmware Signing" in v.signer
 
 
 def test_every_derived_image_fails_offline_for_its_own_reason(made):
@@ -61,7 +68,7 @@ def test_every_derived_image_fails_offline_for_its_own_reason(made):
     expired = SignerMaterial(x509.load_pem_x509_certificate((pki / "expired-signer.crt").read_bytes()),
                              serialization.load_pem_private_key((pki / "expired-signer.key").read_bytes(), None))
     genuine = open_image(Path(images["newer"]).read_bytes(), update)
-    derived = {d.case: d for d in derive(genuine, "os-release", expired)}
+    derived = {d.case: d for d in derive(genuine, _version_file(update), expired)}
     assert set(derived) == set(CASES)
 
     def reason(data: bytes) -> str:
@@ -71,18 +78,22 @@ def test_every_derived_image_fails_offline_for_its_own_reason(made):
             return str(e)
 
     reasons = {case: reason(d.data) for case, d in derived.items()}
-    assert "payload os-release does not match its signed sha256" in reasons["payload-byte-flipped"]
+    if update.image_format == "rauc":  # the signature covers the whole squashfs: any change breaks it first
+        assert "signature does not verify" in reasons["payload-byte-flipped"]
+    else:
+        assert "payload os-release does not match its signed sha256" in reasons["payload-byte-flipped"]
     assert "signature does not verify" in reasons["payload-changed-hash-updated"]
     assert reasons["signature-removed"] == f"unsigned: no {genuine.signature_name} entry"
     for case in ("rogue-ca-same-names", "self-signed-signer"):
         assert "signature does not verify against the trust anchor" in reasons[case]
     assert "expired" in reasons["expired-signer"]
-    assert any(w in reasons["truncated"] for w in ("not a", "cut off", "missing", "does not match")), reasons
+    assert any(w in reasons["truncated"] for w in ("not a", "cut off", "missing", "does not match", "unsigned",
+                                                  "does not unpack")), reasons
     assert verify_offline(b"junk", pki / "mfr-ca.crt").ok is False
     for d in derived.values():
         assert d.how and len(d.sha256) == 64
     # the attacker's content is visible in what the device would serve as its version file
-    hashed = open_image(derived["payload-changed-hash-updated"].data, update).get("os-release")
+    hashed = open_image(derived["payload-changed-hash-updated"].data, update).get(_version_file(update))
     assert b'BUILD_ID="attacker-payload-changed-hash-updated"' in hashed
     assert open_image(derived["rogue-ca-same-names"].data, update).version == "2.1.0"
 
@@ -96,3 +107,41 @@ def test_without_an_expired_signer_that_case_is_not_made(made):
 def test_not_a_swu_image_is_named():
     with pytest.raises(ImageError, match="first entry is 'x'"):
         SwuImage.parse(cpio.write([("x", b"1")]))
+
+
+def test_rauc_itself_refuses_every_derived_bundle_and_accepts_the_genuine_one(tmp_path):
+    """An independent verifier: Debian's `rauc info --keyring` on the bundles the harness derived
+    (squashfs rebuilt by squashfs-tools, signatures made like RAUC's), offline, no service."""
+    import shutil
+    import subprocess
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from harness.observation.update.rauc import RaucBundle
+
+    assert shutil.which("rauc"), "rauc is installed by `make setup` (scripts/setup.sh)"
+    pki = tmp_path / "pki"
+    make_update_pki(pki)
+    images = build_images("dev", FW.model_copy(update={"format": "rauc"}), pki, tmp_path / "out")
+    genuine_bytes = Path(images["newer"]).read_bytes()
+    genuine = RaucBundle.parse(genuine_bytes)
+    assert genuine.to_bytes() == genuine_bytes  # unchanged files keep the signed squashfs byte for byte
+    expired = SignerMaterial(x509.load_pem_x509_certificate((pki / "expired-signer.crt").read_bytes()),
+                             serialization.load_pem_private_key((pki / "expired-signer.key").read_bytes(), None))
+
+    def rauc_info(path: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(["rauc", "info", f"--keyring={pki / 'mfr-ca.crt'}", str(path)],
+                              capture_output=True, text=True, timeout=60)
+
+    assert rauc_info(Path(images["newer"])).returncode == 0
+    expected = {"payload-byte-flipped": "verification failure", "payload-changed-hash-updated": "verification failure",
+                "rogue-ca-same-names": "self-signed certificate in certificate chain",
+                "self-signed-signer": "self-signed certificate", "expired-signer": "certificate has expired"}
+    for d in derive(genuine, "appfs.img", expired):
+        path = tmp_path / f"{d.case}.raucb"
+        path.write_bytes(d.data)
+        r = rauc_info(path)
+        assert r.returncode != 0, d.case
+        if d.case in expected:
+            assert expected[d.case] in r.stderr, (d.case, r.stderr[-300:])

@@ -4,7 +4,8 @@ variants are written against, and the registry that opens an image as the profil
 A format supplies: its entries and bytes, the descriptor the signature covers (`signed_content`),
 the detached signature, the version, the payloads with their signed hashes, and copies with a
 payload, the descriptor or the signature replaced. SWUpdate's .swu and a vendor's declared
-signed-manifest archive implement it; a new format is one class here, not a new check.
+signed-manifest archive and RAUC's plain bundles implement it; a new format is one class here,
+not a new check.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Protocol
 
 from harness.declaration.profile import UpdateMechanism
 from harness.observation.update.manifest import ManifestImage
+from harness.observation.update.rauc import RaucBundle
 from harness.observation.update.swu import ImageError, SwuImage
 
-EXTENSIONS = {"swu": ".swu", "signed-manifest": ".img"}
+EXTENSIONS = {"swu": ".swu", "signed-manifest": ".img", "rauc": ".raucb"}
 
 
 class SignedImage(Protocol):
@@ -55,6 +57,8 @@ def open_image(data: bytes, update: UpdateMechanism) -> SignedImage:
     if fmt == "signed-manifest":
         assert update.manifest is not None  # the profile validator guarantees it
         return ManifestImage.parse(data, update.manifest)
+    if fmt == "rauc":
+        return RaucBundle.parse(data)
     return SwuImage.parse(data)
 
 
