@@ -343,6 +343,12 @@ class UpdateMechanism(_Strict):
     version_json_path: str | None = Field(
         default=None, description="dotted key of the version when version_path serves JSON (instead of the regex)"
     )
+    version_command: str | None = Field(
+        default=None, description="shell command whose output shows the running version, run over SSH on "
+        "version_service with its account (instead of version_path); read with version_pattern or version_json_path"
+    )
+    version_service: str | None = Field(default=None, description="declared ssh service (with an account) the "
+                                        "version_command runs on")
     status_stream: Literal["swupdate-websocket", "none"] = Field(
         default="none", description="where the device reports install results and reasons"
     )
@@ -484,6 +490,14 @@ class DeviceProfile(_Strict):
                 raise ValueError(
                     f"update.service {self.update.service!r} must name a declared http or https service"
                 )
+        if self.update and (self.update.version_command is None) != (self.update.version_service is None):
+            raise ValueError("update.version_command and update.version_service go together: the command runs over "
+                             "SSH on that service")
+        if self.update and self.update.version_service:
+            svc = {s.name: s for s in self.services}.get(self.update.version_service)
+            if svc is None or svc.protocol is not Protocol.SSH or svc.account is None:
+                raise ValueError(f"update.version_service {self.update.version_service!r} must name a declared ssh "
+                                 "service with an account (services[].account) to run version_command with")
         if self.update and (self.update.image_format == "signed-manifest") != (self.update.manifest is not None):
             raise ValueError("update.manifest describes a signed-manifest image: give it exactly when "
                              "update.image_format is signed-manifest")

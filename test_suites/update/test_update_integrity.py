@@ -90,6 +90,7 @@ def device(unit, profile, guard, run_cache, evidence):
         upload_field=u.upload_field, version_path=u.version_path, version_pattern=u.version_pattern,
         version_json_path=u.version_json_path, status_stream=u.status_stream,
         timeout=profile.limits.connect_timeout_s, verify=str(anchor) if anchor else False, auth=auth,
+        read_text=_version_over_ssh(u, profile, guard, unit),
     )
     key = f"update-baseline:{unit.name}"
     if key not in run_cache:
@@ -103,6 +104,26 @@ def device(unit, profile, guard, run_cache, evidence):
                       "put back after a test image: declare the genuine image it runs as update.current_image")
     yield ep
     _restore(ep, run_cache[key], u, unit, evidence)
+
+
+def _version_over_ssh(u, profile, guard, unit):
+    """The reader for update.version_command: log in to version_service with its account and run
+    the command (bounded like every SSH exchange); None when the version is read over HTTP."""
+    if u.version_command is None:
+        return None
+    from harness.observation.probes.ssh import run_command
+
+    svc = next(s for s in profile.services if s.name == u.version_service)
+    username, password = svc.account.username, unit.secrets[svc.account.secret].reveal()
+    timeout = max(profile.limits.connect_timeout_s, 10.0)
+
+    def read() -> str:
+        r = run_command(guard, unit.address, svc.port, username, password, u.version_command, timeout=timeout)
+        if r.exit_status != 0:
+            raise DeviceUnreachable(f"{u.version_command!r} exited {r.exit_status} on {svc.name}")
+        return r.stdout
+
+    return read
 
 
 def _restore_image(u, baseline: DeviceState):

@@ -172,10 +172,14 @@ def test_class8_a_vendors_signed_manifest_format_declared_as_data_both_ways(asse
     assert _case(plug, "update.update_refused_without_credentials[plug]")["verdict"] == "FAIL"
     assert plug.reqs["S1.1-01"]["verdict"] == "FAIL"
     assert _case(nvr, "update.update_refused_without_credentials[nvr]")["verdict"] == "PASS"
-    # version read back through the declared JSON key, genuine images verified offline in that format
+    # the version read back two ways: the plug's JSON key over HTTP, the NVR's command over SSH
+    # (its installer console, the declared account); genuine images verified offline in that format
     genuine = _case(nvr, "update.genuine_update_installs[nvr]")
     assert genuine["verdict"] == "PASS"
-    assert '"version": "3.1.5"' in evidence_file(nvr.out, genuine, "upload.json")["after"]
+    upload = evidence_file(nvr.out, genuine, "upload.json")
+    assert 'VERSION_ID="3.1.4"' in upload["before"] and 'VERSION_ID="3.1.5"' in upload["after"]
+    plug_genuine = evidence_file(plug.out, _case(plug, "update.genuine_update_installs[plug]"), "upload.json")
+    assert '"version": "1.4.1"' in plug_genuine["after"]
     offline = evidence_file(plug.out, _case(plug, "update.genuine_images_verify_offline"), "offline-verification.json")
     assert all(i["ok"] and i["payloads_checked"] == ["os-release", "rootfs.img"] for i in offline["images"].values())
 

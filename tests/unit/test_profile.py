@@ -171,3 +171,30 @@ def test_vendor_and_firmware_may_be_declared_unknown():
     ident = Identity(vendor="unknown", model="X1", firmware_version="unknown")
     assert ident.firmware_known is None
     assert Identity(vendor="V", model="X1", firmware_version="1.2.3").firmware_known == "1.2.3"
+
+
+@pytest.mark.parametrize(("update", "message"), [
+    ("{method: vendor updater, version_command: cat /etc/os-release}", "go together"),
+    ("{method: vendor updater, version_command: cat /etc/os-release, version_service: web}", "must name a declared ssh service"),
+    ("{method: vendor updater, version_command: cat /etc/os-release, version_service: ssh}", "with an account"),
+    ("{method: vendor updater, image_format: signed-manifest}", "update.manifest describes a signed-manifest image"),
+])
+def test_update_readers_and_formats_are_checked_at_load(tmp_path, update, message):
+    text = MINIMAL.replace("schemes:", f"update: {update}\nschemes:")
+    text = text.replace("services: [", "services: [{name: web, port: 80, protocol: http, purpose: admin, "
+                        "authentication: password}, ")
+    with pytest.raises(ProfileError) as e:
+        load_profile(write(tmp_path, text))
+    assert message in str(e.value)
+
+
+def test_a_version_read_over_ssh_validates():
+    from harness.observation.update.device import DeviceState, UpdateEndpoint
+    from harness.observation.scope import Scope, ScopeGuard
+
+    ep = UpdateEndpoint(ScopeGuard(Scope.build(["127.0.0.84"])), "127.0.0.84", 22,
+                        read_text=lambda: 'NAME="X"\nVERSION_ID="3.1.5"\n')
+    assert ep.read_state() == DeviceState('NAME="X"\nVERSION_ID="3.1.5"\n', "3.1.5")
+    js = UpdateEndpoint(ScopeGuard(Scope.build(["127.0.0.84"])), "127.0.0.84", 22, version_json_path="fw.version",
+                        read_text=lambda: '{"fw": {"version": "1.4.1"}}')
+    assert js.read_state().version == "1.4.1"

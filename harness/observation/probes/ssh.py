@@ -153,6 +153,9 @@ class CommandResult:
     stderr: str
 
 
+MAX_COMMAND_OUTPUT = 1 << 20  # a version or a password prompt: a device that floods is stopped here
+
+
 def run_command(
     guard: ScopeGuard, address: str, port: int, username: str, password: str, command: str,
     stdin: str = "", timeout: float = 10.0,
@@ -172,6 +175,8 @@ def run_command(
             out, err = b"", b""
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
+                if len(out) + len(err) > MAX_COMMAND_OUTPUT:
+                    raise SshUnreachable(f"{command!r} wrote more than {MAX_COMMAND_OUTPUT} bytes; not read further")
                 if ch.recv_ready():
                     out += ch.recv(65536)
                 elif ch.recv_stderr_ready():
@@ -183,9 +188,9 @@ def run_command(
             if not ch.exit_status_ready():
                 raise SshUnreachable(f"{command!r} did not finish within {timeout:g}s")
             status = ch.recv_exit_status()
-            while ch.recv_ready():
+            while ch.recv_ready() and len(out) <= MAX_COMMAND_OUTPUT:
                 out += ch.recv(65536)
-            while ch.recv_stderr_ready():
+            while ch.recv_stderr_ready() and len(err) <= MAX_COMMAND_OUTPUT:
                 err += ch.recv_stderr(65536)
             return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
         except (paramiko.SSHException, EOFError, OSError) as e:

@@ -16,6 +16,7 @@ import re
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import requests
@@ -71,11 +72,18 @@ class UpdateEndpoint:
     timeout: float = 10.0
     verify: bool | str = False
     auth: tuple[str, str] | None = field(default=None, repr=False)  # HTTP basic, from the declared account
+    read_text: Callable[[], str] | None = field(default=None, repr=False)  # another way to read the version (SSH)
 
     def _url(self, path: str, scheme: str | None = None) -> str:
         return f"{scheme or self.scheme}://{self.address}:{self.port}{path}"
 
     def read_state(self) -> DeviceState:
+        if self.read_text is not None:
+            try:
+                text = self.read_text()
+            except (Unreachable, OSError) as e:
+                raise DeviceUnreachable(f"cannot read the running version: {e}") from None
+            return DeviceState(text=text[:4096], version=self._version(text))
         try:
             with self.guard.slot(self.address, self.port, self.timeout):
                 r = requests.get(self._url(self.version_path), timeout=self.timeout, verify=self.verify,
