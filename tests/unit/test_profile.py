@@ -189,8 +189,8 @@ def test_update_readers_and_formats_are_checked_at_load(tmp_path, update, messag
 
 
 def test_a_version_read_over_ssh_validates():
-    from harness.observation.update.device import DeviceState, UpdateEndpoint
     from harness.observation.scope import Scope, ScopeGuard
+    from harness.observation.update.device import DeviceState, UpdateEndpoint
 
     ep = UpdateEndpoint(ScopeGuard(Scope.build(["127.0.0.84"])), "127.0.0.84", 22,
                         read_text=lambda: 'NAME="X"\nVERSION_ID="3.1.5"\n')
