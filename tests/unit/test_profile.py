@@ -175,7 +175,8 @@ def test_vendor_and_firmware_may_be_declared_unknown():
 
 @pytest.mark.parametrize(("update", "message"), [
     ("{method: vendor updater, version_command: cat /etc/os-release}", "go together"),
-    ("{method: vendor updater, version_command: cat /etc/os-release, version_service: web}", "must name a declared ssh service"),
+    ("{method: vendor updater, version_command: cat /etc/os-release, version_service: web}",
+     "must name a declared ssh service"),
     ("{method: vendor updater, version_command: cat /etc/os-release, version_service: ssh}", "with an account"),
     ("{method: vendor updater, image_format: signed-manifest}", "update.manifest describes a signed-manifest image"),
 ])
