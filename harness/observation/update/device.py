@@ -5,7 +5,9 @@ A verdict never rests on the upload's HTTP status: SWUpdate resets the connectio
 rejects early and answers 200 to images it refuses later; a home-made updater says "installed"
 to anything. What counts is the device's own state read back afterwards (and, where the agent
 has one, its status stream, whose reasons go into the evidence). The status stream is read with
-websocket-client, the upload sent with requests; both through the scope guard.
+websocket-client; the upload and the version reads go through the probes' one HTTP exchange
+(`probes/http_client.py`: scope guard, deadline, byte cap). The channel's TLS is reached, not
+judged, here: the TLS checks judge it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-import requests
-
+from harness.observation.probes.http_client import exchange
 from harness.observation.probes.login import Unreachable
 from harness.observation.scope import ScopeGuard
+
+VERSION_MAX_BYTES = 64 << 10  # an os-release or a status document
 
 
 class DeviceUnreachable(Unreachable):
@@ -85,10 +88,9 @@ class UpdateEndpoint:
                 raise DeviceUnreachable(f"cannot read the running version: {e}") from None
             return DeviceState(text=text[:4096], version=self._version(text))
         try:
-            with self.guard.slot(self.address, self.port, self.timeout):
-                r = requests.get(self._url(self.version_path), timeout=self.timeout, verify=self.verify,
-                                 auth=self.auth)
-        except requests.RequestException as e:
+            r = exchange(self.guard, self.address, self.port, self.scheme == "https", "GET", self.version_path,
+                         timeout=self.timeout, max_bytes=VERSION_MAX_BYTES, auth=self.auth)
+        except Unreachable as e:
             raise DeviceUnreachable(f"cannot read the running version at {self.version_path}: {e}") from None
         if r.status_code != 200:
             raise DeviceUnreachable(f"GET {self.version_path} answered {r.status_code}, not the running version")
@@ -136,20 +138,14 @@ class UpdateEndpoint:
         out = UploadOutcome()
         listener = self._listen(out, stream_wait_s) if self.status_stream == "swupdate-websocket" else None
         t0 = time.monotonic()
+        body = ({"files": {self.upload_field: (filename, image)}} if self.upload_encoding == "multipart" else
+                {"data": image, "headers": {"Content-Type": "application/octet-stream"}})
         try:
-            with self.guard.slot(self.address, self.port, self.timeout):
-                if self.upload_encoding == "multipart":
-                    r = requests.request(self.upload_method, self._url(self.upload_path),
-                                         files={self.upload_field: (filename, image)},
-                                         timeout=max(self.timeout, 30), verify=self.verify, auth=self.auth)
-                else:
-                    r = requests.request(self.upload_method, self._url(self.upload_path), data=image,
-                                         timeout=max(self.timeout, 30),
-                                         headers={"Content-Type": "application/octet-stream"}, verify=self.verify,
-                                         auth=self.auth)
+            r = exchange(self.guard, self.address, self.port, self.scheme == "https", self.upload_method,
+                         self.upload_path, timeout=max(self.timeout, 30), max_bytes=65536, auth=self.auth, **body)
             out.http_status = r.status_code
-        except requests.RequestException as e:
-            out.http_error = f"{type(e).__name__}: {e}"[:300]
+        except Unreachable as e:
+            out.http_error = str(e)[:300]
         if listener is not None:
             listener.join(stream_wait_s + 2)
         out.seconds = round(time.monotonic() - t0, 3)
