@@ -274,3 +274,38 @@ def test_mqtt_reserved_connack_is_neither_refusal_nor_acceptance(guard, code, re
         assert "reserves" in access.detail and access.observations[0]["connack"]
     attempt = probe.attempt("admin", "admin")
     assert attempt.accepted is accepted, attempt.detail
+
+
+def _noise(conn):
+    """Random bytes where a protocol greeting belongs, then silence."""
+    import os
+
+    conn.sendall(os.urandom(300))
+    time.sleep(1.5)
+
+
+@pytest.mark.parametrize("protocol", ["ssh", "ftp", "http", "telnet"])
+def test_random_bytes_are_read_as_no_protocol_at_all(guard, protocol):
+    """Well-formedness first: whatever login probe meets random bytes gives no verdict (neither
+    'accepted' nor 'refused'), within its bounds, saying what it saw."""
+    from harness.declaration.profile import Authentication, Service
+    from harness.observation.probes.http import HttpLoginProbe
+    from harness.observation.probes.login import Unreachable
+    from harness.observation.probes.ssh import SshLoginProbe
+
+    port = serve(_noise)
+    probe = {
+        "ssh": lambda: SshLoginProbe(guard, ADDR, port, TIMEOUT),
+        "ftp": lambda: FtpLoginProbe(guard, ADDR, port, TIMEOUT),
+        "telnet": lambda: TelnetLogin(guard, ADDR, port, TIMEOUT),
+        "http": lambda: HttpLoginProbe(guard, ADDR, Service(name="w", port=port, protocol="http", purpose="admin",
+                                                            authentication=Authentication.PASSWORD), TIMEOUT),
+    }[protocol]()
+    t0 = time.monotonic()
+    try:
+        outcome = probe.attempt("admin", "admin")
+    except Unreachable as e:
+        assert str(e)  # the reason names what went wrong
+    else:
+        assert outcome.accepted is None and outcome.detail, outcome
+    assert time.monotonic() - t0 < TIMEOUT * 4 + 6

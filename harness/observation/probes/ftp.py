@@ -26,15 +26,16 @@ class FtpLoginProbe:
             ftp = ftplib.FTP(timeout=self.timeout + 5)
             try:
                 self._banner = ftp.connect(self.address, self.port)
-            except (OSError, EOFError, ftplib.Error) as e:
-                raise Unreachable(f"cannot connect to {self.address}:{self.port}: {e}") from None
+            except (OSError, EOFError, ftplib.Error, UnicodeDecodeError) as e:  # bytes that are not FTP: no verdict
+                raise Unreachable(f"cannot connect to {self.address}:{self.port}: {type(e).__name__}: "
+                                  f"{str(e)[:200]}") from None
             try:
                 reply = ftp.login(username, password)
                 return reply.startswith("230"), reply
             except ftplib.error_perm as e:
                 return False, str(e)
-            except (OSError, EOFError, ftplib.Error) as e:
-                raise Unreachable(f"FTP login dialogue broke off: {e}") from None
+            except (OSError, EOFError, ftplib.Error, UnicodeDecodeError) as e:
+                raise Unreachable(f"FTP login dialogue broke off: {type(e).__name__}: {str(e)[:200]}") from None
             finally:
                 ftp.close()
 

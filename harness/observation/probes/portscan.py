@@ -67,7 +67,7 @@ def _nmap_scan(guard: ScopeGuard, address: str, timeout_s: float, ports: str, ud
     except nmap.PortScannerError as e:
         raise ScanUnavailable(f"nmap failed: {e}") from None
     xml = scanner.get_nmap_last_output()
-    xml = xml.decode() if isinstance(xml, bytes) else xml
+    xml = xml.decode("utf-8", "replace") if isinstance(xml, bytes) else xml  # device bytes in script output
     info = scanner.scanstats()
     if target not in scanner.all_hosts():
         raise ScanUnavailable(
