@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from html.parser import HTMLParser
@@ -149,38 +150,57 @@ def explore(guard: ScopeGuard, address: str, port: int, tls: bool, *, protected:
             queue.append((e.path, f"common list ({e.source})", 0))
     for p in api:
         out.targets.append(StateChangeTarget(p, "api path in the profile", ["POST"]))
-    seen: set[str] = set()
-    requests_made = 1
-    while queue:
-        path, found_by, depth = queue.pop(0)
-        if path in seen:
-            continue
-        seen.add(path)
-        if path == login_path:
-            continue  # the login itself is the credential checks' subject
-        if ACTS.search(path) and found_by.startswith(("link", "form")):
-            out.targets.append(StateChangeTarget(path, f"{found_by}; its name says it acts", ["POST"]))
-            continue
-        if requests_made >= max_requests:
-            out.stopped = f"request budget of {max_requests} reached; {len(queue) + 1} path(s) not fetched"
-            break
-        try:
-            r = exchange(guard, address, port, tls, "GET", path, timeout=timeout, max_bytes=MAX_KEPT_BYTES)
-        except Unreachable as e:
-            out.stopped = f"GET {path}: {e}"[:300]
-            break
-        requests_made += 1
-        served = 200 <= r.status_code < 300
-        out.pages.append(WebPage(path, found_by, r.status_code, r.headers.get("Content-Type"), len(r.content),
-                                 r.truncated, r.headers.get("WWW-Authenticate"), r.headers.get("Location"),
-                                 r.headers.get("Allow"), r.text if served else ""))
-        if r.status_code == 405:
-            allowed = [m.strip().upper() for m in (r.headers.get("Allow") or "POST").split(",")]
-            methods = [m for m in allowed if m in ("POST", "PUT", "PATCH")] or ["POST"]
-            out.targets.append(StateChangeTarget(path, "GET answered 405 (the resource exists)", methods))
-        if served and "html" in (r.headers.get("Content-Type") or "html").lower() and depth < MAX_DEPTH:
-            _follow(out, base, path, r.text, depth, queue, login_path)
+    _crawl(guard, address, port, tls, out, queue, login_path, timeout, max_requests - 1)
     return out
+
+
+def _crawl(guard: ScopeGuard, address: str, port: int, tls: bool, out: WebSurface, wave: list, login_path: str | None,
+           timeout: float, budget: int) -> None:
+    """Breadth first, one wave per link depth; the paths of a wave are fetched side by side
+    within half the unit's connection budget (a run waits on the device, not on the CPU), and
+    recorded in the order they were found, so the observation does not depend on timing."""
+    workers = max(1, min(4, guard.max_connections_per_unit // 2))
+    seen: set[str] = set()
+
+    def get(item):
+        try:
+            return exchange(guard, address, port, tls, "GET", item[0], timeout=timeout, max_bytes=MAX_KEPT_BYTES)
+        except Unreachable as e:
+            return e
+
+    while wave and out.stopped is None:
+        todo = []
+        for path, found_by, depth in wave:
+            if path in seen:
+                continue
+            seen.add(path)
+            if path == login_path:
+                continue  # the login itself is the credential checks' subject
+            if ACTS.search(path) and found_by.startswith(("link", "form")):
+                out.targets.append(StateChangeTarget(path, f"{found_by}; its name says it acts", ["POST"]))
+                continue
+            todo.append((path, found_by, depth))
+        if len(todo) > budget:
+            out.stopped = f"request budget of {budget + 1} reached; {len(todo) - budget} path(s) not fetched"
+            todo = todo[:budget]
+        budget -= len(todo)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            answers = list(pool.map(get, todo))
+        wave = []
+        for (path, found_by, depth), r in zip(todo, answers, strict=True):
+            if isinstance(r, Unreachable):
+                out.stopped = f"GET {path}: {r}"[:300]
+                break
+            served = 200 <= r.status_code < 300
+            out.pages.append(WebPage(path, found_by, r.status_code, r.headers.get("Content-Type"), len(r.content),
+                                     r.truncated, r.headers.get("WWW-Authenticate"), r.headers.get("Location"),
+                                     r.headers.get("Allow"), r.text if served else ""))
+            if r.status_code == 405:
+                allowed = [m.strip().upper() for m in (r.headers.get("Allow") or "POST").split(",")]
+                methods = [m for m in allowed if m in ("POST", "PUT", "PATCH")] or ["POST"]
+                out.targets.append(StateChangeTarget(path, "GET answered 405 (the resource exists)", methods))
+            if served and "html" in (r.headers.get("Content-Type") or "html").lower() and depth < MAX_DEPTH:
+                _follow(out, out.base, path, r.text, depth, wave, login_path)
 
 
 def _follow(out: WebSurface, base: str, page: str, html: str, depth: int, queue: list, login_path: str | None) -> None:
