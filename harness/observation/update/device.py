@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from harness.observation.probes.http_client import exchange
 from harness.observation.probes.login import Unreachable
 from harness.observation.scope import ScopeGuard
+from harness.observation.update.manifest import dig
 
 VERSION_MAX_BYTES = 64 << 10  # an os-release or a status document
 
@@ -106,8 +107,7 @@ class UpdateEndpoint:
         except ValueError:
             raise DeviceUnreachable(f"{self.version_path} did not answer JSON; cannot read "
                                     f"{self.version_json_path}") from None
-        for part in self.version_json_path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = dig(value, self.version_json_path)
         return None if value is None else str(value)
 
     def settled_state(self, settle_s: float) -> DeviceState | None:

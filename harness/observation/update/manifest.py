@@ -22,7 +22,8 @@ MAX_ENTRIES = 256
 MAX_ENTRY_BYTES = 512 << 20
 
 
-def _dig(data, dotted: str):
+def dig(data, dotted: str):
+    """The value at a dotted key path of parsed JSON (`fw.version`), or None where it is absent."""
     for part in dotted.split("."):
         if not isinstance(data, dict) or part not in data:
             return None
@@ -84,7 +85,7 @@ class ManifestImage:
             doc = json.loads(self.get(self.layout.descriptor) or b"")
         except ValueError as e:
             raise ImageError(f"{self.layout.descriptor} is not JSON: {e}") from None
-        if not isinstance(doc, dict) or not isinstance(_dig(doc, self.layout.payloads_key), list):
+        if not isinstance(doc, dict) or not isinstance(dig(doc, self.layout.payloads_key), list):
             raise ImageError(f"{self.layout.descriptor} has no list of payloads at {self.layout.payloads_key!r}")
         return doc
 
@@ -116,13 +117,13 @@ class ManifestImage:
 
     @property
     def version(self) -> str | None:
-        v = _dig(self.manifest(), self.layout.version_key)
+        v = dig(self.manifest(), self.layout.version_key)
         return None if v is None else str(v)
 
     @property
     def signed_hashes(self) -> dict[str, str]:
         out = {}
-        for rec in _dig(self.manifest(), self.layout.payloads_key) or []:
+        for rec in dig(self.manifest(), self.layout.payloads_key) or []:
             if isinstance(rec, dict) and isinstance(rec.get(self.layout.name_key), str):
                 out[rec[self.layout.name_key]] = str(rec.get(self.layout.hash_key, "")).lower()
         return out
