@@ -80,6 +80,16 @@ def rootfs(model: str, version: str) -> bytes:
     return seed * (64 * 1024 // len(seed))
 
 
+RAW_MAGIC = b"KAIROFW1\n"
+
+
+def raw_image(model: str, fw: Firmware, version: str) -> bytes:
+    """The second maker's raw image: a KAIROFW1 header carrying the os-release up to a NUL byte,
+    padded to 512 bytes, then the firmware body. Its signature is a separate file."""
+    head = RAW_MAGIC + os_release(fw, version) + b"\0"
+    return head.ljust(512, b"\0") + rootfs(model, version)
+
+
 def _rauc_bundle(fw: Firmware, version: str, files: list[tuple[str, bytes, str]], pki: Path, path: Path) -> None:
     """A plain RAUC bundle, made by `rauc bundle` as the manufacturer's build would: the images
     (the version file as appfs.img: raw slots take *.img) and a manifest; RAUC adds the hashes
@@ -114,6 +124,11 @@ def build_images(model: str, fw: Firmware, pki: Path, out: Path) -> dict[str, st
         if fw.format == "rauc":
             path = out / f"{model}-{version}.raucb"
             _rauc_bundle(fw, version, files, pki, path)
+        elif fw.format == "raw-signed":
+            path = out / f"{model}-{version}.bin"
+            data = raw_image(model, fw, version)
+            path.write_bytes(data)
+            Path(f"{path}.sig").write_bytes(cms_sign(data, cert, key))
         elif fw.format == "signed-manifest":
             path = out / f"{model}-{version}.img"
             path.write_bytes(manifest.build(KAIRO_LAYOUT, version, [(n, d) for n, d, _ in files],

@@ -75,9 +75,10 @@ class Firmware(_M):
     """Signed update images the lab manufacturer ships for this model: SWUpdate's .swu, or the
     second maker's own signed manifest (a tar of manifest.json, its detached CMS signature
     manifest.sig, and the payloads; `lab.firmware.KAIRO_LAYOUT`), or a RAUC plain bundle made by
-    `rauc bundle` itself (`board` is its compatible string)."""
+    `rauc bundle` itself (`board` is its compatible string), or a raw image with a detached CMS
+    signature file beside it (`lab.firmware.raw_image`)."""
 
-    format: Literal["swu", "rauc", "signed-manifest"] = "swu"
+    format: Literal["swu", "rauc", "signed-manifest", "raw-signed"] = "swu"
     title: str
     board: str = Field(description="SWUpdate hardware board name (-H board:rev)")
     hardware: str = Field(description="hardware revision the images are compatible with")

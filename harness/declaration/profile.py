@@ -162,11 +162,31 @@ class Unit(_Strict):
 
 
 class TestAccount(_Strict):
-    """A valid login on a service, for tests that must also prove the right password still works
-    (brute-force lockout, credential change). The password is a per-unit secret, by name."""
+    """A valid login on a service, for tests that must log in (brute-force lockout, credential
+    change, a version read over SSH). A password account names a per-unit secret; an SSH account
+    may log in with a private key file instead (many consoles accept keys only), which is never
+    sent anywhere and never recorded, and proves nothing about passwords."""
 
     username: str = Field(min_length=1)
-    secret: str = Field(min_length=1, description="name of the unit secret holding the password")
+    secret: str | None = Field(default=None, min_length=1, description="name of the unit secret holding the password")
+    key_file: Path | None = Field(
+        default=None, description="private key file (OpenSSH or PEM, unencrypted) of an SSH account; '{unit}' in the "
+        "path is replaced by the unit's name, for per-unit keys")
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> TestAccount:
+        if (self.secret is None) == (self.key_file is None):
+            raise ValueError("a test account logs in with a password (secret: the unit secret's name) or a private "
+                             "key (key_file: its path): give exactly one")
+        return self
+
+    @property
+    def uses_key(self) -> bool:
+        return self.key_file is not None
+
+    def key_path(self, unit: str) -> Path:
+        assert self.key_file is not None
+        return Path(str(self.key_file).replace("{unit}", unit))
 
 
 class HttpLogin(_Strict):
@@ -313,6 +333,33 @@ class ManifestLayout(_Strict):
     version_key: str = Field(default="version", description="manifest key of the image's version")
 
 
+class RawSignedLayout(_Strict):
+    """A raw firmware image (opaque bytes) with a detached signature beside it: the commonest
+    shape of a small updater. The signature is a detached CMS (DER or PEM) over the whole image,
+    kept next to each declared image as `<image><signature_suffix>`, and uploaded in the same
+    multipart form as its own field. The version is read from the image bytes by a regex."""
+
+    signature: Literal["cms"] = Field(default="cms", description="kind of the detached signature: cms (a detached "
+                                      "CMS/PKCS#7 SignedData over the image, chaining to update.trust_anchor)")
+    signature_suffix: str = Field(default=".sig", min_length=1, description="the signature file of image X is "
+                                  "X plus this suffix")
+    signature_field: str = Field(default="signature", min_length=1,
+                                 description="multipart form field the signature is uploaded in")
+    version_pattern: str = Field(default=r'VERSION_ID="?([^"\s]+)', description="regex over the image bytes; "
+                                 "group 1 is the image's version")
+
+    @field_validator("version_pattern")
+    @classmethod
+    def _one_group(cls, v: str) -> str:
+        try:
+            groups = re.compile(v.encode()).groups
+        except re.error as e:
+            raise ValueError(f"version_pattern is not a regular expression: {e}") from None
+        if groups < 1:
+            raise ValueError("version_pattern needs a group: group 1 is the version, e.g. VERSION_ID=([^\\s]+)")
+        return v
+
+
 class UpdateMechanism(_Strict):
     """How the device takes software updates, for the update-integrity checks (S1.1-06/08).
 
@@ -322,12 +369,13 @@ class UpdateMechanism(_Strict):
     `older_image` a genuine older release (the downgrade case)."""
 
     method: str = Field(min_length=2, description="e.g. 'swupdate http upload', 'vendor cloud pull'")
-    image_format: Literal["swu", "rauc", "signed-manifest"] | None = Field(
-        default=None, description="image format: swu (SWUpdate), rauc (RAUC plain bundle) or signed-manifest (a "
+    image_format: Literal["swu", "rauc", "signed-manifest", "raw-signed"] | None = Field(
+        default=None, description="image format: swu (SWUpdate), rauc (RAUC plain bundle), signed-manifest (a "
         "vendor's archive of a JSON manifest, its detached CMS signature and the payloads; describe it under "
-        "update.manifest)"
+        "update.manifest) or raw-signed (a raw image with a detached signature file; describe it under update.raw)"
     )
     manifest: ManifestLayout | None = Field(default=None, description="layout of a signed-manifest image")
+    raw: RawSignedLayout | None = Field(default=None, description="signature and version of a raw-signed image")
     trust_anchor: Path | None = Field(default=None, description="CA certificate (PEM) the images must chain to")
     rollback_protection: bool | None = Field(default=None, description="does the manufacturer claim anti-rollback?")
     transport: Literal["http-upload"] = Field(default="http-upload", description="how images reach the device")
@@ -466,7 +514,10 @@ class DeviceProfile(_Strict):
                 if st not in self.states:
                     raise ValueError(f"service {s.name!r} names unknown state {st!r}; declared states: {self.states}")
         for s in self.services:
-            if s.account:
+            if s.account and s.account.uses_key and s.protocol is not Protocol.SSH:
+                raise ValueError(f"service {s.name!r}: a key_file account logs in over SSH only; give this "
+                                 f"{s.protocol} service a password account (secret)")
+            if s.account and not s.account.uses_key:
                 for u in self.units:
                     if (s.units is None or u.name in s.units) and s.account.secret not in u.secrets:
                         raise ValueError(
@@ -501,6 +552,12 @@ class DeviceProfile(_Strict):
         if self.update and (self.update.image_format == "signed-manifest") != (self.update.manifest is not None):
             raise ValueError("update.manifest describes a signed-manifest image: give it exactly when "
                              "update.image_format is signed-manifest")
+        if self.update and (self.update.image_format == "raw-signed") != (self.update.raw is not None):
+            raise ValueError("update.raw describes a raw-signed image: give it exactly when update.image_format is "
+                             "raw-signed")
+        if self.update and self.update.raw and self.update.upload_encoding != "multipart":
+            raise ValueError("a raw-signed image is uploaded with its signature beside it: update.upload_encoding "
+                             "must be multipart (the image in upload_field, the signature in raw.signature_field)")
         if self.credential_change:
             names = {s.name: s for s in self.services}
             svc = names.get(self.credential_change.service)
@@ -512,6 +569,9 @@ class DeviceProfile(_Strict):
                 raise ValueError(
                     f"credential_change goes through {svc.name!r}, which needs protocol ssh and an account"
                 )
+            if svc.account.uses_key:
+                raise ValueError(f"credential_change changes a password: the account of {svc.name!r} must be a "
+                                 "password account (secret), not a key_file")
         na = {d.requirement for d in self.not_applicable}
         _unique("not_applicable requirements", [d.requirement for d in self.not_applicable])
         both = na & {w.requirement for w in self.waivers}

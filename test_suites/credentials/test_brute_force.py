@@ -31,10 +31,11 @@ def proven_default(unit, label: str, observations) -> tuple[str, str, str] | Non
 
 
 def known_login(endpoint, observations) -> tuple[str, str, str] | None:
-    """A login known to work, to tell a lockout from a wrong password: the declared test account,
-    or a proven default pair."""
+    """A password login known to work, to tell a lockout from a wrong password: the declared test
+    account, or a proven default pair. A key account says nothing about passwords, so it does
+    not count here."""
     account = endpoint.service.account
-    if account is not None:
+    if account is not None and not account.uses_key:
         return account.username, endpoint.unit.secrets[account.secret].reveal(), "the declared test account"
     return proven_default(endpoint.unit, endpoint.label, observations)
 
@@ -78,8 +79,11 @@ def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs, ob
         not_applicable(f"{endpoint.label}: {reason}")
     known = known_login(endpoint, observations)
     if known is None:
-        not_evaluated(f"{endpoint.label}: a password login exists, but no login known to work: declare a test "
-                      "account (services[].account) so a lockout can be told from a wrong password")
+        keyed = " (the declared account logs in with a key, which proves nothing about passwords)" if (
+            endpoint.service.account is not None) else ""
+        not_evaluated(f"{endpoint.label}: a password login exists, but no password login known to work{keyed}: "
+                      "declare a test account with a password (services[].account.secret) so a lockout can be "
+                      "told from a wrong password")
     m = _measure(probe, endpoint.label, known, profile, catalogs, evidence)
     if m.verdict == "FAIL":
         fail(f"{endpoint.label}: {m.reason}. {FIX}")

@@ -58,7 +58,7 @@ def test_unique_per_unit(profile, guard, evidence, findings):
     timeout = profile.limits.connect_timeout_s
 
     # passwords: the secrets the declared service accounts use
-    for secret in sorted({s.account.secret for s in profile.services if s.account}):
+    for secret in sorted({s.account.secret for s in profile.services if s.account and not s.account.uses_key}):
         values = {u.name: u.secrets[secret].reveal() for u in units if secret in u.secrets}
         same = [f"{a}={b}" for a, b in combinations(sorted(values), 2) if values[a] == values[b]]
         patterns = {u.name: password_patterns(u, values[u.name]) for u in units if u.name in values}

@@ -16,7 +16,14 @@ import pytest
 
 from harness.observation.update.derive import CASES, SignerMaterial, derive
 from harness.observation.update.device import DeviceState, DeviceUnreachable, UpdateEndpoint
-from harness.observation.update.image import EXTENSIONS, ImageError, SignedImage, image_format, open_image
+from harness.observation.update.image import (
+    EXTENSIONS,
+    ImageError,
+    SignedImage,
+    detached_part,
+    image_format,
+    load_image,
+)
 from harness.observation.update.swu import verify_image
 from harness.record.verdict import advisory, fail, inconclusive, not_applicable, not_evaluated
 
@@ -41,9 +48,11 @@ def _update(profile):
 
 
 def _image(path, role: str, u) -> tuple[bytes, SignedImage]:
+    """The declared image file's bytes as they are sent, and the image opened in its format (a
+    raw image with the signature file beside it)."""
     try:
-        data = path.read_bytes()
-        return data, open_image(data, u)
+        image = load_image(path, u)
+        return path.read_bytes(), image
     except OSError as e:
         inconclusive(f"cannot read the {role} image {path}: {e.strerror}")
     except ImageError as e:
@@ -87,7 +96,8 @@ def device(unit, profile, guard, run_cache, evidence):
     ep = UpdateEndpoint(
         guard, unit.address, svc.port, scheme="https" if str(svc.protocol) == "https" else "http",
         upload_path=u.upload_path, upload_encoding=u.upload_encoding, upload_method=u.upload_method,
-        upload_field=u.upload_field, version_path=u.version_path, version_pattern=u.version_pattern,
+        upload_field=u.upload_field, signature_field=u.raw.signature_field if u.raw else None,
+        version_path=u.version_path, version_pattern=u.version_pattern,
         version_json_path=u.version_json_path, status_stream=u.status_stream,
         timeout=profile.limits.connect_timeout_s, verify=str(anchor) if anchor else False, auth=auth,
         read_text=_version_over_ssh(u, profile, guard, unit),
@@ -111,14 +121,22 @@ def _version_over_ssh(u, profile, guard, unit):
     the command (bounded like every SSH exchange); None when the version is read over HTTP."""
     if u.version_command is None:
         return None
-    from harness.observation.probes.ssh import run_command
+    from harness.observation.probes.ssh import load_private_key, run_command
 
     svc = next(s for s in profile.services if s.name == u.version_service)
-    username, password = svc.account.username, unit.secrets[svc.account.secret].reveal()
+    account, password, key = svc.account, None, None
+    try:
+        if account.uses_key:
+            key = load_private_key(account.key_path(unit.name))
+        else:
+            password = unit.secrets[account.secret].reveal()
+    except LookupError as e:
+        inconclusive(f"{unit.name}: the account of {svc.name} that reads the running version cannot log in: {e}")
     timeout = max(profile.limits.connect_timeout_s, 10.0)
 
     def read() -> str:
-        r = run_command(guard, unit.address, svc.port, username, password, u.version_command, timeout=timeout)
+        r = run_command(guard, unit.address, svc.port, account.username, password, u.version_command,
+                        timeout=timeout, key=key)
         if r.exit_status != 0:
             raise DeviceUnreachable(f"{u.version_command!r} exited {r.exit_status} on {svc.name}")
         return r.stdout
@@ -132,7 +150,7 @@ def _restore_image(u, baseline: DeviceState):
         if path is None or baseline.version is None:
             continue
         try:
-            if open_image(path.read_bytes(), u).version == baseline.version:
+            if load_image(path, u).version == baseline.version:
                 return path
         except (OSError, ImageError):
             continue
@@ -150,7 +168,7 @@ def _restore(ep: UpdateEndpoint, baseline: DeviceState, u, unit, evidence) -> No
     if image is None:
         raise RuntimeError(f"{unit.name} now reads {now.version if now else 'nothing'}; no declared genuine image "
                            f"has the baseline version {baseline.version} to put it back")
-    outcome = ep.upload(image.read_bytes(), image.name)
+    outcome = ep.upload(image.read_bytes(), image.name, detached=detached_part(load_image(image, u)))
     after = _await_change(ep, now or baseline, u.settle_s)
     evidence.write_json("restore.json", {"unit": unit.name, "found": now.text if now else None,
                                          "restored_with": image.name, "upload": outcome.summary(),
@@ -201,7 +219,7 @@ def test_update_refused_without_credentials(unit, profile, device, evidence, obs
     if before.version == image.version:
         inconclusive(f"{unit.name} already runs {image.version}: an unauthenticated install would not show")
     anonymous = dataclasses.replace(device, auth=None)
-    outcome = anonymous.upload(data, u.newer_image.name)
+    outcome = anonymous.upload(data, u.newer_image.name, detached=detached_part(image))
     after = _await_change(device, before, u.settle_s) if outcome.http_status not in (401, 403) else \
         device.settled_state(3.0)
     evidence.write_json("upload.json", {"image": u.newer_image.name, "credentials": "none", "before": before.text,
@@ -244,10 +262,14 @@ def test_malicious_image_refused(case, unit, profile, device, evidence, run_cach
                        "its key) to build")
     ext = EXTENSIONS[image_format(u)]
     evidence.write_bytes(f"{case}{ext}", image.data)
+    signature_file = f"{case}{ext}{u.raw.signature_suffix}" if u.raw else None
+    if image.detached is not None:
+        evidence.write_bytes(signature_file, image.detached)
     evidence.write_json("image.json", {"case": case, "sha256": image.sha256, "bytes": len(image.data),
-                                       "how": image.how, "derived_from": source.name})
+                                       "how": image.how, "derived_from": source.name,
+                                       "sent_beside": signature_file if image.detached is not None else None})
     before = device.read_state()
-    outcome = device.upload(image.data, f"{case}{ext}")
+    outcome = device.upload(image.data, f"{case}{ext}", detached=image.detached, detached_name=signature_file)
     after = _changed_or_settled(device, before, outcome.device_result == "FAILURE", u.settle_s)
     evidence.write_json("upload.json", {"before": before.text, "after": after.text if after else None,
                                         "upload": outcome.summary()})
@@ -285,7 +307,7 @@ def _send_genuine(device, unit, path, role: str, u, evidence, expect_change: boo
     before = device.read_state()
     if before.version == image.version:
         inconclusive(f"{unit.name} already runs {image.version}, the {role} image's version")
-    outcome = device.upload(data, path.name)
+    outcome = device.upload(data, path.name, detached=detached_part(image))
     if expect_change:
         after = _await_change(device, before, u.settle_s)
     else:

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import LAB_PROFILES, ROOT, harness
 
-DEVICES = ("cam", "hub", "router", "nvr", "bell", "plug", "gate")
+DEVICES = ("cam", "hub", "router", "nvr", "bell", "plug", "gate", "lock")
 FULL = ("--allow", "intrusive,brute")
 
 
@@ -84,9 +84,10 @@ def assessments(lab, tmp_path_factory) -> dict[str, Run]:
     with ThreadPoolExecutor(4) as pool:  # network-bound (device delays), not CPU-bound
         cam = pool.submit(one, "cam")
         hub_then_router = pool.submit(lambda: (one("hub"), one("router")))
-        nvr = pool.submit(one, "nvr")
+        nvr_then_lock = pool.submit(lambda: (one("nvr"), one("lock")))
         others = pool.submit(lambda: (one("bell"), one("plug"), one("gate")))
         hub, router = hub_then_router.result()
+        nvr, lock = nvr_then_lock.result()
         bell, plug, gate = others.result()
-        return {"cam": cam.result(), "hub": hub, "router": router, "nvr": nvr.result(), "bell": bell, "plug": plug,
-                "gate": gate}
+        return {"cam": cam.result(), "hub": hub, "router": router, "nvr": nvr, "bell": bell, "plug": plug,
+                "gate": gate, "lock": lock}

@@ -1,8 +1,10 @@
-"""The second maker's product line (Kairo's NVR and doorbell), profiles written from the vendor's
-declaration only: each class of the 'devices we did not build' issue, violated by one lab device
+"""The second maker's product line (Kairo's NVR, doorbell, plug, gateway and lock), profiles
+written from the vendor's declaration only: each class of the 'devices we did not build' issue, violated by one lab device
 and satisfied by another, with the evidence asserted and not only the verdict."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import yaml
@@ -224,3 +226,47 @@ def test_class8_rauc_bundles_on_a_real_rauc_agent(assessments):
     assert _case(gate, "update.update_refused_without_credentials[gate]")["verdict"] == "PASS"
     offline = evidence_file(gate.out, _case(gate, "update.genuine_images_verify_offline"), "offline-verification.json")
     assert all(i["ok"] for i in offline["images"].values()) and gate.reqs["S1.1-08"]["verdict"] == "PASS"
+
+
+def test_class8_a_raw_image_with_a_detached_signature_both_ways(assessments):
+    """The lock's updater takes a raw image and its detached CMS signature in one form. It verifies
+    a signature that is sent (rogue, self-signed, expired, tampered, truncated: all refused, each
+    with its signature sent beside the image) and installs an image sent without one: the
+    signature-removed variant FAILs S1.1-08, on the device's own version read back."""
+    lock = assessments["lock"]
+    stripped = _case(lock, "update.malicious_image_refused[lock-signature-removed]")
+    assert stripped["verdict"] == "FAIL", stripped["reason"]
+    assert "changed from 2.2.0 to 2.3.0" in stripped["reason"]
+    assert evidence_file(lock.out, stripped, "image.json")["sent_beside"] is None
+    assert not any(p.endswith(".sig") for p in stripped["evidence"])
+    upload = evidence_file(lock.out, stripped, "upload.json")
+    assert 'VERSION_ID="2.2.0"' in upload["before"] and 'VERSION_ID="2.3.0"' in upload["after"]
+    for case in ("payload-byte-flipped", "payload-changed-hash-updated", "rogue-ca-same-names", "self-signed-signer",
+                 "expired-signer", "truncated"):
+        c = _case(lock, f"update.malicious_image_refused[lock-{case}]")
+        assert c["verdict"] == "PASS", (case, c["reason"])
+        assert evidence_file(lock.out, c, "image.json")["sent_beside"] == f"{case}.bin.sig"
+        assert any(p.endswith(f"/{case}.bin.sig") for p in c["evidence"])  # the signature itself, as sent
+        assert evidence_file(lock.out, c, "upload.json")["upload"]["http_status"] == 422
+    assert lock.reqs["S1.1-08"]["verdict"] == "FAIL"
+    assert _case(lock, "update.genuine_update_installs[lock]")["verdict"] == "PASS"
+    offline = evidence_file(lock.out, _case(lock, "update.genuine_images_verify_offline"), "offline-verification.json")
+    assert all(i["ok"] and "whole image" in i["reason"] for i in offline["images"].values())
+    assert _case(lock, "update.downgrade_refused[lock]")["verdict"] == "ADVISORY"  # rollback protection not claimed
+
+
+def test_a_key_based_test_account_reads_the_version_and_proves_nothing_about_passwords(assessments):
+    """The lock's console takes keys only; its declared account logs in with a key file. The
+    update cases read the running version through it, and the password checks on that console
+    are NOT_APPLICABLE for the right reason (no password login offered), not for want of input."""
+    lock = assessments["lock"]
+    genuine = _case(lock, "update.genuine_update_installs[lock]")
+    upload = evidence_file(lock.out, genuine, "upload.json")
+    assert 'NAME="KairoLock-3 firmware"' in upload["before"] and 'VERSION_ID="2.3.0"' in upload["after"]
+    for check in ("default_password", "brute_force_resistance"):
+        c = _case(lock, f"credentials.{check}[lock:console/22]")
+        assert c["verdict"] == "NOT_APPLICABLE" and "offers: publickey" in c["reason"], c["reason"]
+    profile = yaml.safe_load((LAB_PROFILES / "lock.yaml").read_text())
+    key_lines = Path(profile["services"][0]["account"]["key_file"]).read_text().splitlines()[1:-1]
+    text = "".join(p.read_text(errors="replace") for p in lock.out.rglob("*") if p.is_file())
+    assert "PRIVATE KEY" not in text and not any(line in text for line in key_lines)  # the key never enters it

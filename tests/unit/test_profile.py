@@ -179,6 +179,11 @@ def test_vendor_and_firmware_may_be_declared_unknown():
      "must name a declared ssh service"),
     ("{method: vendor updater, version_command: cat /etc/os-release, version_service: ssh}", "with an account"),
     ("{method: vendor updater, image_format: signed-manifest}", "update.manifest describes a signed-manifest image"),
+    ("{method: vendor updater, image_format: raw-signed}", "update.raw describes a raw-signed image"),
+    ("{method: vendor updater, raw: {}}", "update.raw describes a raw-signed image"),
+    ("{method: vendor updater, image_format: raw-signed, raw: {}, upload_encoding: raw}", "must be multipart"),
+    ("{method: vendor updater, image_format: raw-signed, raw: {version_pattern: 'VERSION=.*'}}", "needs a group"),
+    ("{method: vendor updater, image_format: raw-signed, raw: {version_pattern: 'V=(['}}", "not a regular expression"),
 ])
 def test_update_readers_and_formats_are_checked_at_load(tmp_path, update, message):
     text = MINIMAL.replace("schemes:", f"update: {update}\nschemes:")
@@ -199,3 +204,29 @@ def test_a_version_read_over_ssh_validates():
     js = UpdateEndpoint(ScopeGuard(Scope.build(["127.0.0.84"])), "127.0.0.84", 22, version_json_path="fw.version",
                         read_text=lambda: '{"fw": {"version": "1.4.1"}}')
     assert js.read_state().version == "1.4.1"
+
+
+@pytest.mark.parametrize(("service", "message"), [
+    ("{name: ssh, port: 22, protocol: ssh, purpose: console, authentication: public-key, "
+     "account: {username: maint}}", "give exactly one"),
+    ("{name: ssh, port: 22, protocol: ssh, purpose: console, authentication: public-key, "
+     "account: {username: maint, secret: pw, key_file: /k}}", "give exactly one"),
+    ("{name: web, port: 80, protocol: http, purpose: admin, authentication: password, "
+     "account: {username: admin, key_file: /k}}", "logs in over SSH only"),
+])
+def test_a_key_account_is_one_credential_and_ssh_only(tmp_path, service, message):
+    text = MINIMAL.replace("services: [", f"services: [{service}, ")
+    with pytest.raises(ProfileError) as e:
+        load_profile(write(tmp_path, text))
+    assert message in str(e.value)
+
+
+def test_a_key_account_validates_and_expands_the_unit_name(tmp_path):
+    text = MINIMAL.replace("services: [", "services: [{name: console, port: 2200, protocol: ssh, purpose: console, "
+                           "authentication: public-key, account: {username: maint, key_file: '/keys/{unit}.key'}}, ")
+    profile = load_profile(write(tmp_path, text))
+    account = next(s for s in profile.services if s.name == "console").account
+    assert account.uses_key and str(account.key_path("unit1")) == "/keys/unit1.key"
+    change = text.replace("schemes:", "credential_change: {service: console, command: passwd, input: x}\nschemes:")
+    with pytest.raises(ProfileError, match="must be a password account"):
+        load_profile(write(tmp_path, change))

@@ -11,6 +11,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paramiko
 
@@ -156,16 +157,47 @@ class CommandResult:
 MAX_COMMAND_OUTPUT = 1 << 20  # a version or a password prompt: a device that floods is stopped here
 
 
+class KeyFileError(LookupError):
+    """A test account's private key file cannot be used (missing, encrypted, not a key)."""
+
+
+MAX_KEY_FILE_BYTES = 64 << 10
+
+
+def load_private_key(path: Path) -> paramiko.PKey:
+    """The test account's private key, read once and kept in memory only. Encrypted keys are
+    refused rather than prompted for: a run has no terminal and no passphrase store."""
+    try:
+        if not path.is_file():
+            raise KeyFileError(f"private key file {path} does not exist or is not a regular file")
+        if path.stat().st_size > MAX_KEY_FILE_BYTES:
+            raise KeyFileError(f"private key file {path} is larger than {MAX_KEY_FILE_BYTES} bytes; is it a key?")
+        return paramiko.PKey.from_path(path)
+    except (paramiko.PasswordRequiredException, TypeError):  # cryptography's TypeError: "password-protected"
+        raise KeyFileError(f"private key file {path} is encrypted; give the test account an unencrypted key "
+                           "(the run cannot ask for a passphrase)") from None
+    except (paramiko.SSHException, ValueError, UnicodeDecodeError) as e:
+        raise KeyFileError(f"private key file {path} is not an SSH private key paramiko can read: {e}") from None
+    except OSError as e:
+        raise KeyFileError(f"private key file {path}: {e.strerror}") from None
+
+
 def run_command(
-    guard: ScopeGuard, address: str, port: int, username: str, password: str, command: str,
-    stdin: str = "", timeout: float = 10.0,
+    guard: ScopeGuard, address: str, port: int, username: str, password: str | None, command: str,
+    stdin: str = "", timeout: float = 10.0, key: paramiko.PKey | None = None,
 ) -> CommandResult:
-    """Log in with a password and run one command, feeding it `stdin`; bounded by `timeout`.
-    It changes the device (a password change), so it is a probe of class `intrusive`."""
+    """Log in with a password (or the account's private `key`) and run one command, feeding it
+    `stdin`; bounded by `timeout`. It may change the device (a password change), so it is a probe
+    of class `intrusive`."""
+    if (password is None) == (key is None):
+        raise ValueError("run_command logs in with a password or a key: give exactly one")
     with guard.probe_class("intrusive"), guard.tcp(address, port, timeout) as sock:
         t = _transport(guard, sock, timeout)
         try:
-            t.auth_password(username, password, fallback=True)
+            if key is not None:
+                t.auth_publickey(username, key)
+            else:
+                t.auth_password(username, password, fallback=True)
             ch = t.open_session(timeout=timeout)
             ch.settimeout(timeout)
             ch.exec_command(command)

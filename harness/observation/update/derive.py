@@ -5,7 +5,8 @@ The tampered payload is chosen so that acceptance shows in what the device repor
 attacker's content ends up in the payload the device reads its version from (the profile's
 `update.tamper_payload`, by default the first payload), so a device that installs it says so.
 Attacker keys (rogue CA, self-signed signer) are made in memory for one run and never written.
-The derivation knows no format: it works on any `SignedImage` (a .swu, a vendor's signed manifest).
+The derivation knows no format: it works on any `SignedImage` (a .swu, a vendor's signed manifest,
+a RAUC bundle, a raw image whose signature travels beside it as `detached`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness.observation.certificates import issue, validity
-from harness.observation.update.image import SignedImage
+from harness.observation.update.image import SignedImage, detached_part
 from harness.observation.update.swu import cms_sign
 
 CASES = (
@@ -37,6 +38,11 @@ class DerivedImage:
     case: str
     data: bytes
     how: str
+    detached: bytes | None = None  # sent beside the image (a raw image's signature), when the format has one
+
+    @classmethod
+    def of(cls, case: str, image: SignedImage, how: str) -> DerivedImage:
+        return cls(case, image.to_bytes(), how, detached_part(image))
 
     @property
     def sha256(self) -> str:
@@ -96,18 +102,23 @@ def derive(genuine: SignedImage, tamper_payload: str | None, expired: SignerMate
     flipped = bytearray(payload)
     at = len(payload.rstrip(b"\n")) - 1 if payload.strip() else 0
     flipped[at] ^= 0x01
-    out.append(DerivedImage("payload-byte-flipped", genuine.replace(name, bytes(flipped)).to_bytes(),
-                            f"byte {at} of payload {name} flipped (0x{payload[at]:02x} -> 0x{flipped[at]:02x}); "
-                            f"{desc} and signature untouched"))
+    # a raw image has no hash of its payload: its signature covers the bytes directly
+    hashed = name in genuine.signed_hashes
+    rehashed = "hash updated" if hashed else "no hash to update"
+    untouched = f"{desc} and signature untouched" if desc != name else "signature untouched"
+    out.append(DerivedImage.of("payload-byte-flipped", genuine.replace(name, bytes(flipped)),
+                               f"byte {at} of payload {name} flipped (0x{payload[at]:02x} -> 0x{flipped[at]:02x}); "
+                               f"{untouched}"))
 
     attacker = _marked(payload, "payload-changed-hash-updated")
-    out.append(DerivedImage("payload-changed-hash-updated", _rehash(genuine, name, attacker).to_bytes(),
-                            f"payload {name} replaced by the attacker's, its sha256 in {desc} updated "
-                            f"to match; the original signature kept (it no longer covers {desc})"))
+    kept = (f"its sha256 in {desc} updated to match; the original signature kept (it no longer covers {desc})"
+            if hashed else "the original signature kept (it no longer covers the payload)")
+    out.append(DerivedImage.of("payload-changed-hash-updated", _rehash(genuine, name, attacker),
+                               f"payload {name} replaced by the attacker's, {kept}"))
 
-    out.append(DerivedImage("signature-removed", _rehash(genuine, name, _marked(payload, "signature-removed"))
-                            .with_signature(None).to_bytes(),
-                            f"payload {name} replaced, hash updated, {sig_name} removed: an unsigned image"))
+    out.append(DerivedImage.of("signature-removed", _rehash(genuine, name, _marked(payload, "signature-removed"))
+                               .with_signature(None),
+                               f"payload {name} replaced, {rehashed}, {sig_name} removed: an unsigned image"))
 
     signer = _signer_cert(genuine)
     now = dt.datetime.now(dt.UTC)
@@ -124,17 +135,19 @@ def derive(genuine: SignedImage, tamper_payload: str | None, expired: SignerMate
          rogue_key, (), f"re-signed with a self-signed certificate named {subject.rfc4514_string()}"),
     ):
         img = _rehash(genuine, name, _marked(payload, case))
-        out.append(DerivedImage(case, img.with_signature(cms_sign(img.signed_content, cert, key, chain)).to_bytes(),
-                                f"payload {name} replaced, hash updated, {how}"))
+        out.append(DerivedImage.of(case, img.with_signature(cms_sign(img.signed_content, cert, key, chain)),
+                                   f"payload {name} replaced, {rehashed}, {how}"))
     if expired is not None:
         img = _rehash(genuine, name, _marked(payload, "expired-signer"))
         until = expired.certificate.not_valid_after_utc.date()
-        out.append(DerivedImage("expired-signer", img.with_signature(cms_sign(
-            img.signed_content, expired.certificate, expired.key)).to_bytes(),
-            f"payload {name} replaced, hash updated, signed by the manufacturer's expired signer "
+        out.append(DerivedImage.of("expired-signer", img.with_signature(cms_sign(
+            img.signed_content, expired.certificate, expired.key)),
+            f"payload {name} replaced, {rehashed}, signed by the manufacturer's expired signer "
             f"(valid until {until})"))
 
     whole = genuine.to_bytes()
     cut = len(whole) // 2  # through the payloads, whatever the archive's padding (tar pads to 10 KiB)
-    out.append(DerivedImage("truncated", whole[:cut], f"the genuine image cut off after {cut} of {len(whole)} bytes"))
+    out.append(DerivedImage("truncated", whole[:cut], f"the genuine image cut off after {cut} of {len(whole)} bytes"
+                            + (", its genuine signature sent beside it" if detached_part(genuine) else ""),
+                            detached_part(genuine)))
     return out

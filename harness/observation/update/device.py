@@ -69,6 +69,7 @@ class UpdateEndpoint:
     upload_encoding: str = "multipart"
     upload_method: str = "POST"
     upload_field: str = "file"
+    signature_field: str | None = None  # multipart field of a detached signature (raw-signed images)
     version_path: str = "/os-release"
     version_pattern: str = r'VERSION_ID="?([^"\s]+)'
     version_json_path: str | None = None
@@ -128,17 +129,24 @@ class UpdateEndpoint:
             time.sleep(0.3)
         return last
 
-    def upload(self, image: bytes, filename: str, stream_wait_s: float = 8.0) -> UploadOutcome:
+    def upload(self, image: bytes, filename: str, stream_wait_s: float = 8.0,
+               detached: bytes | None = None, detached_name: str | None = None) -> UploadOutcome:
         """Send an image the way the device takes updates: class `intrusive` (it may change the
-        device), so the guard refuses it in a run that has not allowed that class."""
+        device), so the guard refuses it in a run that has not allowed that class. `detached` (a
+        raw image's signature) goes in the same form as `signature_field`; None sends the image
+        alone, as an attacker stripping the signature would."""
         with self.guard.probe_class("intrusive"):
-            return self._upload(image, filename, stream_wait_s)
+            return self._upload(image, filename, stream_wait_s, detached, detached_name or f"{filename}.sig")
 
-    def _upload(self, image: bytes, filename: str, stream_wait_s: float) -> UploadOutcome:
+    def _upload(self, image: bytes, filename: str, stream_wait_s: float, detached: bytes | None,
+                detached_name: str) -> UploadOutcome:
         out = UploadOutcome()
         listener = self._listen(out, stream_wait_s) if self.status_stream == "swupdate-websocket" else None
         t0 = time.monotonic()
-        body = ({"files": {self.upload_field: (filename, image)}} if self.upload_encoding == "multipart" else
+        files = {self.upload_field: (filename, image)}
+        if detached is not None and self.signature_field:
+            files[self.signature_field] = (detached_name, detached)
+        body = ({"files": files} if self.upload_encoding == "multipart" else
                 {"data": image, "headers": {"Content-Type": "application/octet-stream"}})
         try:
             r = exchange(self.guard, self.address, self.port, self.scheme == "https", self.upload_method,
