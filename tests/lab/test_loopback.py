@@ -25,13 +25,13 @@ def test_loopback_inventory_states_what_cannot_run(loopback_lab):
     assert inv["mode"] == "loopback" and inv["tester_namespace"] is None
     assert {u["address"] for d in inv["devices"] for u in d["units"]} == {
         "127.0.10.10", "127.0.10.20", "127.0.10.11", "127.0.10.21", "127.0.10.12", "127.0.10.13", "127.0.10.14",
-        "127.0.10.15", "127.0.10.16"}
+        "127.0.10.15", "127.0.10.16", "127.0.10.17"}
     missing = {(u["device"], u["daemon"]) for u in inv["unavailable"]}
     assert missing == {("cam", "dropbear"), ("cam", "telnetd"), ("cam", "avahi"), ("cam", "snmpd"),
                        ("cam", "updater"), ("hub", "sshd"), ("hub", "console"), ("hub", "avahi"), ("hub", "updater"),
                        ("router", "sshd"), ("router", "miniupnpd"), ("router", "updater"),
                        ("nvr", "console"), ("nvr", "debugsshd"), ("nvr", "updater"), ("bell", "sshd"),
-                       ("plug", "updater"), ("gate", "updater")}
+                       ("plug", "updater"), ("gate", "updater"), ("lock", "console"), ("lock", "updater")}
     assert all(u["reason"] for u in inv["unavailable"])
     assert any("SSH default-password check" in lim for lim in inv["limitations"])
     assert "lab-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
