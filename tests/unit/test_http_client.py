@@ -90,6 +90,27 @@ def test_a_dripping_body_ends_at_the_deadline_not_when_the_device_stops(guard):
     assert time.monotonic() - t0 < 6
 
 
+@pytest.mark.parametrize("script", ["headers", "endless-headers", "status-line"])
+def test_dripping_or_endless_headers_end_at_the_same_deadline(guard, script):
+    """urllib3's timeout is per read: a header sent a byte at a time never trips it. The one
+    watchdog, started before the request, bounds the headers as it bounds the body."""
+    def drip(conn):
+        with contextlib.suppress(OSError):
+            if script == "status-line":
+                for b in b"HTTP/1.1 200 OK":
+                    conn.sendall(bytes([b]))
+                    time.sleep(0.5)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for i in range(10_000):
+                conn.sendall(f"X-{i}: {'y' * 20}\r\n".encode() if script == "endless-headers" else b"X")
+                time.sleep(0.01 if script == "endless-headers" else 0.5)
+
+    t0 = time.monotonic()
+    with pytest.raises(Unreachable):
+        exchange(guard, ADDR, _serve(drip), False, "GET", "/", timeout=1.0)
+    assert time.monotonic() - t0 < 4.5  # the deadline (3 s) and no more than a second past it
+
+
 def test_an_out_of_scope_address_is_refused_before_any_socket(guard):
     from harness.observation.scope import ScopeViolation
 

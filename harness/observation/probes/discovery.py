@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-import requests
 from defusedxml import DefusedXmlException, ElementTree
 from zeroconf import DNSIncoming, DNSOutgoing, DNSPointer, DNSQuestion, DNSService, DNSText, const
 
@@ -151,12 +150,21 @@ def fetch_description(guard: ScopeGuard, address: str, url: str, timeout: float)
         target, port = guard.url(address, url, schemes=("http",))
     except ScopeViolation as e:
         raise ValueError(f"LOCATION {url!r} is not followed: {e}") from None
-    with guard.slot(address, port, timeout):
-        r = requests.get(target, timeout=timeout, stream=True, allow_redirects=False)
-        body = r.raw.read(MAX_DESCRIPTION_BYTES + 1, decode_content=True)
-    if len(body) > MAX_DESCRIPTION_BYTES:
+    from urllib3.util import parse_url
+
+    from harness.observation.probes.http_client import exchange
+    from harness.observation.probes.login import Unreachable
+
+    try:  # the one bounded exchange: deadline over headers and body, byte cap
+        r = exchange(guard, address, port, False, "GET", parse_url(target).request_uri, timeout=timeout,
+                     max_bytes=MAX_DESCRIPTION_BYTES)
+    except Unreachable as e:
+        raise ValueError(str(e)) from None
+    if r.truncated:
         raise ValueError(f"description at {url} is larger than {MAX_DESCRIPTION_BYTES} bytes; not parsed")
-    return body.decode("utf-8", "replace")
+    if r.status_code != 200:
+        raise ValueError(f"description at {url} answered HTTP {r.status_code}")
+    return r.text
 
 
 def description_fields(xml: str, url: str) -> list[Advertised]:
@@ -190,6 +198,6 @@ def discover(guard: ScopeGuard, address: str, timeout: float = 1.0, ssdp_wait: f
             xml = fetch_description(guard, address, url, timeout * 3)
             result.descriptions[url] = xml
             result.advertised += description_fields(xml, url)
-        except (ValueError, requests.RequestException, ElementTree.ParseError, DefusedXmlException, OSError) as e:
+        except (ValueError, ElementTree.ParseError, DefusedXmlException, OSError) as e:
             result.notes.append(f"UPnP description {url}: {e}")
     return result
