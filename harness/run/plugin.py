@@ -25,6 +25,7 @@ from harness.record.findings import CaseFindings
 from harness.record.results import CaseResult, case_verdict
 from harness.record.verdict import CaseEnded, Verdict, not_applicable
 from harness.run.assessment import AssessmentRun, RunOptions, RunSetupError, now_iso
+from harness.run.budget import Budgets, CaseOverBudget
 
 RUN_KEY = pytest.StashKey[AssessmentRun]()
 
@@ -163,6 +164,34 @@ class ActiveRun:
         self.collected = 0
         self.done = 0
         self.interrupted = ""
+        limits = run.profile.limits
+        self.budgets = Budgets(limits.case_budget_s, limits.run_budget_s)
+
+    # ---------------------------------------------------------------- budgets
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        if not self.budgets.run_over:
+            return None
+        # the run's deadline passed: no case starts after it, and the bundle says so
+        self.interrupted = (f"the run's deadline passed ({self.budgets.run_s:g} s, limits.run_budget_s); "
+                            f"{self.collected - self.done} case(s) were not started")
+        item.session.shouldstop = self.interrupted
+        return True
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item):
+        self.budgets.arm()
+        yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        yield
+        self.budgets.disarm()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item):
+        self.budgets.disarm()  # a set-up that failed never reached the call
+        yield
 
     # ---------------------------------------------------------------- collection
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -363,7 +392,8 @@ class ActiveRun:
             self.interrupted = f"test suite failed to load: {report.nodeid}"
 
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
-        self.interrupted = "interrupted by the operator (Ctrl-C or SIGTERM)"
+        # pytest reports a stop it was asked for (the run's deadline) through this hook too
+        self.interrupted = self.interrupted or "interrupted by the operator (Ctrl-C or SIGTERM)"
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -395,6 +425,8 @@ def _finding_of(call: pytest.CallInfo) -> tuple[Verdict, str, CaseEnded | None] 
         return Verdict.ERROR, f"refused by the scope guard, nothing sent: {err}", None
     if isinstance(err, BudgetExhausted):
         return Verdict.ERROR, f"connection budget exhausted: {err}", None
+    if isinstance(err, CaseOverBudget):
+        return Verdict.INCONCLUSIVE, str(err), None
     if call.when == "call" and isinstance(err, AssertionError):
         text = str(err).split("\nassert ")[0].strip() or "assertion failed"
         return Verdict.FAIL, text, None

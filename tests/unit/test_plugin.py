@@ -327,3 +327,55 @@ def test_what_the_profile_names_is_resolved_before_the_run_sends_anything(tmp_pa
                  "communication.trust_anchor: /nonexistent/ca.pem is not a readable file"):
         assert says in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+BUDGET_SUITE = '''
+import time
+import pytest
+
+@pytest.mark.requirements("S1.1-13")
+def test_a_sleeping_check(unit, evidence):
+    evidence.write_text("before.txt", "written before the wait")
+    time.sleep(120)
+
+@pytest.mark.requirements("S1.1-13")
+def test_a_spinning_check_that_swallows_exceptions(unit):
+    while True:
+        try:
+            sum(range(10_000))
+        except Exception:
+            pass
+
+@pytest.mark.requirements("S1.1-02")
+def test_quick(unit):
+    pass
+'''
+
+BUDGET_LIMITS = "limits: {case_budget_s: 12, run_budget_s: %s, port_scan_timeout_s: 1, brute_force_max_seconds: 1, " \
+                "lockout_recovery_wait_s: 1}\n"
+
+
+@pytest.mark.parametrize("run_budget", [3600, 20])
+def test_a_case_past_its_budget_is_inconclusive_and_the_run_deadline_stops_the_rest(tmp_path, run_budget):
+    import time
+
+    suite = make_suite(tmp_path, "budget", BUDGET_SUITE)
+    (suite / "profile.yaml").write_text(PROFILE + BUDGET_LIMITS % run_budget)
+    t0 = time.monotonic()
+    r, out = run(suite)
+    elapsed = time.monotonic() - t0
+    res, cases, _ = verdicts(out)
+    sleeping = cases["budget.a_sleeping_check[u1]"]
+    assert sleeping["verdict"] == "INCONCLUSIVE" and "its budget of 12 s (limits.case_budget_s)" in sleeping["reason"]
+    assert 11 < sleeping["duration_s"] < 13.5 and any(p.endswith("before.txt") for p in sleeping["evidence"])
+    if run_budget == 3600:  # both over-budget cases stopped at 12 s, the quick one ran, the run is complete
+        spinning = cases["budget.a_spinning_check_that_swallows_exceptions[u1]"]
+        assert spinning["verdict"] == "INCONCLUSIVE" and spinning["duration_s"] < 13.5
+        assert cases["budget.quick[u1]"]["verdict"] == "PASS" and res["complete"] and elapsed < 60
+    else:  # the run's deadline (20 s) cut the second case at about 8 s and no case started after it
+        spinning = cases["budget.a_spinning_check_that_swallows_exceptions[u1]"]
+        assert spinning["verdict"] == "INCONCLUSIVE" and "the run's deadline (20 s" in spinning["reason"]
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert "budget.quick[u1]" not in cases and not res["complete"]
+        assert "deadline passed" in manifest["incomplete_reason"] and r.returncode == 2  # did not finish
+    assert harness("bundle", "verify", str(out)).returncode == 0
