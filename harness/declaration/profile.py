@@ -454,6 +454,27 @@ class Limits(_Strict):
     lockout_recovery_wait_s: float = Field(
         default=90.0, gt=0, le=3600, description="how long to wait for a lockout to lift"
     )
+    case_budget_s: float = Field(
+        default=900.0, ge=10, le=7200, description="wall-clock budget of one case (set-up and check; tear-down "
+        "is not cut short): a case still running then ends INCONCLUSIVE, naming it"
+    )
+    run_budget_s: float = Field(
+        default=21600.0, ge=10, le=172800, description="deadline of the whole run: cases left then are not "
+        "started and the bundle is sealed incomplete"
+    )
+
+    @model_validator(mode="after")
+    def _brute_fits_its_case(self) -> Limits:
+        need = self.brute_force_max_seconds + self.lockout_recovery_wait_s + 10
+        if self.case_budget_s < need:
+            raise ValueError(f"case_budget_s ({self.case_budget_s:g}) is shorter than one brute-force measurement "
+                             f"may take (brute_force_max_seconds + lockout_recovery_wait_s + 10 s = {need:g}); "
+                             "raise it or lower those")
+        if self.case_budget_s < self.port_scan_timeout_s + 10:
+            raise ValueError(f"case_budget_s ({self.case_budget_s:g}) is shorter than a port scan may take "
+                             f"(port_scan_timeout_s + 10 s = {self.port_scan_timeout_s + 10:g}); raise it or "
+                             "lower port_scan_timeout_s")
+        return self
 
 
 class DeviceProfile(_Strict):
@@ -618,7 +639,8 @@ def _unique(what: str, items: list[str]) -> None:
 
     dupes = duplicates(items)
     if dupes:
-        raise ValueError(f"duplicate {what}: {dupes}")
+        more = f" and {len(dupes) - 10} more" if len(dupes) > 10 else ""
+        raise ValueError(f"duplicate {what}: {', '.join(map(str, dupes[:10]))}{more}; each must appear once")
 
 
 class ProfileError(Exception):

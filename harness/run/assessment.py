@@ -383,8 +383,30 @@ def missing_inputs(profile: DeviceProfile, policies: PoliciesInForce) -> list[st
         u = profile.update
         files += [("update.trust_anchor", u.trust_anchor), ("update.current_image", u.current_image),
                   ("update.newer_image", u.newer_image), ("update.older_image", u.older_image)]
+        if u.expired_signer:
+            files += [("update.expired_signer.certificate", u.expired_signer.certificate),
+                      ("update.expired_signer.key", u.expired_signer.key)]
     out += [f"{where}: {path} is not a readable file" for where, path in files
             if path is not None and not path.is_file()]
+    return out + _unusable_key_files(profile)
+
+
+def _unusable_key_files(profile: DeviceProfile) -> list[str]:
+    """Key-file test accounts, loaded for every unit that exposes the service (the key is read
+    here and again where it is used; it is never kept, logged or written)."""
+    from harness.observation.probes.ssh import KeyFileError, load_private_key
+
+    out = []
+    for i, svc in enumerate(profile.services):
+        if svc.account is None or not svc.account.uses_key:
+            continue
+        for unit in profile.units:
+            if svc.units is not None and unit.name not in svc.units:
+                continue
+            try:
+                load_private_key(svc.account.key_path(unit.name))
+            except KeyFileError as e:
+                out.append(f"services[{i}].account.key_file ({unit.name}): {e}")
     return out
 
 

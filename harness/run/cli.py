@@ -27,7 +27,8 @@ def _err(msg: str) -> None:
 def cmd_profile_validate(args: argparse.Namespace) -> int:
     from harness.declaration.catalog import load_catalogs
     from harness.declaration.profile import ProfileError, load_profile
-    from harness.run.assessment import RunSetupError, check_declared_ids
+    from harness.judgement.policies import PoliciesInForce
+    from harness.run.assessment import RunSetupError, check_declared_ids, missing_inputs
 
     try:
         p = load_profile(Path(args.file))
@@ -37,6 +38,12 @@ def cmd_profile_validate(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     except RunSetupError as e:
         print(f"{args.file}: invalid device profile\n  - {e}", file=sys.stderr)
+        return EXIT_FAIL
+    lacking = [] if args.schema_only else missing_inputs(
+        p, PoliciesInForce(p.communication.tls_policy, p.communication.ssh_policy))
+    if lacking:
+        print(f"{args.file}: valid as written, but a run would lack what it names (use --schema-only to check "
+              "the declaration alone):\n  - " + "\n  - ".join(lacking), file=sys.stderr)
         return EXIT_FAIL
     print(
         f"{args.file}: valid ({p.identity.vendor} {p.identity.model}, {len(p.units)} unit(s), "
@@ -169,11 +176,29 @@ def _forward(args: argparse.Namespace, *names: str) -> list[str]:
     return out
 
 
+def _writable_file(path: Path) -> bool:
+    """Tried, not asked: permission bits say nothing for root, nor about /proc or a full disk."""
+    try:
+        if path.exists():
+            with open(path, "a"):
+                return not path.is_dir()
+        with open(path, "x"):
+            pass
+        path.unlink()
+        return True
+    except OSError:
+        return False
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     suites = Path(args.suite).resolve() if args.suite else suites_dir()
     if not suites.is_dir():
         _err(f"--suite {args.suite}: not a folder of test files")
+        return EXIT_ERROR
+    if args.junit and not _writable_file(Path(args.junit)):
+        _err(f"--junit {args.junit}: cannot write a file there (its folder must exist and be writable, and it must "
+             "not be a folder); give a writable path, checked before the run so no device is assessed for nothing")
         return EXIT_ERROR
     extra = _forward(args, "profile", "scheme", "allow", "deny", "allow_network", "operator", "state", "signing_key")
     if args.allow_wide_network:
@@ -375,8 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     prof = sub.add_parser("profile", help="device declarations").add_subparsers(dest="sub", required=True)
-    v = prof.add_parser("validate", help="check a device profile; exit 1 naming each bad field")
+    v = prof.add_parser("validate", help="check a device profile and everything it names (secrets, files, "
+                        "policies, keys); exit 1 naming each problem")
     v.add_argument("file")
+    v.add_argument("--schema-only", action="store_true",
+                   help="check the declaration alone, not the files and secrets it names (e.g. a template)")
     v.set_defaults(func=cmd_profile_validate)
     s = prof.add_parser("schema", help="print (or --write) the profile's JSON Schema")
     s.add_argument("--write", metavar="PATH")

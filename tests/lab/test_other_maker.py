@@ -1,6 +1,7 @@
 """The second maker's product line (Kairo's NVR, doorbell, plug, gateway and lock), profiles
-written from the vendor's declaration only: each class of the 'devices we did not build' issue, violated by one lab device
-and satisfied by another, with the evidence asserted and not only the verdict."""
+written from the vendor's declaration only: each class of the 'devices we did not build' issue,
+violated by one lab device and satisfied by another, with the evidence asserted and not only the
+verdict."""
 
 from __future__ import annotations
 

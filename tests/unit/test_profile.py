@@ -24,9 +24,22 @@ def write(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("path", [*sorted(LAB_PROFILES.glob("*.yaml")), ROOT / "device_profiles" / "template.yaml"])
 def test_shipped_profiles_are_valid(path):
-    r = harness("profile", "validate", str(path))
+    """As declarations: the lab's name files that exist only while the lab is up, the template
+    placeholder paths."""
+    r = harness("profile", "validate", "--schema-only", str(path))
     assert r.returncode == 0, r.stderr
     assert "valid" in r.stdout
+
+
+def test_validate_fails_for_what_a_run_would_lack(tmp_path):
+    text = MINIMAL.replace('{value: "Sup3r-Secret-Value"}', "{env: IOT_VALIDATE_UNSET}").replace(
+        "schemes:", "communication: {trust_anchor: /nonexistent/ca.pem, ssh_policy: /nonexistent/p.yaml}\nschemes:")
+    r = harness("profile", "validate", str(write(tmp_path, text)))
+    assert r.returncode == 1
+    for says in ("units[0].secrets.pw", "IOT_VALIDATE_UNSET", "communication.trust_anchor: /nonexistent/ca.pem",
+                 "communication.ssh_policy", "--schema-only"):
+        assert says in r.stderr, (says, r.stderr)
+    assert harness("profile", "validate", "--schema-only", str(tmp_path / "p.yaml")).returncode == 0
 
 
 def test_schema_file_is_current():
