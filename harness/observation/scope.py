@@ -157,7 +157,7 @@ class ScopeGuard:
         stack = contextlib.ExitStack()
         try:
             for _ in range(count):
-                stack.enter_context(self.slot(address, port, timeout))
+                stack.enter_context(self.slot(address, port, timeout, bounded=False))
         except BaseException:
             stack.close()
             raise
@@ -170,20 +170,30 @@ class ScopeGuard:
         return release
 
     @contextmanager
-    def slot(self, address: str, port: int, timeout: float | None = None) -> Iterator[str]:
+    def slot(self, address: str, port: int, timeout: float | None = None, *, bounded: bool = True) -> Iterator[str]:
         """Permission for one connection to an in-scope unit, held against its budget.
 
         For libraries that open their own socket (requests, paho-mqtt, ftplib): the check and the
         budget happen here, and the audit backstop still refuses any other address they try.
+        The slot is also the one wall-clock bound of the exchange: every socket this thread
+        connects inside it is shut at `exchange_deadline(timeout)`, however the device trickles
+        (per-read timeouts never trip on a byte a second, nor on an endless banner).
+        `bounded=False` only for slots held on behalf of another library's threads (`hold`).
         """
         ip = self.check(address)
         _check_port(port)
+        wait = timeout or self.connect_timeout_s
         budget = self._budget(ip)
-        if not budget.acquire(timeout=(timeout or self.connect_timeout_s) * 4):
+        if not budget.acquire(timeout=wait * 4):
             raise BudgetExhausted(f"{ip}: all {self.max_connections_per_unit} connections stayed busy")
+        watchdog = _Watchdog(exchange_deadline(wait)) if bounded else None
         try:
             self._count(ip)
-            yield str(ip)
+            if watchdog is None:
+                yield str(ip)
+            else:
+                with watchdog:
+                    yield str(ip)
         finally:
             budget.release()
 
@@ -265,6 +275,83 @@ def _check_width(net: IPNetwork, allow_wide: bool) -> None:
 def _check_port(port: int) -> None:
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ScopeViolation(f"port {port!r} is not a TCP/UDP port number")
+
+
+def exchange_deadline(timeout: float) -> float:
+    """The wall-clock bound of one exchange whose per-step timeout is `timeout`: connect, banner
+    or handshake, request and answer together."""
+    return max(timeout * 3, timeout + 2.0)
+
+
+_tracked = threading.local()  # the sockets the innermost bounded slot of this thread has connected
+
+
+class _Watchdog:
+    """Shuts every socket its thread connects while it is active, once `deadline_s` has passed."""
+
+    def __init__(self, deadline_s: float) -> None:
+        _track_connects()
+        self.deadline_s = deadline_s
+        self.sockets: list[socket.socket] = []
+        self.fired = threading.Event()
+        self._timer = threading.Timer(deadline_s, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._outer = getattr(_tracked, "sockets", None), getattr(_tracked, "watchdog", None)
+        _tracked.sockets, _tracked.watchdog = self.sockets, self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _tracked.sockets, _tracked.watchdog = self._outer
+
+    def _fire(self) -> None:
+        self.fired.set()
+        for sock in list(self.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+_tracking_installed = threading.Lock()
+_tracking = False
+
+
+def _track_connects() -> None:
+    """Hand every socket a thread connects to that thread's active watchdog (installed once,
+    process-wide; a thread without a watchdog is untouched)."""
+    global _tracking
+    with _tracking_installed:
+        if _tracking:
+            return
+        cls = socket.socket
+        connect, connect_ex = cls.connect, cls.connect_ex
+
+        def tracked_connect(self, address):
+            _register(self)
+            return connect(self, address)
+
+        def tracked_connect_ex(self, address):
+            _register(self)
+            return connect_ex(self, address)
+
+        cls.connect = tracked_connect  # type: ignore[method-assign]
+        cls.connect_ex = tracked_connect_ex  # type: ignore[method-assign]
+        _tracking = True
+
+
+def exchange_overran() -> bool:
+    """Whether this thread's current exchange hit its deadline (its sockets were shut): what was
+    read after that is cut off, never an answer."""
+    watchdog = getattr(_tracked, "watchdog", None)
+    return watchdog is not None and watchdog.fired.is_set()
+
+
+def _register(sock: socket.socket) -> None:
+    sockets = getattr(_tracked, "sockets", None)
+    if sockets is not None:
+        sockets.append(sock)
 
 
 _active_scope: Scope | None = None

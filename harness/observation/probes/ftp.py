@@ -6,7 +6,7 @@ import ftplib
 import time
 
 from harness.observation.probes.login import Access, Attempt, Unreachable, declared_class
-from harness.observation.scope import ScopeGuard
+from harness.observation.scope import ScopeGuard, exchange_deadline, exchange_overran
 
 CRITERION = "the server answers 230 to PASS"
 
@@ -27,6 +27,9 @@ class FtpLoginProbe:
             try:
                 self._banner = ftp.connect(self.address, self.port)
             except (OSError, EOFError, ftplib.Error, UnicodeDecodeError) as e:  # bytes that are not FTP: no verdict
+                if exchange_overran():
+                    raise Unreachable(f"{self.address}:{self.port}: no complete FTP greeting within "
+                                      f"{exchange_deadline(self.timeout):g}s") from None
                 raise Unreachable(f"cannot connect to {self.address}:{self.port}: {type(e).__name__}: "
                                   f"{str(e)[:200]}") from None
             try:
@@ -35,7 +38,8 @@ class FtpLoginProbe:
             except ftplib.error_perm as e:
                 return False, str(e)
             except (OSError, EOFError, ftplib.Error, UnicodeDecodeError) as e:
-                raise Unreachable(f"FTP login dialogue broke off: {type(e).__name__}: {str(e)[:200]}") from None
+                late = " (its deadline passed)" if exchange_overran() else ""
+                raise Unreachable(f"FTP login dialogue broke off{late}: {type(e).__name__}: {str(e)[:200]}") from None
             finally:
                 ftp.close()
 
