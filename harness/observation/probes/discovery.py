@@ -25,6 +25,9 @@ SERVICES_META = "_services._dns-sd._udp.local."
 MAX_TYPES = 32
 MAX_INSTANCES = 64
 MAX_DESCRIPTION_BYTES = 256 * 1024
+# a device with embedded devices lists a handful of descriptions; a flood of LOCATIONs is not a
+# reason to spend a deadline on each (each fetch is one bounded exchange)
+MAX_DESCRIPTIONS = 8
 UPNP_FIELDS = (
     "deviceType", "friendlyName", "manufacturer", "modelName", "modelNumber", "modelDescription",
     "serialNumber", "UDN", "presentationURL", "UPC",
@@ -65,7 +68,10 @@ def _mdns_query(guard: ScopeGuard, address: str, questions: list[tuple[str, int]
             data = sock.recv(9000)
         except (TimeoutError, ConnectionRefusedError):
             return []
-    return list(DNSIncoming(data).answers())
+    incoming = DNSIncoming(data)
+    if not incoming.valid:  # garbage on the mDNS port: said, not read as "advertises nothing"
+        raise OSError(f"the answer on udp/{MDNS_PORT} is not a DNS message ({len(data)} bytes: {data[:24]!r})")
+    return list(incoming.answers())
 
 
 def browse_mdns(guard: ScopeGuard, address: str, timeout: float = 1.0) -> tuple[list[dict], list[Advertised]]:
@@ -145,6 +151,10 @@ def _headers(data: bytes) -> dict | None:
     return out
 
 
+class DescriptionUnreachable(ValueError):
+    """No HTTP answer for a description URL within the exchange's deadline."""
+
+
 def fetch_description(guard: ScopeGuard, address: str, url: str, timeout: float) -> str:
     try:
         target, port = guard.url(address, url, schemes=("http",))
@@ -159,7 +169,7 @@ def fetch_description(guard: ScopeGuard, address: str, url: str, timeout: float)
         r = exchange(guard, address, port, False, "GET", parse_url(target).request_uri, timeout=timeout,
                      max_bytes=MAX_DESCRIPTION_BYTES)
     except Unreachable as e:
-        raise ValueError(str(e)) from None
+        raise DescriptionUnreachable(str(e)) from None
     if r.truncated:
         raise ValueError(f"description at {url} is larger than {MAX_DESCRIPTION_BYTES} bytes; not parsed")
     if r.status_code != 200:
@@ -193,11 +203,20 @@ def discover(guard: ScopeGuard, address: str, timeout: float = 1.0, ssdp_wait: f
         for key in ("SERVER", "LOCATION", "USN"):
             if key in h:
                 result.advertised.append(Advertised("ssdp", where, key, h[key]))
-    for url in sorted({h["LOCATION"] for h in result.ssdp_responses if h.get("LOCATION")}):
+    locations = sorted({h["LOCATION"] for h in result.ssdp_responses if h.get("LOCATION")})
+    if len(locations) > MAX_DESCRIPTIONS:
+        result.notes.append(f"UPnP: {len(locations)} description URLs advertised; the first {MAX_DESCRIPTIONS} "
+                            f"fetched, {len(locations) - MAX_DESCRIPTIONS} not")
+    unanswered = 0
+    for url in locations[:MAX_DESCRIPTIONS]:
+        if unanswered >= 2:
+            result.notes.append(f"UPnP description {url}: not fetched (two descriptions already went unanswered)")
+            continue
         try:
             xml = fetch_description(guard, address, url, timeout * 3)
             result.descriptions[url] = xml
             result.advertised += description_fields(xml, url)
         except (ValueError, ElementTree.ParseError, DefusedXmlException, OSError) as e:
             result.notes.append(f"UPnP description {url}: {e}")
+            unanswered += isinstance(e, DescriptionUnreachable)
     return result
