@@ -107,6 +107,16 @@ def main() -> int:
         row("lab down", dt, 5.0)
     finally:
         manager.down(quiet=True)
+    # a hostile device on loopback (tests/unit/test_hostile_devices.py): the slowest case against
+    # the bound every case must keep, and the run's own peak memory
+    from tests.unit.test_hostile_devices import CASE_BOUND, MAX_RSS_MIB, assess_hostile, slowest_case
+
+    hostile = assess_hostile(work / "hostile-device")
+    case, seconds = slowest_case(hostile)
+    row(f"hostile device: slowest case ({case[:34]})", seconds, CASE_BOUND)
+    row(f"hostile devices: both runs ({sum(map(len, hostile.cases.values()))} service cases, 2 devices)",
+        hostile.seconds, 120.0)
+    row("hostile devices: peak RSS of a run", hostile.max_rss_mib, MAX_RSS_MIB, "MiB")
     # sealing and verifying: 2,000 evidence files, 64 MiB in all
     big = work / "bundle"
     for i in range(2000):
