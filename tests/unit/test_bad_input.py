@@ -5,8 +5,10 @@ through the CLI exactly as an operator would; no bundle folder is left behind.""
 from __future__ import annotations
 
 import os
+import subprocess
 import textwrap
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,24 +139,36 @@ BAD: dict[str, Bad] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(BAD))
-def test_bad_input_exits_2_naming_the_problem_without_a_traceback(name, tmp_path):
+def _attempt(name: str, tmp: Path) -> tuple[subprocess.CompletedProcess, Path]:
     bad = BAD[name]
-    (tmp_path / "file-not-folder").write_text("just a file\n")
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "old-results.json").write_text("{}\n")
-    spec = bad.profile(tmp_path) if callable(bad.profile) else bad.profile
-    if isinstance(spec, str) and (spec.startswith("/") or spec == "") and "\n" not in spec and spec:
+    (tmp / "file-not-folder").write_text("just a file\n")
+    (tmp / "full").mkdir()
+    (tmp / "full" / "old-results.json").write_text("{}\n")
+    spec = bad.profile(tmp) if callable(bad.profile) else bad.profile
+    if isinstance(spec, str) and spec.startswith("/") and "\n" not in spec:
         profile = spec  # a path given as the profile
     else:
-        profile = str(_file(tmp_path, "profile.yaml", (spec or "").encode()))
-    out = (bad.out or "{tmp}/bundle").replace("{tmp}", str(tmp_path))
-    args = [a.replace("{tmp}", str(tmp_path)) for a in bad.args]
+        profile = str(_file(tmp, "profile.yaml", (spec or "").encode()))
+    out = Path((bad.out or "{tmp}/bundle").replace("{tmp}", str(tmp)))
+    args = [a.replace("{tmp}", str(tmp)) for a in bad.args]
     env = {k: v for k, v in os.environ.items() if k != "IOT_BAD_INPUT_UNSET"}
-    r = harness("run", "--profile", profile, "--out", out, *args, timeout=120, env=env)
+    return harness("run", "--profile", profile, "--out", str(out), *args, timeout=120, env=env), out
+
+
+@pytest.fixture(scope="module")
+def attempts(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """Every bad input tried once, four CLI processes at a time (each is refused in about a second)."""
+    with ThreadPoolExecutor(4) as pool:
+        futures = {name: pool.submit(_attempt, name, tmp_path_factory.mktemp(name)) for name in BAD}
+        return {name: f.result() for name, f in futures.items()}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_exits_2_naming_the_problem_without_a_traceback(attempts, name):
+    r, out = attempts[name]
     said = r.stdout + r.stderr
     assert r.returncode == 2, (name, r.returncode, said[-2000:])
     assert "Traceback" not in said, said[-3000:]
-    assert bad.says in said, (name, bad.says, said[-1500:])
-    if bad.out is None:
-        assert not Path(out).exists(), f"{name}: a refused run left {out} behind"
+    assert BAD[name].says in said, (name, BAD[name].says, said[-1500:])
+    if BAD[name].out is None:
+        assert not out.exists(), f"{name}: a refused run left {out} behind"

@@ -355,15 +355,29 @@ BUDGET_LIMITS = "limits: {case_budget_s: 12, run_budget_s: %s, port_scan_timeout
                 "lockout_recovery_wait_s: 1}\n"
 
 
-@pytest.mark.parametrize("run_budget", [3600, 20])
-def test_a_case_past_its_budget_is_inconclusive_and_the_run_deadline_stops_the_rest(tmp_path, run_budget):
+def _budget_run(tmp_path, run_budget: int):
     import time
 
     suite = make_suite(tmp_path, "budget", BUDGET_SUITE)
     (suite / "profile.yaml").write_text(PROFILE + BUDGET_LIMITS % run_budget)
     t0 = time.monotonic()
     r, out = run(suite)
-    elapsed = time.monotonic() - t0
+    return r, out, time.monotonic() - t0
+
+
+@pytest.fixture(scope="module")
+def budget_runs(tmp_path_factory):
+    """Both runs side by side: each spends its time waiting on the clock, not on the CPU."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = {b: pool.submit(_budget_run, tmp_path_factory.mktemp(f"budget{b}"), b) for b in (3600, 20)}
+        return {b: f.result() for b, f in futures.items()}
+
+
+@pytest.mark.parametrize("run_budget", [3600, 20])
+def test_a_case_past_its_budget_is_inconclusive_and_the_run_deadline_stops_the_rest(budget_runs, run_budget):
+    r, out, elapsed = budget_runs[run_budget]
     res, cases, _ = verdicts(out)
     sleeping = cases["budget.a_sleeping_check[u1]"]
     assert sleeping["verdict"] == "INCONCLUSIVE" and "its budget of 12 s (limits.case_budget_s)" in sleeping["reason"]
