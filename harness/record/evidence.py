@@ -7,6 +7,7 @@ bundle, whichever probe produced the text.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -65,12 +66,52 @@ def _safe_name(name: str) -> str:
     return cleaned[:120]
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+RESERVE_NAME = ".space-reserve"
+RESERVE_BYTES = 4 << 20  # what results, manifest, sums and signature of a large run take, with room
+
+
+class DiskFull(OSError):
+    """The file system holding the bundle is full: the run stops, and the space held in reserve
+    since it started is given back so the bundle can still be sealed, marked incomplete."""
+
+
+class Space:
+    """Space held back from the first moment of a run, for sealing when the disk fills."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / RESERVE_NAME
+        self.full = False
+        self.where = ""
+
+    def reserve(self) -> None:
+        try:
+            _write(self.path, b"\0" * RESERVE_BYTES, None)
+        except OSError as e:
+            self.release()
+            raise DiskFull(e.errno, f"{self.path.parent}: not even {RESERVE_BYTES >> 20} MiB free for the "
+                                    f"bundle ({e.strerror}); free some space or give another --out") from None
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def filled(self, path: Path, e: OSError) -> DiskFull:
+        self.full, self.where = True, str(path)
+        self.release()
+        return DiskFull(e.errno, f"the disk holding the bundle filled up while writing {path.name} ({e.strerror})")
+
+
+def _write(path: Path, data: bytes, space: Space | None) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        if space is not None and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            path.unlink(missing_ok=True)  # a file cut short is not evidence; the reason names it instead
+            raise space.filled(path, e) from None
+        raise
 
 
 @dataclass
@@ -81,6 +122,7 @@ class CaseEvidence:
     root: Path
     folder: str
     redactor: Redactor
+    space: Space | None = None
     files: list[str] = field(default_factory=list)
 
     def _path(self, name: str) -> tuple[Path, str]:
@@ -89,7 +131,7 @@ class CaseEvidence:
 
     def write_bytes(self, name: str, data: bytes) -> str:
         path, rel = self._path(name)
-        _write(path, self.redactor.data(data))
+        _write(path, self.redactor.data(data), self.space)
         if rel not in self.files:
             self.files.append(rel)
         return rel
@@ -111,6 +153,8 @@ class EvidenceRecorder:
         self._cases: dict[str, CaseEvidence] = {}
         self._folders: set[str] = set()
         (root / "evidence").mkdir(parents=True, exist_ok=True)
+        self.space = Space(root)
+        self.space.reserve()
 
     def for_case(self, case_id: str) -> CaseEvidence:
         if case_id not in self._cases:
@@ -120,19 +164,24 @@ class EvidenceRecorder:
                 n += 1
                 folder = f"{base}-{n}"
             self._folders.add(folder)
-            self._cases[case_id] = CaseEvidence(case_id, self.root, folder, self.redactor)
+            self._cases[case_id] = CaseEvidence(case_id, self.root, folder, self.redactor, self.space)
         return self._cases[case_id]
 
     def write_json(self, rel: str, obj: Any) -> None:
         """A run-level file (manifest, results) written through the same redactor."""
         text = json.dumps(self.redactor.obj(obj), indent=2, sort_keys=True, default=str) + "\n"
-        _write(self.root / rel, text.encode())
+        _write(self.root / rel, text.encode(), self.space)
 
     def append_jsonl(self, rel: str, obj: Any) -> None:
         line = json.dumps(self.redactor.obj(obj), sort_keys=True, default=str) + "\n"
         path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as f:
-            f.write(line.encode())
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "ab") as f:
+                f.write(line.encode())
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise self.space.filled(path, e) from None
+            raise

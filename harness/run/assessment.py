@@ -6,6 +6,7 @@ complete or not) is plain code that can be read and tested on its own.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import os
@@ -25,7 +26,7 @@ from harness.judgement.policies import PoliciesInForce
 from harness.observation.scope import DEFAULT_CLASSES, PROBE_CLASSES, Scope, ScopeGuard
 from harness.observation.store import ObservationStore
 from harness.record.bundle import bundle_files, seal
-from harness.record.evidence import EvidenceRecorder, Redactor
+from harness.record.evidence import DiskFull, EvidenceRecorder, Redactor
 from harness.record.output import OutputFolder, OutputTaken
 from harness.record.reader import VerifiedBundle
 from harness.record.results import (
@@ -133,7 +134,10 @@ class AssessmentRun:
             raise RunSetupError(str(e)) from None
         try:  # from here on the folder is ours: a failure removes what this run created
             redact, left = _redaction_plan(profile)
-            recorder = EvidenceRecorder(out, Redactor(redact))
+            try:
+                recorder = EvidenceRecorder(out, Redactor(redact))
+            except DiskFull as e:
+                raise RunSetupError(str(e)) from None
             guard = ScopeGuard(
                 scope,
                 max_connections_per_unit=profile.limits.max_connections_per_unit,
@@ -226,7 +230,8 @@ class AssessmentRun:
     def record(self, case: CaseResult) -> None:
         """Keep a finished case and append it to the partial log at once (survives a crash)."""
         self.records.append(case)
-        self.recorder.append_jsonl(PARTIAL, case.model_dump(mode="json"))
+        with contextlib.suppress(DiskFull):  # kept in memory for results.json; the plugin stops the run
+            self.recorder.append_jsonl(PARTIAL, case.model_dump(mode="json"))
 
     def carry(self, case_id: str, check: str, requirements: list[str], why: str) -> None:
         """Re-judging: a case that needs the device keeps the findings the device gave, with its
@@ -250,6 +255,10 @@ class AssessmentRun:
 
     def finish(self, complete: bool, reason: str = "") -> Results:
         """Write results.json and the final manifest, then seal and sign. Returns the results."""
+        self.recorder.space.release()  # the space held since the start is what sealing now uses
+        if self.recorder.space.full:
+            complete = False
+            reason = reason or f"the disk holding the bundle filled up (writing {self.recorder.space.where})"
         reqs = requirement_results(self.records, self.catalogs, self.profile, self.schemes, datetime.now(UTC).date())
         results = Results(
             device=self.device(), schemes=self.schemes, complete=complete, requirements=reqs,

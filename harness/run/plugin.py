@@ -21,6 +21,7 @@ from harness.declaration.catalog import check_markers
 from harness.declaration.profile import Service, TlsExpectation, Unit
 from harness.observation.protocols import spec
 from harness.observation.scope import PROBE_CLASSES, BudgetExhausted, ScopeViolation, install_audit_backstop
+from harness.record.evidence import DiskFull
 from harness.record.findings import CaseFindings
 from harness.record.results import CaseResult, case_verdict
 from harness.record.verdict import CaseEnded, Verdict, not_applicable
@@ -348,6 +349,11 @@ class ActiveRun:
         if not state or "item" not in state:
             return
         self._record(state["item"], state)
+        space = self.run.recorder.space
+        if space.full and not self.interrupted:  # no case starts without room for its evidence
+            self.interrupted = (f"the disk holding the bundle filled up while writing {space.where}; the run "
+                                "stopped there and was sealed in the space held back for it")
+            state["item"].session.shouldstop = self.interrupted
 
     def _record(self, item: pytest.Item, state: dict[str, Any]) -> None:
         cid = case_id(item)
@@ -427,6 +433,8 @@ def _finding_of(call: pytest.CallInfo) -> tuple[Verdict, str, CaseEnded | None] 
         return Verdict.ERROR, f"connection budget exhausted: {err}", None
     if isinstance(err, CaseOverBudget):
         return Verdict.INCONCLUSIVE, str(err), None
+    if isinstance(err, DiskFull):
+        return Verdict.ERROR, f"{err.strerror}: the case's evidence could not all be written", None
     if call.when == "call" and isinstance(err, AssertionError):
         text = str(err).split("\nassert ")[0].strip() or "assertion failed"
         return Verdict.FAIL, text, None

@@ -393,3 +393,62 @@ def test_a_case_past_its_budget_is_inconclusive_and_the_run_deadline_stops_the_r
         assert "budget.quick[u1]" not in cases and not res["complete"]
         assert "deadline passed" in manifest["incomplete_reason"] and r.returncode == 2  # did not finish
     assert harness("bundle", "verify", str(out)).returncode == 0
+
+
+FILLING_SUITE = '''
+import pytest
+
+@pytest.mark.requirements("S1.1-13")
+def test_writes_a_lot(unit, evidence):
+    for i in range(200):
+        evidence.write_bytes(f"chunk{i}.bin", b"x" * 40000)
+
+@pytest.mark.requirements("S1.1-02")
+def test_never_started(unit):
+    pass
+'''
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 6 MiB file system of its own for --out (root: a tmpfs mount, taken down afterwards)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root (CI runs as root)")
+    where = tmp_path / "small-disk"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_disk_that_fills_while_writing_evidence_leaves_a_sealed_incomplete_bundle(tmp_path, small_disk):
+    suite = make_suite(tmp_path, "filling", FILLING_SUITE)
+    out = small_disk / "bundle"
+    r = harness("run", "--profile", str(suite / "profile.yaml"), "--out", str(out), "--suite", str(suite / "suites"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    _, cases, _ = verdicts(out)
+    case = cases["filling.writes_a_lot[u1]"]
+    assert case["verdict"] == "ERROR" and "filled up while writing chunk" in case["reason"]
+    assert "filling.never_started[u1]" not in cases  # no case starts without room for its evidence
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "incomplete" and "filled up" in manifest["incomplete_reason"]
+    assert not (out / ".space-reserve").exists()
+    written = sorted(p.name for p in (out / "evidence" / "filling.writes_a_lot_u1").iterdir())
+    assert all((out / "evidence" / "filling.writes_a_lot_u1" / n).stat().st_size == 40000 for n in written)
+    assert harness("bundle", "verify", str(out)).returncode == 0
+
+
+def test_a_disk_without_room_for_the_seal_is_refused_before_the_run(tmp_path, small_disk):
+    import subprocess
+
+    subprocess.run(["dd", "if=/dev/zero", f"of={small_disk / 'filler'}", "bs=1M", "count=5"], capture_output=True)
+    suite = make_suite(tmp_path, "filling", FILLING_SUITE)
+    r = harness("run", "--profile", str(suite / "profile.yaml"), "--out", str(small_disk / "bundle"),
+                "--suite", str(suite / "suites"))
+    assert r.returncode == 2 and "MiB free for the bundle" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (small_disk / "bundle").exists()
