@@ -49,6 +49,12 @@ def test_discovery_disclosure(unit, profile, observations, evidence):
              + f". Remove it from the advertisements, or justify it under discovery.may_reveal. [{SOURCE}]")
     if not advertised and disc.notes:
         inconclusive(f"discovery did not complete on {unit.name}: {'; '.join(disc.notes)}")
+    if not advertised:  # silence proves nothing unless the unit is known to answer at all
+        try:
+            observations.tcp_scan(unit)
+        except ScanUnavailable as e:
+            inconclusive(f"{unit.name} advertised nothing, and it answers on no TCP port either ({e}); silence "
+                         "from an unreachable unit says nothing about what it discloses")
 
 
 @pytest.mark.requirements("S1.1-10")

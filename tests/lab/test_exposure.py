@@ -195,3 +195,28 @@ def test_an_undeclared_ssh_server_gets_the_same_algorithm_audit(lab, tmp_path, d
         assert offer["banner"].startswith("SSH-2.0-dropbear") and "ssh.host_key.ssh-rsa" in case["reason"]
     else:
         assert finding["rule"] == "ssh.policy" and not more and "ssh-rsa" not in offer["host_key"]
+
+
+def test_a_unit_that_answers_nothing_is_never_passed_on_its_silence(lab, tmp_path):
+    """The lock's link goes down before its exposure is scanned: with -Pn every host is "up", so a
+    scan of a silent unit used to read as "nothing undeclared open" and PASS. Now no port answering
+    (none open, none refused) ends every scan-based case INCONCLUSIVE, naming it."""
+    import subprocess
+
+    profile = yaml.safe_load((LAB_PROFILES / "lock.yaml").read_text())
+    profile["limits"] = {"port_scan_timeout_s": 20, "connect_timeout_s": 2}
+    path = tmp_path / "lock.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    link = ["ip", "netns", "exec", "lab-tester", "ip", "link", "set", "v-lock"]
+    subprocess.run([*link, "down"], check=True)
+    try:
+        run = assess(path, tmp_path / "b", suite="exposure")
+    finally:
+        subprocess.run([*link, "up"], check=True)
+    for case_id in ("exposure.tcp_ports_declared[lock]", "exposure.udp_ports_declared[lock]",
+                    "exposure.no_insecure_services[lock]"):
+        c = run.cases[case_id]
+        assert c["verdict"] == "INCONCLUSIVE", (case_id, c["verdict"], c["reason"])
+        assert "answered on none" in c["reason"] or "no result" in c["reason"], c["reason"]
+    assert not [c["id"] for c in run.cases.values() if c["verdict"] == "PASS"], "a PASS built on silence"
+    assert run.code == 3 and harness("bundle", "verify", str(run.out)).returncode == 0

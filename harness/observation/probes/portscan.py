@@ -8,6 +8,7 @@ nmap from sending reverse-DNS queries, `-Pn` from pinging, `-sT` needs no raw so
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 
@@ -77,6 +78,14 @@ def _nmap_scan(guard: ScopeGuard, address: str, timeout_s: float, ports: str, ud
     table = scanner[target].get("udp" if udp else "tcp", {})
     states = {int(p): d["state"] for p, d in table.items()}
     open_ports = sorted(p for p, s in states.items() if s == "open")
+    # -Pn reports every host "up": a unit that answered nothing (no open port, no refusal, e.g.
+    # its link is down) would read as "nothing undeclared is open", a PASS built on silence
+    answered = any(s in ("open", "closed") for s in states.values()) or re.search(
+        r'<extraports state="closed"', xml or "") is not None
+    if not answered:
+        raise ScanUnavailable(f"{target} answered on none of the {'UDP' if udp else 'TCP'} ports scanned (none open, "
+                              "none refused): unreachable, or dropping everything; nothing can be said about what "
+                              "it exposes")
     return PortScan(
         address=target,
         open_ports=open_ports,
