@@ -84,10 +84,9 @@ def assessments(lab, tmp_path_factory) -> dict[str, Run]:
     with ThreadPoolExecutor(4) as pool:  # network-bound (device delays), not CPU-bound
         cam = pool.submit(one, "cam")
         hub_then_router = pool.submit(lambda: (one("hub"), one("router")))
-        nvr_then_lock = pool.submit(lambda: (one("nvr"), one("lock")))
-        others = pool.submit(lambda: (one("bell"), one("plug"), one("gate")))
+        nvr = pool.submit(one, "nvr")
+        others = pool.submit(lambda: (one("bell"), one("plug"), one("gate"), one("lock")))
         hub, router = hub_then_router.result()
-        nvr, lock = nvr_then_lock.result()
-        bell, plug, gate = others.result()
-        return {"cam": cam.result(), "hub": hub, "router": router, "nvr": nvr, "bell": bell, "plug": plug,
+        bell, plug, gate, lock = others.result()
+        return {"cam": cam.result(), "hub": hub, "router": router, "nvr": nvr.result(), "bell": bell, "plug": plug,
                 "gate": gate, "lock": lock}

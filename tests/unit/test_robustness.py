@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import harness
 
 ADDR = "127.0.0.77"
+CLOSED_ADDR = "127.0.0.78"  # nothing ever listens there: a closed port stays closed while other runs bind
 
 
 def _ssh_garbage(c: socket.socket) -> None:
@@ -28,11 +29,16 @@ def _telnet_noise(c: socket.socket) -> None:
 BEHAVIOUR = {"silent": None, "garbage": _ssh_garbage, "telnet-noise": _telnet_noise}
 
 
+def _behave(behave, c: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # the client may hang up first
+        behave(c)
+
+
 def serve(kind: str, stop: threading.Event) -> int:
     """A misbehaving service on loopback until `stop`: silent, garbage-speaking, or closed."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((ADDR, 0))
+    srv.bind((CLOSED_ADDR if kind == "closed" else ADDR, 0))
     port = srv.getsockname()[1]
     if kind == "closed":
         srv.close()
@@ -49,9 +55,8 @@ def serve(kind: str, stop: threading.Event) -> int:
             except TimeoutError:
                 continue
             conns.append(c)
-            if behave:
-                with contextlib.suppress(OSError):  # the client may hang up first
-                    behave(c)
+            if behave:  # each connection on its own: a slow one must not keep the next from being accepted
+                threading.Thread(target=_behave, args=(behave, c), daemon=True).start()
         for c in conns:
             c.close()
         srv.close()
@@ -68,7 +73,7 @@ def run_against(kind: str, protocol: str, tmp_path):
         prof = tmp_path / "p.yaml"
         prof.write_text(textwrap.dedent(f"""
             identity: {{vendor: V, model: M, firmware_version: "1"}}
-            units: [{{name: u1, address: {ADDR}}}]
+            units: [{{name: u1, address: {CLOSED_ADDR if kind == "closed" else ADDR}}}]
             services: [{{name: svc, port: {port}, protocol: {protocol}, purpose: maintenance,
                          authentication: password}}]
             credentials: {{kind: unique-per-unit}}
@@ -81,6 +86,27 @@ def run_against(kind: str, protocol: str, tmp_path):
     return json.loads((tmp_path / "b" / "results.json").read_text()), r
 
 
+RUNS = [("silent", "ssh"), ("garbage", "ssh"), ("closed", "ssh"), ("telnet-noise", "telnet"), ("silent", "https"),
+        ("tls-garbage", "https"), ("closed", "https")]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every misbehaving one-service device assessed once, four at a time (each run waits on its
+    service's deadlines, not on the CPU); (kind, protocol) -> (results, process, seconds)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(kind: str, protocol: str, folder):
+        t0 = time.monotonic()
+        res, r = run_against(kind, protocol, folder)
+        return res, r, time.monotonic() - t0
+
+    folders = {key: tmp_path_factory.mktemp(f"{key[0]}-{key[1]}") for key in RUNS}  # not from the threads
+    with ThreadPoolExecutor(4) as pool:
+        futures = {key: pool.submit(one, *key, folders[key]) for key in RUNS}
+        return {key: f.result() for key, f in futures.items()}
+
+
 @pytest.mark.parametrize(
     ("kind", "expected"),
     [
@@ -89,10 +115,8 @@ def run_against(kind: str, protocol: str, tmp_path):
         ("closed", "Connection refused"),
     ],
 )
-def test_misbehaving_ssh_service_is_inconclusive_not_hung(tmp_path, kind, expected):
-    t0 = time.monotonic()
-    res, r = run_against(kind, "ssh", tmp_path)
-    elapsed = time.monotonic() - t0
+def test_misbehaving_ssh_service_is_inconclusive_not_hung(runs, kind, expected):
+    res, r, elapsed = runs[(kind, "ssh")]
     case = next(c for c in res["cases"] if c["id"].startswith("credentials.default_password["))
     assert case["verdict"] == "INCONCLUSIVE", (case, r.stderr)
     assert expected in case["reason"]
@@ -100,8 +124,8 @@ def test_misbehaving_ssh_service_is_inconclusive_not_hung(tmp_path, kind, expect
     assert elapsed < 110
 
 
-def test_telnet_device_sending_garbage_is_inconclusive_through_the_cli(tmp_path):
-    res, _ = run_against("telnet-noise", "telnet", tmp_path)
+def test_telnet_device_sending_garbage_is_inconclusive_through_the_cli(runs):
+    res, _, _ = runs[("telnet-noise", "telnet")]
     cases = {c["id"].split("[")[0]: c for c in res["cases"]}
     case = cases["credentials.default_password"]
     assert case["verdict"] == "INCONCLUSIVE" and "no login attempt completed" in case["reason"]
@@ -128,8 +152,8 @@ BEHAVIOUR["tls-garbage"] = _tls_garbage
         ("garbage", "ssh", "communication.ssh_algorithms[", "no SSH version line"),
     ],
 )
-def test_stalling_tls_or_ssh_audit_is_inconclusive_with_reason(tmp_path, kind, protocol, case, expected):
-    res, r = run_against(kind, protocol, tmp_path)
+def test_stalling_tls_or_ssh_audit_is_inconclusive_with_reason(runs, kind, protocol, case, expected):
+    res, r, _ = runs[(kind, protocol)]
     found = next(c for c in res["cases"] if c["id"].startswith(case))
     assert found["verdict"] == "INCONCLUSIVE", (found, r.stderr)
     assert expected in found["reason"]
