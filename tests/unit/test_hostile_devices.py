@@ -304,6 +304,7 @@ def assess_hostile(tmp: Path) -> Assessed:
     by side: every case waits on a deadline, not on the CPU), assess them through the CLI, take
     them down. Also used by `make bench` (slowest case against CASE_BOUND, peak RSS)."""
     stop = threading.Event()
+    tmp.mkdir(parents=True, exist_ok=True)
     try:
         ports = {name: _listener(b, addr, stop) for (name, b), addr in zip(TCP.items(), _halves(), strict=True)}
         dripping = _listener(Behaviour("http", read_then(b"HTTP/1.1 200 OK\r\n", drip(b"X: 1\r\n"))), ADDR, stop)
