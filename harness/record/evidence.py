@@ -100,16 +100,17 @@ class Space:
         return DiskFull(e.errno, f"the disk holding the bundle filled up while writing {path.name} ({e.strerror})")
 
 
-def _write(path: Path, data: bytes, space: Space | None) -> None:
+def _write(path: Path, data: bytes, space: Space | None, mode: str = "wb") -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
+        with open(path, mode) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
         if space is not None and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            path.unlink(missing_ok=True)  # a file cut short is not evidence; the reason names it instead
+            if mode == "wb":
+                path.unlink(missing_ok=True)  # a file cut short is not evidence; the reason names it instead
             raise space.filled(path, e) from None
         raise
 
@@ -174,14 +175,4 @@ class EvidenceRecorder:
 
     def append_jsonl(self, rel: str, obj: Any) -> None:
         line = json.dumps(self.redactor.obj(obj), sort_keys=True, default=str) + "\n"
-        path = self.root / rel
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "ab") as f:
-                f.write(line.encode())
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as e:
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise self.space.filled(path, e) from None
-            raise
+        _write(self.root / rel, line.encode(), self.space, mode="ab")

@@ -136,6 +136,10 @@ def _run_suites(pargs: list[str], out: Path, args: argparse.Namespace) -> int:
     from harness.record.reader import BundleRefused, open_bundle
     from reports import console
 
+    if args.junit and not _writable_file(Path(args.junit)):
+        _err(f"--junit {args.junit}: cannot write a file there (its folder must exist and be writable, and it must "
+             "not be a folder); give a writable path, checked before the run so no device is assessed for nothing")
+        return EXIT_ERROR
     # SIGTERM (CI cancelling a job) ends the run like Ctrl-C: evidence kept, bundle sealed incomplete
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     code = pytest.main(pargs)
@@ -178,16 +182,15 @@ def _forward(args: argparse.Namespace, *names: str) -> list[str]:
 
 def _writable_file(path: Path) -> bool:
     """Tried, not asked: permission bits say nothing for root, nor about /proc or a full disk."""
+    existed = path.exists()
     try:
-        if path.exists():
-            with open(path, "a"):
-                return not path.is_dir()
-        with open(path, "x"):
+        with open(path, "a"):  # a folder raises; an existing file is left as it is
             pass
-        path.unlink()
-        return True
     except OSError:
         return False
+    if not existed:
+        path.unlink()
+    return True
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -195,10 +198,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     suites = Path(args.suite).resolve() if args.suite else suites_dir()
     if not suites.is_dir():
         _err(f"--suite {args.suite}: not a folder of test files")
-        return EXIT_ERROR
-    if args.junit and not _writable_file(Path(args.junit)):
-        _err(f"--junit {args.junit}: cannot write a file there (its folder must exist and be writable, and it must "
-             "not be a folder); give a writable path, checked before the run so no device is assessed for nothing")
         return EXIT_ERROR
     extra = _forward(args, "profile", "scheme", "allow", "deny", "allow_network", "operator", "state", "signing_key")
     if args.allow_wide_network:

@@ -11,6 +11,7 @@ genuine image; if that fails the case ends in ERROR, loudly.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -144,14 +145,16 @@ def _version_over_ssh(u, profile, guard, unit):
     return read
 
 
-def _restore_image(u, baseline: DeviceState):
-    """The declared genuine image whose version the unit ran at the start, or None."""
+def _restore_image(u, baseline: DeviceState) -> tuple[Path, SignedImage] | None:
+    """The declared genuine image whose version the unit ran at the start (its file and the image
+    opened), or None."""
     for path in (u.current_image, u.newer_image, u.older_image):
         if path is None or baseline.version is None:
             continue
         try:
-            if load_image(path, u).version == baseline.version:
-                return path
+            image = load_image(path, u)
+            if image.version == baseline.version:
+                return path, image
         except (OSError, ImageError):
             continue
     return None
@@ -164,11 +167,12 @@ def _restore(ep: UpdateEndpoint, baseline: DeviceState, u, unit, evidence) -> No
         now = None
     if now == baseline:
         return
-    image = _restore_image(u, baseline)
-    if image is None:
+    found = _restore_image(u, baseline)
+    if found is None:
         raise RuntimeError(f"{unit.name} now reads {now.version if now else 'nothing'}; no declared genuine image "
                            f"has the baseline version {baseline.version} to put it back")
-    outcome = ep.upload(image.read_bytes(), image.name, detached=detached_part(load_image(image, u)))
+    image, opened = found
+    outcome = ep.upload(image.read_bytes(), image.name, detached=detached_part(opened))
     after = _await_change(ep, now or baseline, u.settle_s)
     evidence.write_json("restore.json", {"unit": unit.name, "found": now.text if now else None,
                                          "restored_with": image.name, "upload": outcome.summary(),

@@ -5,7 +5,7 @@ signature covers the image itself, so the image is at once the signed content an
 payload. The version is read from the bytes by the profile's regex (`update.raw`).
 
 On disk, the signature of image X is X plus the declared suffix; on the wire, both go in one
-multipart form (`detached` is what travels beside the image). An image without its signature
+multipart form (`image.detached_part` says what travels beside the image). An image without its signature
 file is opened as unsigned, so the offline check can say so rather than the run failing.
 """
 
@@ -67,10 +67,6 @@ class RawSignedImage:
 
     @property
     def signature(self) -> bytes | None:
-        return self.signature_bytes
-
-    @property
-    def detached(self) -> bytes | None:
         return self.signature_bytes
 
     @property
