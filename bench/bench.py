@@ -109,9 +109,9 @@ def main() -> int:
         manager.down(quiet=True)
     # a hostile device on loopback (tests/unit/test_hostile_devices.py): the slowest case against
     # the bound every case must keep, and the run's own peak memory
-    from tests.unit.test_hostile_devices import CASE_BOUND, MAX_RSS_MIB, assess_hostile, slowest_case
+    from tests.unit.test_hostile_devices import CASE_BOUND, MAX_RSS_MIB, assess_hostile_isolated, slowest_case
 
-    hostile = assess_hostile(work / "hostile-device")
+    hostile = assess_hostile_isolated(work / "hostile-device")
     case, seconds = slowest_case(hostile)
     row(f"hostile device: slowest case ({case[:34]})", seconds, CASE_BOUND)
     row(f"hostile devices: both runs ({sum(map(len, hostile.cases.values()))} service cases, 2 devices)",

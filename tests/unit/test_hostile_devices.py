@@ -11,8 +11,9 @@ the CLI, side by side, as an operator would, and each behaviour is then a test o
 - the run's peak memory stays under 300 MiB, and the bundle seals and verifies.
 
 Scripted servers on loopback rather than Debian daemons: no real daemon misbehaves on demand,
-byte by byte. Nothing here reaches beyond 127.0.0.0/8; a LOCATION pointing elsewhere must be
-refused by the scope guard (recorded in the manifest), never followed.
+byte by byte. The whole battery runs in an empty network namespace (`unshare -n`, loopback only);
+a LOCATION pointing elsewhere must still be refused by the scope guard (recorded in the
+manifest), never followed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import random
 import socket
 import struct
@@ -341,9 +343,23 @@ def slowest_case(assessed: Assessed) -> tuple[str, float]:
     return case["id"], case["duration_s"]
 
 
+def assess_hostile_isolated(tmp: Path) -> Assessed:
+    """`assess_hostile` inside an empty network namespace of its own (`unshare -n`, loopback
+    only): the SSDP flood hands the harness a foreign address, so even a guard that failed would
+    have nowhere to send it. The servers and the runs live in that namespace together."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    result = tmp / "assessed.pickle"
+    code = ("import pickle, sys; from pathlib import Path; from tests.unit.test_hostile_devices import assess_hostile;"
+            "Path(sys.argv[2]).write_bytes(pickle.dumps(assess_hostile(Path(sys.argv[1]))))")
+    r = subprocess.run(["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, "-c",
+                        code, str(tmp), str(result)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return pickle.loads(result.read_bytes())
+
+
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory) -> Assessed:
-    return assess_hostile(tmp_path_factory.mktemp("hostile"))
+    return assess_hostile_isolated(tmp_path_factory.mktemp("hostile"))
 
 
 def test_the_runs_stay_small_seal_and_verify(hostile):
