@@ -18,7 +18,7 @@ from pyftpdlib.servers import FTPServer
 
 from harness.observation.probes.ftp import FtpLoginProbe
 from harness.observation.probes.telnet import TelnetLogin
-from harness.observation.scope import Scope, ScopeGuard
+from harness.observation.scope import Scope, ScopeGuard, exchange_deadline
 from tests.unit.loopback_server import serve as serve_on
 
 ADDR = "127.0.0.78"
@@ -113,6 +113,77 @@ def test_telnet_login_both_ways_and_shell_without_login(guard):
     open_shell = TelnetLogin(guard, ADDR, serve(shell_without_login), TIMEOUT)
     access = open_shell.anonymous_access()
     assert access.refused is False and "shell prompt appears without any login" in access.detail
+
+
+def test_telnet_negotiation_split_across_reads_is_answered_and_never_shown(guard):
+    """A device that sends its option requests a byte at a time (each IAC sequence split over
+    several reads) gets one refusal per option, and none of those bytes shows up as prompt text."""
+    replies: list[bytes] = []
+
+    def dripped(conn):
+        for b in b"\xff\xfd\x01\xff\xfb\x03\xff\xff" + b"device login: ":
+            conn.sendall(bytes([b]))
+            time.sleep(0.01)
+        conn.settimeout(2)
+        got = b""
+        while len(got) < 6:
+            got += conn.recv(6 - len(got))
+        replies.append(got)
+        read_line(conn)
+        conn.sendall(b"Password: ")
+        read_line(conn)
+        conn.sendall(b"\r\n~ # ")
+        time.sleep(0.5)
+
+    probe = TelnetLogin(guard, ADDR, serve(dripped), TIMEOUT)
+    attempt = probe.attempt("admin", "admin")
+    assert attempt.accepted is True, attempt
+    assert replies == [b"\xff\xfc\x01\xff\xfe\x03"]  # WONT ECHO, DONT SUPPRESS-GO-AHEAD
+    assert probe.fingerprint()["banner"].startswith("\\xffdevice login: ")  # IAC IAC is one data byte
+
+
+@pytest.mark.parametrize(("shown", "shell"), [
+    (b"\x1b[1;32mroot@cam\x1b[0m:~# ", True),  # a coloured PS1 is a prompt
+    (b"Welcome\r\n" + bytes(range(1, 32)) * 2 + b"\r\n# ", False),  # binary noise that ends in '#' is not
+    (b"\x01\x02#", False),
+], ids=["coloured-prompt", "noise-then-hash", "controls-in-the-line"])
+def test_telnet_shell_prompt_is_a_line_of_text(guard, shown, shell):
+    def device(conn):
+        conn.sendall(shown)
+        time.sleep(TIMEOUT + 1)
+
+    access = TelnetLogin(guard, ADDR, serve(device), TIMEOUT).anonymous_access()
+    assert (access.refused is False) is shell, access
+
+
+def test_telnet_verdict_cut_at_the_deadline_is_no_verdict_not_a_refusal(guard):
+    """The exchange's deadline shuts the socket; a login still waiting for its answer then must
+    not read the hang-up as the device refusing the password (that would pass a default password)."""
+    def slow_verdict(conn):
+        conn.sendall(b"device login: ")
+        read_line(conn)
+        conn.sendall(b"Password: ")
+        read_line(conn)
+        time.sleep(TIMEOUT * 4)
+        conn.sendall(b"\r\n~ # ")
+
+    t0 = time.monotonic()
+    attempt = TelnetLogin(guard, ADDR, serve(slow_verdict), TIMEOUT).attempt("admin", "admin")
+    assert attempt.accepted is None and "deadline" in attempt.detail, attempt
+    assert time.monotonic() - t0 < exchange_deadline(TIMEOUT) + 1
+
+
+def test_telnet_endless_subnegotiation_is_cut_by_the_byte_cap(guard):
+    def endless_sb(conn):
+        conn.sendall(b"\xff\xfa\x18")
+        with contextlib.suppress(OSError):
+            for _ in range(100_000):
+                conn.sendall(b"x" * 4096)
+
+    t0 = time.monotonic()
+    attempt = TelnetLogin(guard, ADDR, serve(endless_sb), TIMEOUT).attempt("admin", "admin")
+    assert attempt.accepted is None and "no login prompt" in attempt.detail, attempt
+    assert time.monotonic() - t0 < exchange_deadline(TIMEOUT) + 1
 
 
 @pytest.fixture

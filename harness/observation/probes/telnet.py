@@ -1,93 +1,120 @@
 """Telnet login probe.
 
-Written by hand: the standard library's telnetlib is deprecated (PEP 594) and gone in Python
-3.13, and no maintained library drives a login dialogue with bounded waits. This client refuses
-every option the device asks for (enough for a login prompt), strips negotiation from what it
-reads, caps how much it reads, and gives up at a deadline, so a device that sends garbage,
-never prompts or hangs up mid-login yields a reason instead of a hang.
+The telnet protocol work is telnetlib3's: its blocking `Telnet` class (the standard library's
+client, kept maintained there since Python 3.13 removed `telnetlib`) parses the byte stream
+with a state machine that survives option sequences split across reads, subnegotiations and
+doubled IAC bytes, and refuses every option the device asks for (WONT/DONT), which is all a
+login prompt needs. What stays here is the login dialogue and its bounds: the class is driven
+one `recv` at a time, so this module, not the library, holds the wall-clock deadline and the
+byte cap (the class's own `read_*`/`expect` loop for as long as bytes flow, and re-search the
+whole text on each one, so an endless banner would cost minutes of CPU and unbounded memory).
+
+telnetlib3's asyncio client is not used: it connects on an event-loop thread of its own, out of
+reach of the scope guard's per-thread deadline, and by default answers terminal-type,
+window-size and environment options with the operator's TERM and LANG, which a probe has no
+business telling a device.
 """
 
 from __future__ import annotations
 
 import re
-import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 from harness.observation.probes.login import Access, Attempt, Unreachable, declared_class
-from harness.observation.scope import ScopeGuard
+from harness.observation.scope import ScopeGuard, exchange_overran
 
-IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 MAX_READ = 64 * 1024
 
 LOGIN = re.compile(rb"(login|username|user name)\s*:\s*$", re.IGNORECASE)
 PASSWORD = re.compile(rb"password\s*:\s*$", re.IGNORECASE)
-SHELL = re.compile(rb"[$#>]\s*$")
+# a shell prompt is a line of text ending in $, # or >: no control bytes but escape sequences (a
+# coloured PS1), and only in a session whose output reads as text, so random bytes that happen
+# to end in '#' are never taken for a shell
+SHELL = re.compile(rb"^(?:[^\x00-\x1f\x7f]|\x1b)*[$#>][ \t]*$")
+# not text: the C0 controls but BEL, BS, TAB, LF, VT, FF, CR and ESC
+CONTROL = re.compile(rb"[\x00-\x06\x0e-\x1a\x1c-\x1f\x7f]")
 FAILED = re.compile(rb"incorrect|invalid|failed|denied|bad password", re.IGNORECASE)
 CRITERION = "after the password the device shows a shell prompt ($, # or >), not a login prompt or 'incorrect'"
 
 
 class TelnetSession:
-    """Reads with option negotiation refused; all waits bounded by deadlines."""
+    """One telnet connection read with bounded waits; `text` is what the device showed."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+    def __init__(self, client) -> None:  # a telnetlib3.Telnet, connected
+        self.client = client
         self.text = b""  # everything shown so far, negotiation removed
         self.closed = False
+        self.cut = False  # the exchange reached its deadline or the byte cap: what follows is not an answer
         self._total = 0
+        self._controls = 0
 
-    def _feed(self, data: bytes) -> None:
-        out, reply, i = bytearray(), bytearray(), 0
-        while i < len(data):
-            b = data[i]
-            if b != IAC or i + 1 >= len(data):
-                out.append(b)
-                i += 1
-                continue
-            cmd = data[i + 1]
-            if cmd in (DO, DONT, WILL, WONT) and i + 2 < len(data):
-                if cmd in (DO, WILL):  # refuse everything: no echo games, no terminal types
-                    reply += bytes([IAC, WONT if cmd == DO else DONT, data[i + 2]])
-                i += 3
-            elif cmd == SB:
-                end = data.find(bytes([IAC, SE]), i + 2)
-                i = len(data) if end < 0 else end + 2
-            elif cmd == IAC:
-                out.append(IAC)
-                i += 2
-            else:
-                i += 2
-        if reply:
-            self.sock.sendall(bytes(reply))
-        self.text += bytes(out)
+    @property
+    def garbled(self) -> bool:
+        """More than a few control bytes, and over 5% of what was shown: not a text dialogue."""
+        return self._controls > 8 and self._controls * 20 > len(self.text)
+
+    def _matches(self, pattern: re.Pattern, window: bytes, recent: bytes) -> bool:
+        if pattern is not SHELL:
+            return pattern.search(window) is not None
+        if self.garbled:
+            return False
+        last_line = re.split(rb"[\r\n]", recent)[-1]
+        return SHELL.search(last_line) is not None
+
+    def _step(self, wait: float) -> None:
+        """One recv through the library's parser; negotiation answered, subnegotiation dropped."""
+        client = self.client
+        client.sock.settimeout(wait)
+        before = len(client.rawq) - client.irawq
+        try:
+            client.fill_rawq()
+        except TimeoutError:
+            return
+        except OSError:
+            self.closed = True
+            return
+        self._total += len(client.rawq) - client.irawq - before
+        try:
+            client.process_rawq()
+        except OSError:  # its answer to an option could not be sent: the device is gone
+            self.closed = True
+        client.read_sb_data()  # we never agreed to an option, so no subnegotiation is kept
+        with suppress(EOFError):
+            shown = client.read_very_lazy()
+            self._controls += len(CONTROL.findall(shown))
+            self.text += shown
+        if client.eof:
+            self.closed = True
 
     def wait_for(self, patterns: list[re.Pattern], timeout: float) -> re.Pattern | None:
         """The first pattern found at the end of the shown text, or None at the deadline/close."""
         deadline = time.monotonic() + timeout
-        start = len(self.text)
+        start = scanned = len(self.text)
         while True:
-            tail = self.text[start:].rstrip(b"\0")
+            # only what arrived since the last look (and a little before it) is searched again
+            window = self.text[max(start, scanned - 64):].rstrip(b"\0")
+            recent = self.text[max(start, len(self.text) - 1024):]  # holds the last line, whole
+            scanned = len(self.text)
             for p in patterns:
-                if p.search(tail):
+                if self._matches(p, window, recent):
                     return p
+            if self._total > MAX_READ or exchange_overran():
+                self.cut = True
+                return None
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.closed or self._total > MAX_READ:
+            if remaining <= 0 or self.closed:
                 return None
-            self.sock.settimeout(min(remaining, 1.0))
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                self.closed = True
-                return None
-            if not data:
-                self.closed = True
-                continue
-            self._total += len(data)
-            self._feed(data)
+            self._step(min(remaining, 1.0))
+
+    def cut_reason(self) -> str:
+        if self._total > MAX_READ:
+            return f"cut off after {self._total} bytes (cap {MAX_READ}) without a verdict"
+        return "cut off at the exchange's deadline without a verdict"
 
     def send_line(self, line: str) -> None:
-        self.sock.sendall(line.encode(errors="replace") + b"\r\n")
+        self.client.write(line.encode(errors="replace") + b"\r\n")
 
     def shown(self, limit: int = 160) -> str:
         """The last bytes the device sent, printable: text as it is, anything else escaped (a
@@ -107,6 +134,14 @@ class TelnetLogin:
         self.guard, self.address, self.port, self.timeout = guard, address, port, timeout
         self._banner: str | None = None
 
+    @contextmanager
+    def _session(self) -> Iterator[TelnetSession]:
+        from telnetlib3 import Telnet  # its package imports the whole asyncio client: only when used
+
+        with self.guard.slot(self.address, self.port, self.timeout) as ip, \
+                Telnet(ip, self.port, self.timeout) as client:
+            yield TelnetSession(client)
+
     def _first_prompt(self, sess: TelnetSession) -> re.Pattern | None:
         found = sess.wait_for([LOGIN, PASSWORD, SHELL], self.timeout)
         self._banner = sess.shown(200)
@@ -115,8 +150,8 @@ class TelnetLogin:
     def fingerprint(self) -> dict[str, str]:
         if self._banner is None:
             try:
-                with self.guard.tcp(self.address, self.port, self.timeout) as sock:
-                    self._first_prompt(TelnetSession(sock))
+                with self._session() as sess:
+                    self._first_prompt(sess)
             except OSError as e:
                 raise Unreachable(f"cannot connect to {self.address}:{self.port}: {e.strerror or e}") from None
         return {"banner": self._banner or ""}
@@ -126,8 +161,7 @@ class TelnetLogin:
 
     def anonymous_access(self) -> Access:
         try:
-            with self.guard.tcp(self.address, self.port, self.timeout) as sock:
-                sess = TelnetSession(sock)
+            with self._session() as sess:
                 found = self._first_prompt(sess)
         except OSError as e:
             raise Unreachable(f"cannot connect to {self.address}:{self.port}: {e.strerror or e}") from None
@@ -145,13 +179,13 @@ class TelnetLogin:
             return Attempt(username, accepted, detail, round(time.monotonic() - t0, 3))
 
         try:
-            with self.guard.tcp(self.address, self.port, self.timeout) as sock:
-                sess = TelnetSession(sock)
+            with self._session() as sess:
                 found = self._first_prompt(sess)
                 if found is SHELL:
                     return result(True, "shell prompt without any login")
                 if found is None:
-                    why = "closed the connection" if sess.closed else f"showed no login prompt within {self.timeout:g}s"
+                    why = ("closed the connection" if sess.closed and not sess.cut
+                           else f"showed no login prompt within {self.timeout:g}s")
                     return result(None, f"device {why}; it sent {sess.shown(80)!r}")
                 if found is LOGIN:
                     sess.send_line(username)
@@ -167,6 +201,8 @@ class TelnetLogin:
                     return result(True, "shell prompt after the password")
                 if found in (FAILED, LOGIN):
                     return result(False, "rejected")
+                if sess.cut:  # a hang-up by our own deadline is not the device refusing the password
+                    return result(None, f"{sess.cut_reason()}; device sent {sess.shown(80)!r}")
                 if sess.closed:
                     # devices hang up on failed logins (busybox does for a locked account): no shell, no entry
                     return result(False, "rejected: the device hung up after the password without giving a shell")
