@@ -109,11 +109,19 @@ def main() -> int:
         manager.down(quiet=True)
     # a hostile device on loopback (tests/unit/test_hostile_devices.py): the slowest case against
     # the bound every case must keep, and the run's own peak memory
-    from tests.unit.test_hostile_devices import CASE_BOUND, MAX_RSS_MIB, assess_hostile_isolated, slowest_case
+    from tests.unit.test_hostile_devices import (
+        CASE_BOUND,
+        MAX_RSS_MIB,
+        assess_hostile_isolated,
+        slowest_case,
+        worst_exchange,
+    )
 
     hostile = assess_hostile_isolated(work / "hostile-device")
     case, seconds = slowest_case(hostile)
     row(f"hostile device: slowest case ({case[:34]})", seconds, CASE_BOUND)
+    what, elapsed, deadline = worst_exchange(hostile)
+    row(f"hostile device: exchange nearest its deadline ({what})", elapsed, deadline)
     row(f"hostile devices: both runs ({sum(map(len, hostile.cases.values()))} service cases, 2 devices)",
         hostile.seconds, 120.0)
     row("hostile devices: peak RSS of a run", hostile.max_rss_mib, MAX_RSS_MIB, "MiB")

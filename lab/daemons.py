@@ -80,7 +80,7 @@ def start_daemon(unit: str, name: str, argv: list[str], env: dict[str, str] | No
         if start:
             break
         time.sleep(0.01)
-    record = {"pid": proc.pid, "start": start or "", "name": name, "argv": argv}
+    record = {"pid": proc.pid, "start": start or "", "name": name, "argv": argv, "env": env or {}}
     (udir / "pids" / f"{name}.json").write_text(json.dumps(record))
     return proc.pid
 
@@ -120,6 +120,16 @@ def stop_daemon(dev: str, name: str) -> None:
     path = lab_dir() / "dev" / dev / "pids" / f"{name}.json"
     if path.exists():
         kill_recorded([path])
+
+def restart_daemon(dev: str, name: str, down_s: float, listens: list[tuple[str, int]]) -> None:
+    """Stop one daemon, leave its port closed for `down_s`, and start it again as it was started
+    (a crash and restart, or a firmware watchdog): fault injection for the lab tests."""
+    record = json.loads((lab_dir() / "dev" / dev / "pids" / f"{name}.json").read_text())
+    stop_daemon(dev, name)
+    time.sleep(down_s)
+    start_daemon(dev, name, record["argv"], record.get("env"))
+    for transport, port in listens:
+        wait_listening(dev, name, transport, port)
 
 def kill_recorded(paths: list[Path]) -> None:
     records = []

@@ -65,6 +65,8 @@ class Measurement:
     growing_delay: bool = False
     consecutive_failures_tested: int = 0
     stopped_by: str | None = None  # "attempt cap" / "time cap" when a cap ended the measurement
+    lost_contact: str | None = None  # why the measurement could not go on: the service was not there
+    lockout_repeated: bool = False  # a lockout seen as refused connections, proven by locking it again
     verdict: str = "INCONCLUSIVE"
     reason: str = ""
 
@@ -90,6 +92,8 @@ class Measurement:
             "consecutive_failures_tested": self.consecutive_failures_tested,
             "estimated_guesses_per_day": self.guesses_per_day,
             "stopped_by": self.stopped_by,
+            "lost_contact": self.lost_contact,
+            "lockout_repeated": self.lockout_repeated,
             "verdict": self.verdict,
             "reason": self.reason,
         }
@@ -132,34 +136,70 @@ def measure(
                           "right" if right else "wrong", outcome, detail[:160]))
         return outcome
 
+    def recover(locked_at: float, measured: bool = True) -> bool:
+        """Poll with the right password until it is accepted again; False when the wait ran out.
+        `measured=False` only waits (leaving the account as it was found), recording nothing."""
+        while True:
+            if clock() - t0 - locked_at > recovery_wait_s:
+                m.still_locked = m.still_locked or measured
+                return False
+            sleep(rule.poll_interval_s)
+            if login("recovery", True) == "accepted":
+                if measured:
+                    m.recovery_s = round(m.rows[-1].t_s - locked_at, 2)
+                return True
+
+    def round_(k: int, phase: str) -> tuple[str, bool]:
+        """k wrong passwords, then the right one: its outcome, and whether a wrong one went unanswered."""
+        gaps = [login(phase, False) == "unreachable" for _ in range(k)]
+        return login(phase, True), any(gaps)
+
     try:
         if login("baseline", True) != "accepted":
             m.reason = "the declared test account does not log in before the test, so nothing can be concluded"
             return m
         for k in range(1, rule.max_consecutive_failures + 1):
-            for _ in range(k):
-                login(f"round {k}", False)
-            outcome = login(f"round {k}", True)
+            outcome, gap = round_(k, f"round {k}")
             if outcome == "accepted":
+                if gap:  # a ban or lockout would have held for the right password too
+                    m.lost_contact = (f"in round {k} the service did not answer a wrong login but accepted the "
+                                      "right one straight after: it restarted or the network failed, so that round "
+                                      "measured nothing")
+                    break
                 m.consecutive_failures_tested = k
                 continue
-            m.lockout_threshold = k
-            m.legit_refused_during_lockout = True
+            if outcome == "unknown":
+                m.lost_contact = (f"after {_failed(k)} the right password got no readable answer "
+                                  f"({m.rows[-1].detail}); a lockout cannot be told from a broken exchange")
+                break
             locked_at = m.rows[-2].t_s + m.rows[-2].latency_s  # end of the k-th wrong attempt
-            while True:
-                if clock() - t0 - locked_at > recovery_wait_s:
-                    m.still_locked = True
-                    break
-                sleep(rule.poll_interval_s)
-                if login("recovery", True) == "accepted":
-                    last = m.rows[-1]
-                    m.recovery_s = round(last.t_s - locked_at, 2)
-                    break
+            if outcome == "rejected":
+                m.lockout_threshold = k
+                m.legit_refused_during_lockout = True
+                recover(locked_at)
+                break
+            # unreachable: an address block looks like a service that went away (a restart, a fault);
+            # only the same round locking the service out again tells them apart
+            if not recover(locked_at):
+                m.lockout_threshold, m.legit_refused_during_lockout = k, True
+                break
+            again, _ = round_(k, f"round {k} again")
+            if again == "accepted":
+                m.recovery_s = None
+                m.lost_contact = (f"the service stopped answering after {_failed(k)}, but not when the same "
+                                  "round was repeated: it restarted or the network failed, it did not lock out")
+                break
+            m.lockout_threshold, m.legit_refused_during_lockout, m.lockout_repeated = k, True, True
+            recover(m.rows[-2].t_s + m.rows[-2].latency_s, measured=False)  # leave the account as it was found
             break
     except _CapReached:
         pass
     _judge(m, rule)
     return m
+
+
+def _failed(k: int) -> str:
+    return "1 failed login" if k == 1 else f"{k} failed logins"
 
 
 def _judge(m: Measurement, rule: BruteForceRule) -> None:
@@ -172,12 +212,22 @@ def _judge(m: Measurement, rule: BruteForceRule) -> None:
         m.reason = "a random wrong password was accepted: the service does not check passwords at all"
         m.verdict = "FAIL"
         return
+    if m.lost_contact:
+        m.reason = f"{m.lost_contact}; run the measurement again"
+        return
     if m.still_locked:
         m.reason = "the account was still locked when the recovery wait ended; the recovery time is unknown"
         return
     if len(wrong) < rule.min_wrong_attempts and m.lockout_threshold is None:
         stop = f" ({m.stopped_by})" if m.stopped_by else ""
         m.reason = f"only {len(wrong)} wrong logins could be made{stop}; the rule needs {rule.min_wrong_attempts}"
+        return
+    if m.lockout_threshold is not None and m.recovery_s is None:
+        # the lockout was seen; a cap ended the wait for its end, which is no evidence of "no lockout"
+        m.reason = (f"the account locked after {_failed(m.lockout_threshold)} (the right password refused), "
+                    f"but the measurement's {m.stopped_by or 'cap'} came before it unlocked, so the recovery time "
+                    "and the guesses a day are unknown; raise limits.brute_force_max_attempts and "
+                    "limits.brute_force_max_seconds")
         return
     per_attempt = m.wrong_attempt_seconds or 0.001
     if m.lockout_threshold is not None and m.recovery_s is not None:

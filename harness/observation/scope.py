@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from harness.observation.exchanges import ExchangeLedger
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -110,6 +112,7 @@ class ScopeGuard:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     refused: list[str] = field(default_factory=list, init=False)
     connections: dict[str, int] = field(default_factory=dict, init=False)
+    exchanges: ExchangeLedger = field(default_factory=ExchangeLedger, init=False)
 
     def _budget(self, ip: IPAddress) -> threading.BoundedSemaphore:
         with self._lock:
@@ -186,13 +189,14 @@ class ScopeGuard:
         budget = self._budget(ip)
         if not budget.acquire(timeout=wait * 4):
             raise BudgetExhausted(f"{ip}: all {self.max_connections_per_unit} connections stayed busy")
-        watchdog = _Watchdog(exchange_deadline(wait)) if bounded else None
+        deadline = exchange_deadline(wait)
+        watchdog = _Watchdog(deadline) if bounded else None
         try:
             self._count(ip)
             if watchdog is None:
                 yield str(ip)
             else:
-                with watchdog:
+                with self.exchanges.timed(str(ip), port, "connection", deadline, watchdog.fired), watchdog:
                     yield str(ip)
         finally:
             budget.release()

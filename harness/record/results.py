@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.declaration.catalog import Catalogs
 from harness.declaration.profile import DeviceProfile
+from harness.record.exchanges import ExchangeSummary
 from harness.record.verdict import ACCEPTABLE, Verdict, aggregate
 
 RESULTS_FORMAT = "iot-label-harness/results/v2"
@@ -146,6 +147,8 @@ class Manifest(_Model):
     redaction: dict[str, int | list[str] | str] = Field(default_factory=dict)
     connections: dict[str, int] = Field(default_factory=dict)
     refused_by_scope: list[str] = Field(default_factory=list)
+    exchanges: ExchangeSummary = Field(default_factory=ExchangeSummary,
+                                       description="every exchange with the units, timed against its deadline")
     rejudged_from: RejudgedFrom | None = None
 
 

@@ -272,6 +272,7 @@ class AssessmentRun:
         self.manifest.incomplete_reason = reason or None
         self.manifest.connections = dict(self.guard.connections)
         self.manifest.refused_by_scope = list(self.guard.refused)
+        self.manifest.exchanges = self.guard.exchanges.summary()
         self._write_manifest()
         partial = self.options.out / PARTIAL
         if complete and partial.exists():

@@ -153,6 +153,60 @@ def test_brute_force_hub_console_locks_out_and_cam_does_not(runs):
     assert reqs["S1.1-04"]["verdict"] == "FAIL"
 
 
+def test_a_daemon_restarting_mid_measurement_is_never_read_as_a_lockout(runs, tmp_path):
+    """Fault injection: the hub's installer console (OpenSSH) is stopped the moment the
+    brute-force baseline login has been accepted, and started again 4 s later. Refused
+    connections are how some devices lock out, so the measurement repeats the round; the
+    restarted console then accepts the right password, and the case must end INCONCLUSIVE
+    saying so (read as a lockout, it was a PASS), in a bundle that seals and verifies."""
+    import shutil
+    import threading
+    import time
+
+    from lab.daemons import restart_daemon
+    from tests.conftest import harness
+
+    profile = yaml.safe_load((LAB_PROFILES / "hub.yaml").read_text())
+    profile["units"] = profile["units"][:1]
+    for service in profile["services"]:
+        if service["name"] != "console":
+            service.pop("account", None)  # only the console is measured
+    for key in ("credential_change", "update"):
+        profile.pop(key, None)
+    (tmp_path / "hub.yaml").write_text(yaml.safe_dump(profile))
+    suite = tmp_path / "credentials"  # the folder names the cases, as the built-in one does
+    suite.mkdir()
+    shutil.copy(ROOT / "test_suites" / "credentials" / "test_brute_force.py", suite)
+    log = manager.lab_dir() / "dev" / "hub" / "log" / "console.out"
+    accepted_before = log.read_text(errors="replace").count("Accepted password for installer")
+    restarted = threading.Event()
+
+    def restart_after_the_baseline() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if log.read_text(errors="replace").count("Accepted password for installer") > accepted_before:
+                restart_daemon("hub", "console", 4.0, [("tcp", 2222)])
+                restarted.set()
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=restart_after_the_baseline, daemon=True)
+    watcher.start()
+    out = tmp_path / "b"
+    r = harness("run", "--profile", str(tmp_path / "hub.yaml"), "--out", str(out), "--allow", "brute",
+                "--suite", str(suite), tester=True, timeout=600)
+    watcher.join(timeout=30)
+    assert restarted.is_set(), "the console never accepted the baseline login: " + r.stdout[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    case = next(c for c in results["cases"] if c["id"] == "credentials.brute_force_resistance[hub:console/2222]")
+    m = evidence_file(out, case, "measurement.json")
+    assert case["verdict"] == "INCONCLUSIVE", (case["reason"], m)
+    assert m["lost_contact"] and "run the measurement again" in case["reason"], case["reason"]
+    assert "unreachable" in evidence_file(out, case, "attempts.csv")
+    assert r.returncode == 3 and "S1.1-04" in results["summary"]["incomplete_requirements"], r.stdout[-2000:]
+    assert harness("bundle", "verify", str(out)).returncode == 0
+
+
 def test_credential_change_on_hub_and_restore(runs):
     secret = manager.lab_dir() / "secrets" / "hub2-installer_password"
     out, _, cases, reqs = runs["hub"]

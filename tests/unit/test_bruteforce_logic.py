@@ -77,6 +77,60 @@ def test_dropped_connections_count_as_throttling():
     m = run(device(c, lock_after=2, unlock_s=30, refuse_when_locked="drop"), c)
     assert m.lockout_threshold == 2 and m.recovery_s is not None and m.verdict == "PASS"
     assert any(r.outcome == "unreachable" for r in m.rows)
+    # refused connections are only a lockout once the same round brings them back
+    assert m.lockout_repeated and [r.phase for r in m.rows].count("round 2 again") == 3
+    assert m.rows[-1].outcome == "accepted", "the account is left unlocked, as it was found"
+
+
+def restarting(clock, down_from: float, down_for: float, **kw):
+    """`device`, whose service is gone (connections refused) for a while: a daemon restart."""
+    inner = device(clock, **kw)
+
+    def attempt(user, password):
+        if down_from <= clock.t < down_from + down_for:
+            clock.t += 0.01
+            raise Unreachable("connection refused")
+        return inner(user, password)
+
+    return attempt
+
+
+def test_a_restart_mid_measurement_is_never_read_as_a_lockout():
+    """Without a lockout, a service that restarts right after the baseline answers the first right
+    password with a refused connection and the recovery poll with a login: read as "locks after
+    one failure for 4 s", that was a PASS. Repeating the round shows it was no lockout."""
+    c = Clock()
+    m = run(restarting(c, down_from=0.05, down_for=4), c)
+    assert m.verdict == "INCONCLUSIVE" and "it did not lock out" in m.reason, m.reason
+    assert m.lockout_threshold is None and m.guesses_per_day is None
+    # the service gone during a wrong login, back for the right one straight after
+    c = Clock()
+    m = run(restarting(c, down_from=2.1, down_for=0.055), c)  # round 3: only its 2nd wrong login
+    assert m.verdict == "INCONCLUSIVE" and "measured nothing" in m.reason, m.reason
+
+
+def test_a_right_password_without_a_readable_answer_is_no_lockout():
+    c = Clock()
+    inner = device(c)
+    calls = []
+
+    def attempt(user, password):
+        calls.append(password)
+        if password == RIGHT and len(calls) > 3:
+            return Attempt(user, None, "no verdict within 10s", 0)
+        return inner(user, password)
+
+    m = run(attempt, c)
+    assert m.verdict == "INCONCLUSIVE" and "no readable answer" in m.reason and m.lockout_threshold is None
+
+
+def test_a_lockout_seen_but_not_waited_out_is_inconclusive_not_a_fail():
+    """The cap ends the measurement while the account is locked: the lockout is in the evidence,
+    so the verdict must not fall into the "no lockout" branch."""
+    c = Clock()
+    m = run(device(c, lock_after=5, unlock_s=300), c, max_attempts=22)
+    assert m.lockout_threshold == 5 and m.stopped_by == "attempt cap", m.summary()
+    assert m.verdict == "INCONCLUSIVE" and "came before it unlocked" in m.reason, m.reason
 
 
 def test_caps_are_never_exceeded():

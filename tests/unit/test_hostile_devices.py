@@ -370,6 +370,26 @@ def test_the_runs_stay_small_seal_and_verify(hostile):
         assert "Traceback" not in d.stderr, d.stderr[-3000:]
 
 
+def test_no_exchange_outlives_its_deadline_by_more_than_a_second(hostile):
+    """The manifest's ledger times every exchange against its deadline: tarpits, drips and
+    endless streams must each have been cut where they were due, none left to run on (most end
+    earlier, on the probes' own read timeouts and byte caps; the drips need the deadline)."""
+    assert sum(d.manifest["exchanges"]["cut_at_deadline"] for d in hostile.devices) >= 2
+    for d in hostile.devices:
+        ledger = d.manifest["exchanges"]
+        print(f"{d.out.name}: {ledger['count']} exchanges, {ledger['cut_at_deadline']} cut at the deadline, "
+              f"worst {ledger['most_over_deadline_s']:+.2f} s against it")
+        assert ledger["count"] > 20, ledger
+        assert ledger["late"] == 0 and ledger["most_over_deadline_s"] <= 1.0, ledger["closest_to_deadline"]
+
+
+def worst_exchange(assessed: Assessed) -> tuple[str, float, float]:
+    """The exchange that came closest to or went past its deadline, over both runs (for the bench)."""
+    worst = max((e for d in assessed.devices for e in d.manifest["exchanges"]["closest_to_deadline"]),
+                key=lambda e: e["elapsed_s"] - e["deadline_s"])
+    return f"{worst['kind']} {worst['port'] or ''}".strip(), worst["elapsed_s"], worst["deadline_s"]
+
+
 # well-formed headers with a body far past the byte cap: judged on what was read (the status),
 # with the cut recorded, never on the part that was not read
 CAPPED = {"http-endless-body-200", "http-huge-401"}

@@ -62,7 +62,8 @@ def _nmap_scan(guard: ScopeGuard, address: str, timeout_s: float, ports: str, ud
     scanner = nmap.PortScanner()
     args = nmap_arguments(timeout_s, udp) + extra
     try:
-        scanner.scan(hosts=target, ports=ports, arguments=args, timeout=int(timeout_s) + 30)
+        with guard.exchanges.timed(target, None, "udp-scan" if udp else "port-scan", int(timeout_s) + 30):
+            scanner.scan(hosts=target, ports=ports, arguments=args, timeout=int(timeout_s) + 30)
     except nmap.PortScannerTimeout:
         raise ScanUnavailable(f"nmap did not finish within {int(timeout_s) + 30}s") from None
     except nmap.PortScannerError as e:

@@ -177,7 +177,7 @@ def scan(
         raise
     future.add_done_callback(lambda _: release())
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), guard.exchanges.timed(address, port, "tls-scan", deadline_s):
             warnings.simplefilter("ignore")  # sslyze's trust stores hold certificates cryptography frowns on
             result = future.result(timeout=deadline_s)
     except concurrent.futures.TimeoutError:
