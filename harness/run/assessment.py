@@ -41,6 +41,7 @@ from harness.record.results import (
 )
 from harness.record.signing import Signer, load_signer
 from harness.record.verdict import Verdict
+from harness.run.interrupts import deferred_interrupts
 
 PARTIAL = "results.partial.jsonl"
 
@@ -259,27 +260,29 @@ class AssessmentRun:
         if self.recorder.space.full:
             complete = False
             reason = reason or f"the disk holding the bundle filled up (writing {self.recorder.space.where})"
-        reqs = requirement_results(self.records, self.catalogs, self.profile, self.schemes, datetime.now(UTC).date())
-        results = Results(
-            device=self.device(), schemes=self.schemes, complete=complete, requirements=reqs,
-            cases=self.records, summary=summary(reqs, self.records, complete),
-        )
-        self.recorder.write_json("results.json", results.model_dump(mode="json"))
-        assert self.manifest is not None
-        self.manifest.finished = now_iso()
-        self.manifest.complete = complete
-        self.manifest.status = "complete" if complete else "incomplete"
-        self.manifest.incomplete_reason = reason or None
-        self.manifest.connections = dict(self.guard.connections)
-        self.manifest.refused_by_scope = list(self.guard.refused)
-        self.manifest.exchanges = self.guard.exchanges.summary()
-        self._write_manifest()
-        partial = self.options.out / PARTIAL
-        if complete and partial.exists():
-            partial.unlink()
-        seal(self.options.out, self.signer, self._predicate(results))
-        if self.folder is not None:
-            self.folder.release()
+        with deferred_interrupts():
+            today = datetime.now(UTC).date()
+            reqs = requirement_results(self.records, self.catalogs, self.profile, self.schemes, today)
+            results = Results(
+                device=self.device(), schemes=self.schemes, complete=complete, requirements=reqs,
+                cases=self.records, summary=summary(reqs, self.records, complete),
+            )
+            self.recorder.write_json("results.json", results.model_dump(mode="json"))
+            assert self.manifest is not None
+            self.manifest.finished = now_iso()
+            self.manifest.complete = complete
+            self.manifest.status = "complete" if complete else "incomplete"
+            self.manifest.incomplete_reason = reason or None
+            self.manifest.connections = dict(self.guard.connections)
+            self.manifest.refused_by_scope = list(self.guard.refused)
+            self.manifest.exchanges = self.guard.exchanges.summary()
+            self._write_manifest()
+            partial = self.options.out / PARTIAL
+            if complete and partial.exists():
+                partial.unlink()
+            seal(self.options.out, self.signer, self._predicate(results))
+            if self.folder is not None:
+                self.folder.release()
         return results
 
     def _predicate(self, results: Results) -> dict[str, Any]:

@@ -163,6 +163,34 @@ def test_interrupted_run_leaves_a_marked_incomplete_bundle(suite):
     assert check.returncode == 0 and "INCOMPLETE" in check.stdout
 
 
+def test_a_second_interrupt_while_sealing_waits_for_the_seal(suite):
+    """Ctrl-C stops the run; Ctrl-C and SIGTERM again while the bundle is being sealed (an
+    impatient operator, a CI runner escalating) must not leave a half-sealed folder."""
+    (suite / "suites" / "synthetic" / "test_zz_interrupt.py").write_text(textwrap.dedent('''
+        import os, signal
+        import pytest
+        import harness.run.assessment as assessment
+
+        real_seal = assessment.seal
+
+        def impatient_seal(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real_seal(*args, **kwargs)
+
+        assessment.seal = impatient_seal
+
+        @pytest.mark.requirements("S1.1-02")
+        def test_operator_presses_ctrl_c(evidence):
+            os.kill(os.getpid(), signal.SIGINT)
+    '''))
+    r, out = run(suite)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "the seal is finished first" in r.stderr
+    check = harness("bundle", "verify", str(out))
+    assert check.returncode == 0 and "INCOMPLETE" in check.stdout, check.stdout + check.stderr
+
+
 FINDINGS_SUITE = '''
 import pytest
 from harness.observation.update.device import UpdateEndpoint
