@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -65,6 +66,7 @@ class Measurement:
     growing_delay: bool = False
     consecutive_failures_tested: int = 0
     stopped_by: str | None = None  # "attempt cap" / "time cap" when a cap ended the measurement
+    locked_for_at_least_s: float | None = None  # the last refusal of the right password, from the lock
     lost_contact: str | None = None  # why the measurement could not go on: the service was not there
     lockout_repeated: bool = False  # a lockout seen as refused connections, proven by locking it again
     verdict: str = "INCONCLUSIVE"
@@ -86,6 +88,7 @@ class Measurement:
             "lockout_threshold": self.lockout_threshold,
             "legit_login_refused_during_lockout": self.legit_refused_during_lockout,
             "recovery_seconds": self.recovery_s,
+            "locked_for_at_least_seconds": self.locked_for_at_least_s,
             "still_locked_at_end": self.still_locked,
             "seconds_per_wrong_attempt": self.wrong_attempt_seconds,
             "growing_delay": self.growing_delay,
@@ -97,6 +100,15 @@ class Measurement:
             "verdict": self.verdict,
             "reason": self.reason,
         }
+
+
+def needed_attempts(rule: BruteForceRule, recovery_wait_s: float) -> int:
+    """The logins a full measurement may need: the baseline, rounds of 1..N wrong passwords each
+    followed by the right one, the recovery polls, and for refused connections the repeated
+    round with its own wait. A smaller cap can stop a measurement half-way through a lockout."""
+    n = rule.max_consecutive_failures
+    polls = math.ceil(recovery_wait_s / rule.poll_interval_s)
+    return 1 + sum(k + 1 for k in range(1, n + 1)) + polls + (n + 1) + polls
 
 
 class _CapReached(Exception):
@@ -144,16 +156,20 @@ def measure(
                 m.still_locked = m.still_locked or measured
                 return False
             sleep(rule.poll_interval_s)
-            if login("recovery", True) == "accepted":
+            outcome = login("recovery", True)
+            if outcome == "accepted":
                 if measured:
                     m.recovery_s = round(m.rows[-1].t_s - locked_at, 2)
                 return True
+            if measured and outcome == "rejected":  # still locked then: a proven lower bound
+                m.locked_for_at_least_s = round(m.rows[-1].t_s - locked_at, 2)
 
     def round_(k: int, phase: str) -> tuple[str, bool]:
         """k wrong passwords, then the right one: its outcome, and whether a wrong one went unanswered."""
         gaps = [login(phase, False) == "unreachable" for _ in range(k)]
         return login(phase, True), any(gaps)
 
+    pending = ""  # set while refused connections are neither a lockout nor a fault yet
     try:
         if login("baseline", True) != "accepted":
             m.reason = "the declared test account does not log in before the test, so nothing can be concluded"
@@ -176,26 +192,67 @@ def measure(
             if outcome == "rejected":
                 m.lockout_threshold = k
                 m.legit_refused_during_lockout = True
+                m.locked_for_at_least_s = round(m.rows[-1].t_s - locked_at, 2)
                 recover(locked_at)
                 break
             # unreachable: an address block looks like a service that went away (a restart, a fault);
             # only the same round locking the service out again tells them apart
+            pending = f"the service stopped answering after {_failed(k)}"
             if not recover(locked_at):
-                m.lockout_threshold, m.legit_refused_during_lockout = k, True
+                m.still_locked = False
+                m.lost_contact = (f"{pending} and did not answer again within the recovery wait "
+                                  f"({recovery_wait_s:g} s): an address block cannot be told from a service that "
+                                  "went down")
                 break
             again, _ = round_(k, f"round {k} again")
             if again == "accepted":
                 m.recovery_s = None
-                m.lost_contact = (f"the service stopped answering after {_failed(k)}, but not when the same "
-                                  "round was repeated: it restarted or the network failed, it did not lock out")
+                m.lost_contact = (f"{pending}, but not when the same round was repeated: it restarted or the "
+                                  "network failed, it did not lock out")
                 break
+            pending = ""
             m.lockout_threshold, m.legit_refused_during_lockout, m.lockout_repeated = k, True, True
             recover(m.rows[-2].t_s + m.rows[-2].latency_s, measured=False)  # leave the account as it was found
             break
     except _CapReached:
-        pass
+        if pending:
+            m.recovery_s = None
+            m.lost_contact = f"{pending}, and the {m.stopped_by} came before it was clear whether that was a lockout"
+        elif m.lockout_threshold is not None and m.recovery_s is None:
+            m.still_locked = True  # the cap ended the measurement during the lockout
     _judge(m, rule)
     return m
+
+
+def _judge_on_bound(m: Measurement, rule: BruteForceRule, per_attempt: float) -> None:
+    """The account was still locked when the measurement ended (a cap, or the recovery wait):
+    the recovery time is unknown, but at least the time of the last refusal. That bound caps the
+    guesses a day from above; it decides the rule when it is already low enough, and otherwise
+    says how long the wait would have to run. A cap is never evidence of "no lockout"."""
+    k, bound_s = m.lockout_threshold or 1, m.locked_for_at_least_s or 0.0
+    why = f"its {m.stopped_by}" if m.stopped_by else "the recovery wait"
+    most = round(k * SECONDS_PER_DAY / (bound_s + k * per_attempt))
+    if most <= rule.max_guesses_per_day:
+        m.guesses_per_day, m.verdict = most, "PASS"
+        m.reason = (f"the service {_locks(m)} after {_failed(k)} and still refused the right password "
+                    f"{bound_s:g} s later, when {why} ended the measurement: recovery takes at least that long, so "
+                    f"an attacker gets at most {most:,} guesses a day per account (within the limit of "
+                    f"{rule.max_guesses_per_day:,.0f})")
+        return
+    needed = k * SECONDS_PER_DAY / rule.max_guesses_per_day - k * per_attempt
+    m.reason = (f"the account locked after {_failed(k)} (the right password refused) and was still locked "
+                f"{bound_s:g} s later, when {why} ended the measurement; a lockout of at least {needed:.0f} s would "
+                f"meet the limit, so the measurement must watch it that long: raise limits.lockout_recovery_wait_s, "
+                f"limits.brute_force_max_seconds and limits.brute_force_max_attempts (about "
+                f"{int(needed // rule.poll_interval_s) + 2} more logins)")
+
+
+def _locks(m: Measurement) -> str:
+    """An account lockout refuses the password; an address block refuses the connection (told
+    apart by the outcome of the right password, repeated for a block)."""
+    if m.lockout_repeated:
+        return "blocks the client's address (refuses its connections)"
+    return "locks the account"
 
 
 def _failed(k: int) -> str:
@@ -215,25 +272,18 @@ def _judge(m: Measurement, rule: BruteForceRule) -> None:
     if m.lost_contact:
         m.reason = f"{m.lost_contact}; run the measurement again"
         return
-    if m.still_locked:
-        m.reason = "the account was still locked when the recovery wait ended; the recovery time is unknown"
-        return
     if len(wrong) < rule.min_wrong_attempts and m.lockout_threshold is None:
         stop = f" ({m.stopped_by})" if m.stopped_by else ""
         m.reason = f"only {len(wrong)} wrong logins could be made{stop}; the rule needs {rule.min_wrong_attempts}"
         return
-    if m.lockout_threshold is not None and m.recovery_s is None:
-        # the lockout was seen; a cap ended the wait for its end, which is no evidence of "no lockout"
-        m.reason = (f"the account locked after {_failed(m.lockout_threshold)} (the right password refused), "
-                    f"but the measurement's {m.stopped_by or 'cap'} came before it unlocked, so the recovery time "
-                    "and the guesses a day are unknown; raise limits.brute_force_max_attempts and "
-                    "limits.brute_force_max_seconds")
-        return
     per_attempt = m.wrong_attempt_seconds or 0.001
+    if m.lockout_threshold is not None and m.recovery_s is None:
+        _judge_on_bound(m, rule, per_attempt)
+        return
     if m.lockout_threshold is not None and m.recovery_s is not None:
         k = m.lockout_threshold
         m.guesses_per_day = round(k * SECONDS_PER_DAY / (m.recovery_s + k * per_attempt))
-        how = f"locks the account after {k} failed logins for about {m.recovery_s:g} s"
+        how = f"{_locks(m)} after {_failed(k)} for about {m.recovery_s:g} s"
     else:
         m.guesses_per_day = round(SECONDS_PER_DAY / per_attempt)
         how = (f"did not lock the account after {m.consecutive_failures_tested} consecutive failed logins; "

@@ -8,7 +8,7 @@ ports are measured too, with the default pair proven on them."""
 import pytest
 
 from harness.declaration.profile import Authentication, Service
-from harness.judgement.bruteforce import BruteForceRule, measure
+from harness.judgement.bruteforce import BruteForceRule, measure, needed_attempts
 from harness.judgement.inventory import undeclared_ports
 from harness.observation.credentials import default_credentials
 from harness.observation.logins import probe_for
@@ -51,13 +51,15 @@ def _measure(probe, label: str, known: tuple[str, str, str], profile, catalogs, 
         poll_interval_s=float(raw["poll_interval_s"]),
     )
     limits = profile.limits
-    m = measure(probe.attempt, username, password, rule,
-                max_attempts=limits.brute_force_max_attempts, max_seconds=limits.brute_force_max_seconds,
-                recovery_wait_s=limits.lockout_recovery_wait_s)
+    cap = limits.brute_force_max_attempts or needed_attempts(rule, limits.lockout_recovery_wait_s)
+    m = measure(probe.attempt, username, password, rule, max_attempts=cap,
+                max_seconds=limits.brute_force_max_seconds, recovery_wait_s=limits.lockout_recovery_wait_s)
     evidence.write_text(f"attempts{suffix}.csv", m.csv())
     evidence.write_json(f"measurement{suffix}.json", {
         "endpoint": label, "protocol": probe.protocol, "username": username, "known_login": source,
-        "rule": raw, "caps": {"max_attempts": limits.brute_force_max_attempts,
+        "rule": raw, "caps": {"max_attempts": cap,
+                              "max_attempts_from": "limits.brute_force_max_attempts"
+                              if limits.brute_force_max_attempts else "what the rule's measurement needs",
                               "max_seconds": limits.brute_force_max_seconds,
                               "recovery_wait_s": limits.lockout_recovery_wait_s},
         **m.summary(),

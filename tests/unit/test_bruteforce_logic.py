@@ -79,6 +79,7 @@ def test_dropped_connections_count_as_throttling():
     assert any(r.outcome == "unreachable" for r in m.rows)
     # refused connections are only a lockout once the same round brings them back
     assert m.lockout_repeated and [r.phase for r in m.rows].count("round 2 again") == 3
+    assert "blocks the client's address" in m.reason, m.reason
     assert m.rows[-1].outcome == "accepted", "the account is left unlocked, as it was found"
 
 
@@ -130,7 +131,31 @@ def test_a_lockout_seen_but_not_waited_out_is_inconclusive_not_a_fail():
     c = Clock()
     m = run(device(c, lock_after=5, unlock_s=300), c, max_attempts=22)
     assert m.lockout_threshold == 5 and m.stopped_by == "attempt cap", m.summary()
-    assert m.verdict == "INCONCLUSIVE" and "came before it unlocked" in m.reason, m.reason
+    assert m.verdict == "INCONCLUSIVE" and "its attempt cap ended the measurement" in m.reason, m.reason
+    assert "a lockout of at least 12 s would meet the limit" in m.reason, m.reason
+    # one story: locked when it ended, for at least the time of the last refusal
+    assert m.still_locked and m.summary()["still_locked_at_end"] and m.locked_for_at_least_s is not None
+
+
+def test_a_lockout_longer_than_the_wait_passes_on_the_bound_it_proved():
+    """Still locked when the recovery wait ends: recovery takes at least that long, which already
+    keeps the guesses a day under the limit; the evidence says "still locked" and gives the bound."""
+    c = Clock()
+    m = run(device(c, lock_after=3, unlock_s=3600), c, recovery_wait_s=60)
+    assert m.verdict == "PASS" and m.recovery_s is None and m.still_locked, m.reason
+    assert m.locked_for_at_least_s >= 57 and m.guesses_per_day <= 3 * 86400 / 57
+    assert f"still refused the right password {m.locked_for_at_least_s:g} s later" in m.reason
+    # a wait too short to prove enough: INCONCLUSIVE with the value that would settle it, never FAIL
+    c = Clock()
+    m = run(device(c, lock_after=3, unlock_s=3600), c, recovery_wait_s=4)
+    assert m.verdict == "INCONCLUSIVE" and "raise limits.lockout_recovery_wait_s" in m.reason, m.reason
+
+
+def test_a_service_that_goes_away_for_good_is_no_lockout():
+    c = Clock()
+    m = run(restarting(c, down_from=2.1, down_for=10_000), c)
+    assert m.verdict == "INCONCLUSIVE" and "cannot be told from a service that went down" in m.reason, m.reason
+    assert m.lockout_threshold is None and not m.still_locked
 
 
 def test_caps_are_never_exceeded():
@@ -139,7 +164,7 @@ def test_caps_are_never_exceeded():
     assert len(m.rows) == 7 and m.stopped_by == "attempt cap"
     c = Clock()
     m = run(device(c, lock_after=3, unlock_s=10_000), c, recovery_wait_s=30)
-    assert m.still_locked and m.verdict == "INCONCLUSIVE" and "still locked" in m.reason
+    assert m.still_locked and m.verdict == "PASS" and "at least" in m.reason, m.reason  # judged on the bound
     c = Clock()
     m = run(device(c, wrong_cost=30), c, max_seconds=100)
     assert m.stopped_by == "time cap" and m.verdict == "INCONCLUSIVE"
