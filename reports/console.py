@@ -46,6 +46,8 @@ def table(results: Results, bundle: str | None = None, rejudged: bool = False) -
                     case = cases[cid]
                     if case.verdict == r.verdict:
                         lines.append(f"  {'':<{width}}  {'':<13} - {cid}: {case.reason.splitlines()[0][:140]}")
+            if r.unjudged:  # what was not looked at is why it is not a PASS
+                lines.append(f"  {'':<{width}}  {'':<13} - not judged: {', '.join(r.unjudged)[:140]}")
     s = results.summary
     lines.append("")
     lines.append("requirements: " + ", ".join(f"{k} {v}" for k, v in s.requirements.items()))

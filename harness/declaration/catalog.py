@@ -12,6 +12,7 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +48,9 @@ class Requirement(BaseModel):
     source: str = Field(min_length=5)
     rule: dict[str, float | int | str] | None = Field(
         default=None, description="parameters of the verdict rule a test applies, with its text and source"
+    )
+    bears_on: Literal["function-services", "password-services"] | None = Field(
+        default=None, description="the declared interfaces a PASS must have judged (see the coverage matrix)"
     )
 
 

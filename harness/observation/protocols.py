@@ -25,6 +25,9 @@ class ProtocolSpec:
     usual_ports: tuple[int, ...] = ()
     login: str | None = None  # "module:factory(guard, address, service, timeout) -> LoginProbe"
     greeting: Callable[[bytes], bool] | None = field(default=None, compare=False)  # what it says first
+    # answers discovery queries and nothing else (no functions, no settings, nothing secret): what it
+    # gives away is judged by the discovery checks, and access control or clear text do not bear on it
+    discovery_only: bool = False
 
 
 def _telnet_greeting(first: bytes) -> bool:
@@ -46,8 +49,8 @@ PROTOCOLS: dict[str, ProtocolSpec] = {p.name: p for p in (
     ProtocolSpec("tftp", transport="udp", usual_ports=(69,)),
     ProtocolSpec("snmp", transport="udp", usual_ports=(161,)),
     ProtocolSpec("upnp", usual_ports=(5000, 49152)),
-    ProtocolSpec("ssdp", transport="udp", usual_ports=(1900,)),
-    ProtocolSpec("mdns", transport="udp", usual_ports=(5353,)),
+    ProtocolSpec("ssdp", transport="udp", usual_ports=(1900,), discovery_only=True),
+    ProtocolSpec("mdns", transport="udp", usual_ports=(5353,), discovery_only=True),
     ProtocolSpec("coap", transport="udp", usual_ports=(5683,)),
     ProtocolSpec("rtsp", usual_ports=(554,)),
     ProtocolSpec("other"),

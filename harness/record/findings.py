@@ -20,6 +20,13 @@ class CaseFindings:
         self.target = target
         self._items: list[Finding] = []
         self._lock = threading.Lock()
+        self.covered: list[str] = []  # services of the case's unit it judged, besides its own endpoint
+
+    def covers(self, *services: str) -> None:
+        """Say which declared services of the unit this case judged (a unit-wide check, such as the
+        clear-text one over every open TCP port): the coverage matrix counts them as looked at."""
+        with self._lock:
+            self.covered.extend(s for s in services if s not in self.covered)
 
     def add(self, verdict: Verdict, reason: str = "", *, target: str | None = None, rule: str | None = None,
             policy: str | None = None, fix: str | None = None, evidence: list[str] | None = None) -> Finding:

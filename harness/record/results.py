@@ -57,11 +57,26 @@ class CaseResult(_Model):
                                  "case was left out for it (a narrower assessment chosen by the operator)")
     unit: str | None = None
     service: str | None = None
+    covers: list[str] = Field(default_factory=list, description="other declared services of the unit this "
+                              "case judged (a unit-wide check), for the coverage matrix")
     duration_s: float = 0.0
     started: str = ""
     judged: Literal["live", "rejudged", "carried"] = Field(
         default="live", description="live: judged while observing; rejudged: judged anew from recorded "
         "observations; carried: needs live interaction, the recorded findings are carried over")
+
+
+class CoverageRow(_Model):
+    """One interface against one requirement that bears on it: which cases judged it, or why none did."""
+
+    requirement: str
+    unit: str
+    service: str
+    interface: str = Field(description="unit:service/transport/port")
+    protocol: str
+    cases: list[str] = Field(default_factory=list)
+    verdict: Verdict = Field(description="the aggregate of those cases; NOT_EVALUATED when none judged it")
+    reason: str = ""
 
 
 class WaiverState(_Model):
@@ -80,6 +95,8 @@ class RequirementResult(_Model):
     provisional: bool = False
     cases: list[str] = Field(default_factory=list)
     verdict: Verdict
+    unjudged: list[str] = Field(default_factory=list, description="interfaces it bears on that no case judged "
+                                "(see the coverage matrix): with any, it cannot PASS")
     notes: list[str] = Field(default_factory=list)
     explanation: str = ""
     waiver: WaiverState | None = None
@@ -113,6 +130,9 @@ class Results(_Model):
     complete: bool
     requirements: list[RequirementResult]
     cases: list[CaseResult]
+    coverage: list[CoverageRow] = Field(
+        default_factory=list, description="every declared interface against every requirement that bears on it "
+        "(catalog `bears_on`): the cases that judged it, or NOT_EVALUATED with the reason")
     summary: Summary
 
     def case(self, case_id: str) -> CaseResult:
@@ -161,8 +181,15 @@ def case_verdict(findings: list[Finding]) -> tuple[Verdict, str]:
 
 
 def requirement_results(
-    cases: list[CaseResult], catalogs: Catalogs, profile: DeviceProfile, schemes: list[str], today: date
+    cases: list[CaseResult], catalogs: Catalogs, profile: DeviceProfile, schemes: list[str], today: date,
+    coverage: list[CoverageRow] | None = None,
 ) -> list[RequirementResult]:
+    """Each requirement's verdict from its cases. A requirement that bears on interfaces no case
+    judged (`coverage` rows NOT_EVALUATED) cannot PASS: what was not looked at is not known to be fine."""
+    gaps: dict[str, list[CoverageRow]] = {}
+    for row in coverage or []:
+        if not row.cases:
+            gaps.setdefault(row.requirement, []).append(row)
     by_req: dict[str, list[CaseResult]] = {}
     for c in cases:
         for r in c.requirements:
@@ -186,6 +213,11 @@ def requirement_results(
             elif verdict is Verdict.NOT_EVALUATED:
                 not_run = [c.id for c in rc if c.verdict is Verdict.NOT_EVALUATED]
                 notes.append(f"cases not run: {', '.join(not_run)}")
+            unjudged = gaps.get(req.id, [])
+            if unjudged and req.id not in na:
+                notes.append("not judged: " + "; ".join(f"{g.interface} ({g.reason})" for g in unjudged))
+                if verdict in (Verdict.PASS, Verdict.ADVISORY, Verdict.NOT_APPLICABLE):
+                    verdict = Verdict.NOT_EVALUATED
             if verdict is Verdict.ADVISORY:
                 notes.append("advisory: see the cases; it does not block the label")
             waiver = None
@@ -198,6 +230,7 @@ def requirement_results(
             out.append(RequirementResult(
                 scheme=scheme, id=req.id, title=req.title, method=str(req.method), automated=req.automated,
                 provisional=req.provisional, cases=[c.id for c in rc], verdict=verdict, notes=notes,
+                unjudged=[g.interface for g in unjudged] if req.id not in na else [],
                 explanation=req.explanation, waiver=waiver,
             ))
     return out
@@ -217,6 +250,9 @@ def incomplete_requirements(requirements: list[RequirementResult], cases: list[C
     out = []
     for r in requirements:
         if not r.automated or r.verdict in ACCEPTABLE or r.verdict is Verdict.FAIL:
+            continue
+        if r.unjudged and any(not by_id[c].gated_by for c in r.cases):
+            out.append(r.id)  # it was assessed, but an interface it bears on went unjudged
             continue
         unrun = [by_id[c] for c in r.cases if by_id[c].verdict is Verdict.NOT_EVALUATED]
         if r.verdict is Verdict.NOT_EVALUATED and unrun and all(c.gated_by for c in unrun):

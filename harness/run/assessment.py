@@ -21,6 +21,7 @@ from typing import Any
 from harness import __version__
 from harness.declaration.catalog import Catalogs, load_catalogs
 from harness.declaration.profile import DeviceProfile, load_profile, profile_sha256
+from harness.judgement.coverage import coverage_matrix
 from harness.judgement.exposure import load_exposure_data
 from harness.judgement.policies import PoliciesInForce
 from harness.observation.scope import DEFAULT_CLASSES, PROBE_CLASSES, Scope, ScopeGuard
@@ -262,10 +263,11 @@ class AssessmentRun:
             reason = reason or f"the disk holding the bundle filled up (writing {self.recorder.space.where})"
         with deferred_interrupts():
             today = datetime.now(UTC).date()
-            reqs = requirement_results(self.records, self.catalogs, self.profile, self.schemes, today)
+            coverage = coverage_matrix(self.records, self.catalogs, self.profile, self.schemes, self.state)
+            reqs = requirement_results(self.records, self.catalogs, self.profile, self.schemes, today, coverage)
             results = Results(
                 device=self.device(), schemes=self.schemes, complete=complete, requirements=reqs,
-                cases=self.records, summary=summary(reqs, self.records, complete),
+                cases=self.records, coverage=coverage, summary=summary(reqs, self.records, complete),
             )
             self.recorder.write_json("results.json", results.model_dump(mode="json"))
             assert self.manifest is not None

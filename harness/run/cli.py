@@ -45,6 +45,10 @@ def cmd_profile_validate(args: argparse.Namespace) -> int:
         print(f"{args.file}: valid as written, but a run would lack what it names (use --schema-only to check "
               "the declaration alone):\n  - " + "\n  - ".join(lacking), file=sys.stderr)
         return EXIT_FAIL
+    from harness.judgement.coverage import unprobed_services
+
+    for warning in unprobed_services(p, load_catalogs()):
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
     print(
         f"{args.file}: valid ({p.identity.vendor} {p.identity.model}, {len(p.units)} unit(s), "
         f"{len(p.services)} declared service(s), schemes: {', '.join(p.schemes)})"

@@ -380,6 +380,7 @@ class ActiveRun:
             probe_class=_probe_class(item),
             unit=unit,
             service=service,
+            covers=list(state["findings"].covered),
             duration_s=round(time.monotonic() - state["t0"], 3),
             started=state.get("started", ""),
             judged="rejudged" if self.run.replay else "live",

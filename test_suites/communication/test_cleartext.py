@@ -60,6 +60,9 @@ def test_no_cleartext_interfaces(unit, profile, observations, evidence, findings
     except ScanUnavailable as e:
         inconclusive(f"the TCP port scan of {unit.address} did not complete: {e}")
     declared = {s.port: s for s in profile.services_for(unit, device_state) if s.protocol is not Protocol.OTHER}
+    # the scan saw every TCP port: each declared TCP service was judged here, open or not (a UDP one
+    # was not, and stays unjudged in the coverage matrix)
+    findings.covers(*(s.name for s in profile.services_for(unit, device_state) if str(s.transport) == "tcp"))
     judged = []
     for port, (proto, _) in sorted(protocols.items()):
         why, record = _judge(port, proto, declared.get(port), observations, unit)

@@ -207,6 +207,32 @@ def test_a_daemon_restarting_mid_measurement_is_never_read_as_a_lockout(runs, tm
     assert harness("bundle", "verify", str(out)).returncode == 0
 
 
+def test_anonymous_access_on_an_undeclared_port_is_judged_once_under_access_control(runs, tmp_path):
+    """The camera's anonymous MQTT broker, left out of a (one-unit) declaration: found on the
+    undeclared port and judged as access without credentials (S1.1-01), with its exchange as
+    evidence, beside the undeclared telnet that asks for a login (PASS for that port)."""
+    import shutil
+
+    profile = yaml.safe_load((LAB_PROFILES / "cam.yaml").read_text())
+    profile["units"] = profile["units"][:1]
+    profile["services"] = [s for s in profile["services"] if s["name"] != "mqtt"]
+    profile.pop("update", None)
+    (tmp_path / "cam.yaml").write_text(yaml.safe_dump(profile))
+    suite = tmp_path / "credentials"
+    suite.mkdir()
+    shutil.copy(ROOT / "test_suites" / "credentials" / "test_unauthenticated_access.py", suite)
+    run = assess(tmp_path / "cam.yaml", tmp_path / "b", "--suite", str(suite))
+    case = run.cases["credentials.no_unauthenticated_access_on_undeclared_services[cam]"]
+    assert case["verdict"] == "FAIL" and "cam:undeclared-1883/1883 (mqtt, not declared) lets clients in" in \
+        case["reason"], case["reason"]
+    by_target = {f["target"]: f for f in case["findings"]}
+    assert by_target["cam:undeclared-23/23"]["verdict"] == "PASS"  # telnet asks for a login
+    record = evidence_file(run.out, case, "undeclared-access.json")
+    mqtt = next(r for r in record["results"] if r["protocol"] == "mqtt")
+    assert mqtt["refused"] is False and mqtt["observations"], mqtt
+    assert run.reqs["S1.1-01"]["verdict"] == "FAIL"
+
+
 def test_credential_change_on_hub_and_restore(runs):
     secret = manager.lab_dir() / "secrets" / "hub2-installer_password"
     out, _, cases, reqs = runs["hub"]
