@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from harness.declaration.profile import Authentication, Service
 from harness.observation.probes.portscan import ScanUnavailable
 from harness.record.verdict import inconclusive, not_applicable
 
@@ -24,3 +25,11 @@ def undeclared_ports(observations, unit, state: str | None, speaking: Iterable[s
     if not found:
         not_applicable(f"{unit.name} has no undeclared open TCP port{what}")
     return found
+
+
+def as_service(unit, port: int, protocol: str) -> tuple[Service, str]:
+    """An undeclared port seen speaking a login protocol, as the service a login probe expects
+    (password authentication assumed: nothing says otherwise), and its label in findings."""
+    svc = Service(name=f"undeclared-{port}", port=port, protocol=protocol, purpose="not declared",
+                  authentication=Authentication.PASSWORD)
+    return svc, f"{unit.name}:{svc.name}/{port}"

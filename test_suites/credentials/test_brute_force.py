@@ -7,9 +7,8 @@ ports are measured too, with the default pair proven on them."""
 
 import pytest
 
-from harness.declaration.profile import Authentication, Service
 from harness.judgement.bruteforce import BruteForceRule, measure, needed_attempts
-from harness.judgement.inventory import undeclared_ports
+from harness.judgement.inventory import as_service, undeclared_ports
 from harness.observation.credentials import default_credentials
 from harness.observation.logins import probe_for
 from harness.observation.probes.login import Unreachable
@@ -101,9 +100,7 @@ def test_brute_force_on_undeclared_services(unit, profile, guard, evidence, cata
     a login protocol is measured with the pair the default-password case proved on it."""
     logins = undeclared_ports(observations, unit, device_state, LOGIN_PROTOCOLS, " that speaks a login protocol")
     for port, proto in sorted(logins.items()):
-        svc = Service(name=f"undeclared-{port}", port=port, protocol=proto, purpose="not declared",
-                      authentication=Authentication.PASSWORD)
-        label = f"{unit.name}:{svc.name}/{port}"
+        svc, label = as_service(unit, port, proto)
         try:
             probe = probe_for(guard, unit.address, svc, profile, label)
             probe.probe_class = "brute"

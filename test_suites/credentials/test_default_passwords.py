@@ -8,8 +8,7 @@ other check to read."""
 
 import pytest
 
-from harness.declaration.profile import Authentication, Service
-from harness.judgement.inventory import undeclared_ports
+from harness.judgement.inventory import as_service, undeclared_ports
 from harness.observation.logins import decided, parallelism, probe_for, try_defaults
 from harness.observation.protocols import LOGIN_PROTOCOLS
 from harness.record.verdict import CaseEnded, not_applicable
@@ -62,9 +61,7 @@ def test_default_password_on_undeclared_services(unit, profile, guard, observati
     for port, proto in sorted(undeclared.items()):
         if proto not in LOGIN_PROTOCOLS:
             continue
-        svc = Service(name=f"undeclared-{port}", port=port, protocol=proto, purpose="not declared",
-                      authentication=Authentication.PASSWORD)
-        label = f"{unit.name}:{svc.name}/{port}"
+        svc, label = as_service(unit, port, proto)
         try:
             probe = probe_for(guard, unit.address, svc, profile, label)
             result = try_defaults(probe, label, limits.max_login_attempts_per_service, parallelism(profile),

@@ -8,8 +8,7 @@ password checks never count it as a default pair."""
 
 import pytest
 
-from harness.declaration.profile import Authentication, Service
-from harness.judgement.inventory import undeclared_ports
+from harness.judgement.inventory import as_service, undeclared_ports
 from harness.observation.logins import probe_for
 from harness.observation.probes.login import Access, Unreachable
 from harness.observation.protocols import LOGIN_PROTOCOLS
@@ -46,9 +45,7 @@ def test_no_unauthenticated_access_on_undeclared_services(unit, profile, guard, 
     for port, proto in sorted(undeclared.items()):
         if proto not in ANONYMOUS_PROTOCOLS:
             continue
-        svc = Service(name=f"undeclared-{port}", port=port, protocol=proto, purpose="not declared",
-                      authentication=Authentication.PASSWORD)
-        label = f"{unit.name}:{svc.name}/{port}"
+        svc, label = as_service(unit, port, proto)
         try:
             access = probe_for(guard, unit.address, svc, profile, label).anonymous_access()
         except Unreachable as e:
