@@ -144,8 +144,11 @@ def _run_suites(pargs: list[str], out: Path, args: argparse.Namespace) -> int:
         _err(f"--junit {args.junit}: cannot write a file there (its folder must exist and be writable, and it must "
              "not be a folder); give a writable path, checked before the run so no device is assessed for nothing")
         return EXIT_ERROR
-    # SIGTERM (CI cancelling a job) ends the run like Ctrl-C: evidence kept, bundle sealed incomplete
+    # SIGTERM (CI cancelling a job) ends the run like Ctrl-C: evidence kept, bundle sealed incomplete.
+    # SIGINT too, even when the parent left it ignored (a shell's background job, `nohup`-like
+    # wrappers): a run that cannot be stopped cleanly would be stopped with SIGKILL, unsealed
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     code = pytest.main(pargs)
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_ERROR
