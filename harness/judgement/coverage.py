@@ -26,11 +26,11 @@ def bears_on(kind: str, service: Service) -> bool:
 def _why_not(service: Service, requirement: str, cases: list[CaseResult]) -> str:
     if str(service.protocol) == "other":
         return "declared as protocol 'other': no probe knows what to ask it"
-    if PROTOCOLS[str(service.protocol)].login is None:
+    if not PROTOCOLS[str(service.protocol)].has_probe:
         return f"no probe of this harness speaks {service.protocol}"
     if not any(requirement in c.requirements for c in cases):
         return "no case of this run's suite evaluates the requirement"
-    return f"no case of this run judged {service.transport}/{service.port}"
+    return f"no check of this requirement judged {service.protocol} on {service.transport}/{service.port}"
 
 
 def coverage_matrix(cases: list[CaseResult], catalogs: Catalogs, profile: DeviceProfile, schemes: list[str],
@@ -64,8 +64,7 @@ def unprobed_services(profile: DeviceProfile, catalogs: Catalogs) -> list[str]:
     requirements that will then stay NOT_EVALUATED (never PASS) for want of a look at them."""
     out = []
     for service in profile.services:
-        spec = PROTOCOLS[str(service.protocol)]
-        if spec.login is not None or spec.discovery_only:
+        if PROTOCOLS[str(service.protocol)].has_probe:
             continue
         reqs = sorted({r.id for s in profile.schemes if s in catalogs.by_scheme
                        for r in catalogs.by_scheme[s].requirements if r.bears_on and bears_on(r.bears_on, service)})

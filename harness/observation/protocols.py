@@ -28,6 +28,13 @@ class ProtocolSpec:
     # answers discovery queries and nothing else (no functions, no settings, nothing secret): what it
     # gives away is judged by the discovery checks, and access control or clear text do not bear on it
     discovery_only: bool = False
+    # some probe of this harness speaks it (every login protocol does); for the others, no check can
+    # judge a declared service at all, and the coverage matrix and `profile validate` say so
+    spoken: bool = False
+
+    @property
+    def has_probe(self) -> bool:
+        return self.spoken or self.login is not None
 
 
 def _telnet_greeting(first: bytes) -> bool:
@@ -45,12 +52,12 @@ PROTOCOLS: dict[str, ProtocolSpec] = {p.name: p for p in (
     ProtocolSpec("https", tls=True, usual_ports=(443, 8443), login="harness.observation.probes.http:login_probe"),
     ProtocolSpec("mqtt", usual_ports=(1883,), login="harness.observation.probes.mqtt:login_probe"),
     ProtocolSpec("mqtts", tls=True, usual_ports=(8883,), login="harness.observation.probes.mqtt:login_probe"),
-    ProtocolSpec("tls", tls=True),  # TLS around something the harness could not name
+    ProtocolSpec("tls", tls=True, spoken=True),  # TLS around something the harness could not name
     ProtocolSpec("tftp", transport="udp", usual_ports=(69,)),
-    ProtocolSpec("snmp", transport="udp", usual_ports=(161,)),
-    ProtocolSpec("upnp", usual_ports=(5000, 49152)),
-    ProtocolSpec("ssdp", transport="udp", usual_ports=(1900,), discovery_only=True),
-    ProtocolSpec("mdns", transport="udp", usual_ports=(5353,), discovery_only=True),
+    ProtocolSpec("snmp", transport="udp", usual_ports=(161,), spoken=True),
+    ProtocolSpec("upnp", usual_ports=(5000, 49152), spoken=True),
+    ProtocolSpec("ssdp", transport="udp", usual_ports=(1900,), discovery_only=True, spoken=True),
+    ProtocolSpec("mdns", transport="udp", usual_ports=(5353,), discovery_only=True, spoken=True),
     ProtocolSpec("coap", transport="udp", usual_ports=(5683,)),
     ProtocolSpec("rtsp", usual_ports=(554,)),
     ProtocolSpec("other"),

@@ -1,0 +1,67 @@
+"""The SNMP community probe against real Net-SNMP agents on loopback: one that answers the factory
+community, one that speaks SNMPv3 only, and an address where nothing listens. (The lab proves the
+check both ways: the camera's "public" agent FAILs, the router's SNMPv3-only agent PASSes.)"""
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from harness.observation.probes.snmp import SnmpProbe
+from harness.observation.scope import Scope, ScopeGuard, exchange_deadline
+
+PORT = 16161
+PUBLIC, V3_ONLY, NOTHING = "127.0.0.91", "127.0.0.92", "127.0.0.93"
+TIMEOUT = 1.0
+V3_USER = 'createUser labv3 SHA "labv3-auth-pass" AES "labv3-priv-pass"\nrouser labv3 priv\n'
+
+
+@pytest.fixture(scope="module")
+def agents(tmp_path_factory):
+    if shutil.which("snmpd") is None:
+        pytest.fail("snmpd is not installed (scripts/setup.sh installs it: apt-get install snmpd)")
+    tmp = tmp_path_factory.mktemp("snmpd")
+    procs = []
+    for address, conf in ((PUBLIC, "rocommunity public 127.0.0.0/8\nsysDescr Sensor-1 firmware 3.1\n" + V3_USER),
+                          (V3_ONLY, V3_USER)):
+        (tmp / address).mkdir()
+        (tmp / address / "snmpd.conf").write_text(conf)
+        procs.append(subprocess.Popen(
+            ["snmpd", "-f", "-Lo", "-C", "-c", str(tmp / address / "snmpd.conf"), "-I", "-smux",
+             f"--persistentDir={tmp / address}", f"udp:{address}:{PORT}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if SnmpProbe(ScopeGuard(Scope.build([PUBLIC])), PUBLIC, PORT, 0.3).read("public", "v2c")[0]:
+            break
+    yield
+    for p in procs:
+        p.terminate()
+        p.wait(5)
+
+
+def probe(address):
+    return SnmpProbe(ScopeGuard(Scope.build([address])), address, PORT, TIMEOUT)
+
+
+def test_a_factory_community_is_read_and_a_wrong_one_is_not(agents):
+    assert probe(PUBLIC).read("public", "v2c") == (True, "Sensor-1 firmware 3.1")
+    assert probe(PUBLIC).read("public", "v1")[0] is True
+    answered, why = probe(PUBLIC).read("private", "v2c")
+    assert answered is False and "no answer" in why
+
+
+def test_an_snmpv3_only_agent_is_told_from_no_agent(agents):
+    assert probe(V3_ONLY).read("public", "v2c")[0] is False
+    assert probe(V3_ONLY).v3_engine() is not None
+    t0 = time.monotonic()
+    assert probe(NOTHING).read("public", "v2c")[0] is False and probe(NOTHING).v3_engine() is None
+    assert time.monotonic() - t0 < 2 * exchange_deadline(TIMEOUT)
+
+
+def test_an_address_out_of_scope_is_refused_before_any_datagram():
+    from harness.observation.scope import ScopeViolation
+
+    with pytest.raises(ScopeViolation):
+        SnmpProbe(ScopeGuard(Scope.build([PUBLIC])), "127.0.0.99", PORT, TIMEOUT).read("public", "v2c")
