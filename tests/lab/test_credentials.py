@@ -207,6 +207,51 @@ def test_a_daemon_restarting_mid_measurement_is_never_read_as_a_lockout(runs, tm
     assert harness("bundle", "verify", str(out)).returncode == 0
 
 
+def test_a_lockout_that_outlasts_the_wait_passes_on_the_bound_it_proved(runs, tmp_path):
+    """hub2's installer console reconfigured to lock for 10 minutes (pam_faillock unlock_time=600)
+    and measured with a 15 s recovery wait: the account is still locked when the wait ends, so the
+    recovery time is unknown but at least that long, which already keeps the guesses a day under
+    the rule. PASS on that bound, and the evidence tells one story: locked at the end, recovery
+    unknown, the bound given. Never FAIL, which is what a cap read as "no lockout" gave."""
+    import shutil
+
+    from lab.daemons import restart_daemon
+
+    pam = manager.lab_dir() / "dev" / "hub2" / "etc" / "pam.d" / "sshd"
+    original = pam.read_text()
+    assert "unlock_time=20" in original
+    profile = yaml.safe_load((LAB_PROFILES / "hub.yaml").read_text())
+    profile["units"] = profile["units"][1:]
+    for service in profile["services"]:
+        if service["name"] != "console":
+            service.pop("account", None)
+    for key in ("credential_change", "update"):
+        profile.pop(key, None)
+    profile["limits"] = {"lockout_recovery_wait_s": 15}
+    (tmp_path / "hub.yaml").write_text(yaml.safe_dump(profile))
+    suite = tmp_path / "credentials"
+    suite.mkdir()
+    shutil.copy(ROOT / "test_suites" / "credentials" / "test_brute_force.py", suite)
+    pam.write_text(original.replace("unlock_time=20", "unlock_time=600"))
+    try:
+        restart_daemon("hub2", "console", 0.0, [("tcp", 2222)])
+        run = assess(tmp_path / "hub.yaml", tmp_path / "b", "--allow", "brute", "--suite", str(suite))
+    finally:
+        pam.write_text(original)
+        restart_daemon("hub2", "console", 0.0, [("tcp", 2222)])  # a fresh /run: no tally left behind
+    case = run.cases["credentials.brute_force_resistance[hub2:console/2222]"]
+    m = evidence_file(run.out, case, "measurement.json")
+    assert case["verdict"] == "PASS", (case["reason"], m)
+    assert "still refused the right password" in case["reason"] and "at most" in case["reason"], case["reason"]
+    assert m["lockout_threshold"] == 3 and m["still_locked_at_end"] is True and m["recovery_seconds"] is None
+    assert m["locked_for_at_least_seconds"] >= 12, m
+    assert m["estimated_guesses_per_day"] <= m["rule"]["max_guesses_per_day"]
+    rows = evidence_file(run.out, case, "attempts.csv").strip().splitlines()[1:]
+    assert rows[-1].split(",")[5] == "rejected", rows[-1]  # the last login was refused: still locked
+    assert console_login("198.18.0.21", str(manager.lab_dir() / "secrets" / "hub2-installer_password")), \
+        "the console must be left as it was found"
+
+
 def test_anonymous_access_on_an_undeclared_port_is_judged_once_under_access_control(runs, tmp_path):
     """The camera's anonymous MQTT broker, left out of a (one-unit) declaration: found on the
     undeclared port and judged as access without credentials (S1.1-01), with its exchange as
