@@ -380,3 +380,24 @@ def test_random_bytes_are_read_as_no_protocol_at_all(guard, protocol):
     else:
         assert outcome.accepted is None and outcome.detail, outcome
     assert time.monotonic() - t0 < TIMEOUT * 4 + 6
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (bytes([0x20, 0x02, 0x00, 0x00]), "mqtt"),  # accepted
+    (bytes([0x20, 0x02, 0x00, 0x05]), "mqtt"),  # refused (not authorised): still a broker
+    (b"", None),                                # silent to everything
+], ids=["connack-accepted", "connack-refused", "silent"])
+def test_a_silent_port_that_answers_connect_with_connack_is_mqtt(guard, answer, expected):
+    """An MQTT broker says nothing until a client speaks: without this an undeclared broker was
+    never identified, so no credential check ever asked it for a login."""
+    from harness.observation.probes.identify import identify
+
+    def broker(conn):
+        conn.settimeout(5)
+        with contextlib.suppress(OSError):
+            first = conn.recv(64)
+            if first[:1] == b"\x10" and b"MQTT" in first:
+                conn.sendall(answer)
+            time.sleep(0.5)
+
+    assert identify(guard, ADDR, serve(broker), timeout=0.5) == expected
