@@ -205,10 +205,12 @@ def measure(
                                   "went down")
                 break
             again, _ = round_(k, f"round {k} again")
-            if again == "accepted":
+            if again in ("accepted", "unknown"):
                 m.recovery_s = None
                 m.lost_contact = (f"{pending}, but not when the same round was repeated: it restarted or the "
-                                  "network failed, it did not lock out")
+                                  "network failed, it did not lock out" if again == "accepted" else
+                                  f"{pending}, and when the round was repeated the right password got no readable "
+                                  "answer: a lockout cannot be told from a broken exchange")
                 break
             pending = ""
             m.lockout_threshold, m.legit_refused_during_lockout, m.lockout_repeated = k, True, True
