@@ -20,7 +20,7 @@ def listener():
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((ADDR, 0))
-    srv.listen(4)
+    srv.listen(128)  # never accepts: every probe's connection waits in the backlog, which must not fill
     yield srv.getsockname()[1]
     srv.close()
 
