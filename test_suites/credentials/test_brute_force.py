@@ -69,7 +69,7 @@ def _measure(probe, label: str, known: tuple[str, str, str], profile, catalogs, 
 @pytest.mark.requirements("S1.1-04")
 @pytest.mark.probe_class("brute")
 @pytest.mark.protocols(*LOGIN_PROTOCOLS)
-def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs, observations):
+def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs, observations, findings):
     probe = probe_for(guard, endpoint.address, endpoint.service, profile, endpoint.label)
     probe.probe_class = "brute"  # every login it sends is part of the measurement
     try:
@@ -90,6 +90,7 @@ def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs, ob
         fail(f"{endpoint.label}: {m.reason}. {FIX}")
     if m.verdict != "PASS":
         inconclusive(f"{endpoint.label}: {m.reason}")
+    findings.passed(f"{endpoint.label}: {m.reason}")  # what was measured: the lockout, or the bound it proved
 
 
 @pytest.mark.requirements("S1.1-04")
