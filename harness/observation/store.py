@@ -149,7 +149,8 @@ class ObservationStore:
 
     def discovery(self, unit: Unit) -> DiscoveryResult:
         """What the unit answers to unicast mDNS/DNS-SD and SSDP, with its UPnP descriptions."""
-        return self._observe(unit, "discovery", lambda: discover(self.guard, unit.address), asdict, _discovery)
+        return self._observe(unit, "discovery", lambda: discover(
+            self.guard, unit.address, exchange_timeout=self.profile.limits.connect_timeout_s), asdict, _discovery)
 
     def tls(self, unit: Unit, port: int) -> tuple[TlsObservation, str]:
         """sslyze's reading of one TLS port (its JSON is the raw evidence), or TlsUnavailable."""

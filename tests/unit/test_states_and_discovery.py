@@ -96,3 +96,66 @@ def test_ssdp_location_pointing_elsewhere_is_not_fetched():
     assert result.ssdp_responses and result.descriptions == {}
     assert any("points at 192.0.2.7, not at the unit" in n and "not followed" in n for n in result.notes)
     assert {a.field for a in result.advertised} >= {"SERVER", "LOCATION"}
+
+
+def test_descriptions_that_each_answer_slowly_share_one_budget():
+    """Eight LOCATIONs, each answering just inside its own deadline, would hold the case for eight
+    deadlines; together they get three (DESCRIPTION_BUDGET_EXCHANGES), the rest are noted."""
+    import http.server
+    import time
+
+    from harness.observation.probes.discovery import DESCRIPTION_BUDGET_EXCHANGES
+    from harness.observation.scope import exchange_deadline
+
+    timeout = 0.4  # each exchange: exchange_deadline(0.4) = 2.4 s; all of them: 7.2 s
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        """Each step inside the per-step timeout, the whole answer (about 2 s) inside the deadline."""
+
+        def do_GET(self):
+            chunks = [b"<root><device>", b"<friendlyName>", b"slow", b"</friendlyName>", b"</device>", b"</root>"]
+            self.send_response(200)
+            self.send_header("Content-Length", str(sum(map(len, chunks))))
+            self.end_headers()
+            for chunk in chunks:
+                time.sleep(0.33)
+                self.wfile.write(chunk)
+                self.wfile.flush()
+
+        def log_message(self, *args):
+            pass
+
+    web = http.server.ThreadingHTTPServer((ADDR, 0), Slow)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    port = web.server_address[1]
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind((ADDR, 1900))
+    udp.settimeout(3)
+
+    def answer():
+        try:
+            _, peer = udp.recvfrom(2048)
+        except OSError:
+            return
+        for i in range(8):
+            udp.sendto(f"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nLOCATION: http://{ADDR}:{port}/d{i}.xml\r\n"
+                       f"USN: uuid:{i}\r\n\r\n".encode(), peer)
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    started = time.monotonic()
+    try:
+        result = discover(ScopeGuard(Scope.build([ADDR])), ADDR, timeout=0.3, ssdp_wait=1.0,
+                          exchange_timeout=timeout)
+    finally:
+        t.join(3)
+        udp.close()
+        web.shutdown()
+    elapsed = time.monotonic() - started
+    budget = DESCRIPTION_BUDGET_EXCHANGES * exchange_deadline(timeout)
+    fetched = len(result.descriptions)
+    assert 2 <= fetched < 8, result.notes
+    skipped = [n for n in result.notes if f"the descriptions' {budget:g}s are spent" in n]
+    assert len(skipped) == 8 - fetched, result.notes
+    # the listening windows, then at most the budget plus the one fetch that started inside it
+    assert elapsed < 0.3 + 1.0 + budget + exchange_deadline(timeout) + 1.0, elapsed

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from defusedxml import DefusedXmlException, ElementTree
 from zeroconf import DNSIncoming, DNSOutgoing, DNSPointer, DNSQuestion, DNSService, DNSText, const
 
-from harness.observation.scope import ScopeGuard, ScopeViolation
+from harness.observation.scope import ScopeGuard, ScopeViolation, exchange_deadline
 
 MDNS_PORT = 5353
 SSDP_PORT = 1900
@@ -28,6 +28,9 @@ MAX_DESCRIPTION_BYTES = 256 * 1024
 # a device with embedded devices lists a handful of descriptions; a flood of LOCATIONs is not a
 # reason to spend a deadline on each (each fetch is one bounded exchange)
 MAX_DESCRIPTIONS = 8
+# all description fetches together get this many exchange deadlines: eight descriptions that each
+# answer just inside their own deadline must not hold the case for eight deadlines
+DESCRIPTION_BUDGET_EXCHANGES = 3
 UPNP_FIELDS = (
     "deviceType", "friendlyName", "manufacturer", "modelName", "modelNumber", "modelDescription",
     "serialNumber", "UDN", "presentationURL", "UPC",
@@ -187,7 +190,10 @@ def description_fields(xml: str, url: str) -> list[Advertised]:
     return found
 
 
-def discover(guard: ScopeGuard, address: str, timeout: float = 1.0, ssdp_wait: float = 1.5) -> DiscoveryResult:
+def discover(guard: ScopeGuard, address: str, timeout: float = 1.0, ssdp_wait: float = 1.5,
+             exchange_timeout: float = 3.0) -> DiscoveryResult:
+    """`timeout` and `ssdp_wait` are listening windows for the UDP answers; `exchange_timeout` is
+    the profile's per-step timeout, which bounds each description fetch like any other exchange."""
     result = DiscoveryResult()
     try:
         result.mdns_services, adv = browse_mdns(guard, address, timeout)
@@ -203,20 +209,29 @@ def discover(guard: ScopeGuard, address: str, timeout: float = 1.0, ssdp_wait: f
         for key in ("SERVER", "LOCATION", "USN"):
             if key in h:
                 result.advertised.append(Advertised("ssdp", where, key, h[key]))
+    _fetch_descriptions(guard, address, result, exchange_timeout)
+    return result
+
+
+def _fetch_descriptions(guard: ScopeGuard, address: str, result: DiscoveryResult, timeout: float) -> None:
     locations = sorted({h["LOCATION"] for h in result.ssdp_responses if h.get("LOCATION")})
     if len(locations) > MAX_DESCRIPTIONS:
         result.notes.append(f"UPnP: {len(locations)} description URLs advertised; the first {MAX_DESCRIPTIONS} "
                             f"fetched, {len(locations) - MAX_DESCRIPTIONS} not")
+    budget_s = DESCRIPTION_BUDGET_EXCHANGES * exchange_deadline(timeout)
+    started = time.monotonic()
     unanswered = 0
     for url in locations[:MAX_DESCRIPTIONS]:
         if unanswered >= 2:
             result.notes.append(f"UPnP description {url}: not fetched (two descriptions already went unanswered)")
             continue
+        if time.monotonic() - started >= budget_s:
+            result.notes.append(f"UPnP description {url}: not fetched (the descriptions' {budget_s:g}s are spent)")
+            continue
         try:
-            xml = fetch_description(guard, address, url, timeout * 3)
+            xml = fetch_description(guard, address, url, timeout)
             result.descriptions[url] = xml
             result.advertised += description_fields(xml, url)
         except (ValueError, ElementTree.ParseError, DefusedXmlException, OSError) as e:
             result.notes.append(f"UPnP description {url}: {e}")
             unanswered += isinstance(e, DescriptionUnreachable)
-    return result
