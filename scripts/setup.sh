@@ -16,6 +16,8 @@ fi
 APT_PACKAGES=(
   iproute2 util-linux procps openssl ca-certificates   # namespaces, veth, ss, setsid/unshare, PKI
   nmap                                                  # exposure scans (tester side)
+  libcoap3-bin                                          # plug/hub: CoAP sensors (plain with open writes; DTLS only)
+  nftables                                              # hub: its firewall lets only CoAP over DTLS through
   openssh-server openssh-client                         # hub: key-only sshd; ssh-keygen
   dropbear-bin                                          # cam: password ssh, as cheap cameras ship
   busybox-static                                        # telnetd/login/httpd applets (Debian's dynamic busybox lacks them)

@@ -50,6 +50,7 @@ class Authentication(StrEnum):
     PUBLIC_KEY = "public-key"
     CERTIFICATE = "certificate"
     TOKEN = "token"
+    PRE_SHARED_KEY = "pre-shared-key"  # DTLS/TLS-PSK: a key the client holds, per unit or shared
 
 
 class TlsExpectation(StrEnum):

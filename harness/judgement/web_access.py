@@ -53,14 +53,20 @@ def _norm(name: str) -> str:
 
 
 def fields_of(page: WebPage, where: str) -> list[Advertised]:
-    """What a served page says, as (field, value) pairs: JSON flattened to key paths, XML
-    elements by tag, key=value or key: value lines, and the body itself for shape matching."""
-    body, out = page.body, []
-    kind = (page.content_type or "").lower()
+    """What a served page says, as (field, value) pairs (see `fields_of_body`)."""
+    return fields_of_body(page.body, page.content_type, where, "http")
+
+
+def fields_of_body(body: str, content_type: str | None, where: str, source: str) -> list[Advertised]:
+    """What a body a device served says, as (field, value) pairs: JSON flattened to key paths, XML
+    elements by tag, key=value or key: value lines, and the body itself for shape matching.
+    `source` names the protocol in each pair ("http", "coap")."""
+    out: list[Advertised] = []
+    kind = (content_type or "").lower()
     stripped = body.lstrip()
     if "json" in kind or stripped.startswith(("{", "[")):
         with contextlib.suppress(ValueError, RecursionError):
-            _flatten(json.loads(body), "", where, out)
+            _flatten(json.loads(body), "", where, out, source)
     if "xml" in kind or stripped.startswith("<?xml"):
         try:
             root = SafeElementTree.fromstring(body)
@@ -68,26 +74,26 @@ def fields_of(page: WebPage, where: str) -> list[Advertised]:
                 if len(out) >= MAX_FIELDS:
                     break
                 if el.text and el.text.strip():
-                    out.append(Advertised("http-xml", where, el.tag.rsplit("}", 1)[-1], el.text.strip()[:200]))
+                    out.append(Advertised(f"{source}-xml", where, el.tag.rsplit("}", 1)[-1], el.text.strip()[:200]))
         except (ElementTree.ParseError, DefusedXmlException, ValueError):
             pass
     for m in list(_KEY_VALUE.finditer(body))[:MAX_FIELDS]:
-        out.append(Advertised("http-text", where, m.group(1), m.group(2)))
-    out.append(Advertised("http-text", where, "body", re.sub(r"<[^>]{0,500}>", " ", body)[:MAX_FIELDS * 10]))
+        out.append(Advertised(f"{source}-text", where, m.group(1), m.group(2)))
+    out.append(Advertised(f"{source}-text", where, "body", re.sub(r"<[^>]{0,500}>", " ", body)[:MAX_FIELDS * 10]))
     return out[: MAX_FIELDS + 1]
 
 
-def _flatten(value, prefix: str, where: str, out: list[Advertised]) -> None:
+def _flatten(value, prefix: str, where: str, out: list[Advertised], source: str) -> None:
     if len(out) >= MAX_FIELDS:
         return
     if isinstance(value, dict):
         for k, v in value.items():
-            _flatten(v, f"{prefix}.{k}" if prefix else str(k), where, out)
+            _flatten(v, f"{prefix}.{k}" if prefix else str(k), where, out, source)
     elif isinstance(value, list):
         for i, v in enumerate(value[:200]):
-            _flatten(v, f"{prefix}[{i}]", where, out)
+            _flatten(v, f"{prefix}[{i}]", where, out, source)
     elif value is not None:
-        out.append(Advertised("http-json", where, prefix or "(value)", str(value)[:200]))
+        out.append(Advertised(f"{source}-json", where, prefix or "(value)", str(value)[:200]))
 
 
 def exposed_secrets(fields: list[Advertised]) -> list[str]:

@@ -58,7 +58,9 @@ PROTOCOLS: dict[str, ProtocolSpec] = {p.name: p for p in (
     ProtocolSpec("upnp", usual_ports=(5000, 49152), spoken=True),
     ProtocolSpec("ssdp", transport="udp", usual_ports=(1900,), discovery_only=True, spoken=True),
     ProtocolSpec("mdns", transport="udp", usual_ports=(5353,), discovery_only=True, spoken=True),
-    ProtocolSpec("coap", transport="udp", usual_ports=(5683,)),
+    ProtocolSpec("coap", transport="udp", usual_ports=(5683,), spoken=True),
+    # CoAP over DTLS (RFC 7252 §9): encrypted, but sslyze speaks no DTLS, so not a `tls` protocol
+    ProtocolSpec("coaps", transport="udp", usual_ports=(5684,), spoken=True),
     ProtocolSpec("rtsp", usual_ports=(554,)),
     ProtocolSpec("other"),
 )}

@@ -26,7 +26,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.declaration.profile import DeviceProfile, Service, Transport, Unit
+from harness.observation.probes.coap import CoapObservation, CoapProbe, CoapUnavailable, probe_writes
+from harness.observation.probes.coap import observe as coap_observe
 from harness.observation.probes.discovery import Advertised, DiscoveryResult, discover
+from harness.observation.probes.dtls import DtlsOutcome, handshake_without_credentials
 from harness.observation.probes.http_plain import PlainHttpAnswers, plain_http
 from harness.observation.probes.http_surface import StateChangeTarget, WebPage, WebSurface, explore
 from harness.observation.probes.identify import identify
@@ -42,10 +45,13 @@ FOLDER = "observations"
 FACTS = f"{FOLDER}/facts.jsonl"
 UDP_SCAN_TIMEOUT_S = 60.0
 IDENTIFY_TIMEOUT_S = 2.0
+# a CoAP server answers a request in milliseconds, and one resource that answers late (a separate
+# response that never comes) must not cost the profile's full exchange deadline for each read
+COAP_TIMEOUT_S = 1.5
 
 # Errors an observation may end in, by name, so a recorded failure is raised again as itself.
 _ERRORS: dict[str, type[Exception]] = {e.__name__: e for e in (
-    ScanUnavailable, TlsUnavailable, SshOfferUnavailable, Unreachable)}
+    ScanUnavailable, TlsUnavailable, SshOfferUnavailable, Unreachable, CoapUnavailable)}
 
 
 class NotRecorded(ScopeViolation):
@@ -186,6 +192,28 @@ class ObservationStore:
             login_path=service.http_login.path if service and service.http_login and service.http_login.kind == "form"
             else None,
             timeout=self.profile.limits.connect_timeout_s), asdict, _web_surface)
+
+    def coap(self, unit: Unit, port: int) -> CoapObservation:
+        """A CoAP port's listing and each listed resource as a client without credentials reads it."""
+        return self._observe(unit, f"coap-{port}", lambda: coap_observe(self._coap_probe(unit, port)), asdict,
+                             lambda d: CoapObservation(**d))
+
+    def coap_writes(self, unit: Unit, port: int) -> list[dict]:
+        """Writes without credentials (class `intrusive`, which the calling check must hold): each
+        readable stable setting changed and proven restored, a resource of the harness's own created
+        and deleted. Made once, like every observation, so no second check writes again."""
+        readable = [r["path"] for r in self.coap(unit, port).reads if str(r.get("code", "")).startswith("2.")]
+        return self._observe(unit, f"coap-writes-{port}", lambda: probe_writes(self._coap_probe(unit, port),
+                                                                               readable), lambda v: v, lambda v: v)
+
+    def _coap_probe(self, unit: Unit, port: int) -> CoapProbe:
+        return CoapProbe(self.guard, unit.address, port, min(self.profile.limits.connect_timeout_s, COAP_TIMEOUT_S))
+
+    def dtls(self, unit: Unit, port: int) -> DtlsOutcome:
+        """How a DTLS port answers a handshake from a client that holds no credential."""
+        return self._observe(unit, f"dtls-{port}", lambda: handshake_without_credentials(
+            self.guard, unit.address, port, self.profile.limits.connect_timeout_s), asdict,
+            lambda d: DtlsOutcome(**d))
 
     # ------------------------------------------------------------ facts from live cases
     def note(self, kind: str, unit: str, case: str, **data: Any) -> None:
