@@ -1,4 +1,5 @@
-"""JUnit XML for firmware CI: one testcase per case and one per requirement.
+"""JUnit XML for firmware CI: one testcase per case, one per requirement, and one per coverage
+row (requirement x interface), so a CI dashboard shows what was not looked at as well.
 
 JUnit knows pass, failure, error and skipped; INCONCLUSIVE, NOT_APPLICABLE, NOT_EVALUATED and
 ADVISORY become skipped with the verdict named in the message, so nothing reads as a pass.
@@ -34,5 +35,11 @@ def render(bundle: VerifiedBundle) -> str:
         suite = ET.SubElement(root, "testsuite", name=scheme, tests=str(len(reqs)))
         for r in reqs:
             _case(suite, scheme, f"{r.id} {r.title}", r.verdict, "; ".join(r.notes), 0)
+    if results.coverage:
+        suite = ET.SubElement(root, "testsuite", name="coverage", tests=str(len(results.coverage)))
+        for row in results.coverage:
+            why = row.reason or f"judged by {', '.join(row.cases)}"
+            _case(suite, f"coverage.{row.requirement}", f"{row.requirement} {row.interface}"
+                  + ("" if row.declared else " (undeclared)"), row.verdict, why, 0)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

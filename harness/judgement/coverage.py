@@ -10,11 +10,42 @@ interfaces a requirement bears on, so a new scheme or requirement is a data edit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from harness.declaration.catalog import Catalogs
 from harness.declaration.profile import Authentication, DeviceProfile, Service
-from harness.observation.protocols import PROTOCOLS
+from harness.observation.protocols import LOGIN_PROTOCOLS, PROTOCOLS
 from harness.record.results import CaseResult, CoverageRow
 from harness.record.verdict import Verdict, aggregate
+
+
+@dataclass(frozen=True)
+class DiscoveredInterface:
+    """A port the unit answered on that the profile does not declare (from the run's scans), with
+    what it was seen to speak (None: nothing recognised it)."""
+
+    unit: str
+    port: int
+    transport: str  # "tcp" or "udp"
+    protocol: str | None
+
+    @property
+    def name(self) -> str:
+        """The name checks give it in `findings.covers` (a service name no declaration may take:
+        declared names are slugs without the transport)."""
+        return undeclared_name(self.transport, self.port)
+
+    def as_service(self) -> Service:
+        """The interface as a service, for `bears_on`: a login protocol counts as a password login
+        (nothing says otherwise), an unrecognised one as 'other'."""
+        proto = self.protocol if self.protocol in PROTOCOLS else "other"
+        auth = Authentication.PASSWORD if proto in LOGIN_PROTOCOLS else Authentication.NONE
+        return Service(name=f"undeclared-{self.port}", port=self.port, transport=self.transport, protocol=proto,
+                       purpose="not declared", authentication=auth)
+
+
+def undeclared_name(transport: str, port: int) -> str:
+    return f"undeclared-{transport}-{port}"
 
 
 def bears_on(kind: str, service: Service) -> bool:
@@ -23,8 +54,10 @@ def bears_on(kind: str, service: Service) -> bool:
     return not PROTOCOLS[str(service.protocol)].discovery_only  # function-services
 
 
-def _why_not(service: Service, requirement: str, cases: list[CaseResult]) -> str:
+def _why_not(service: Service, requirement: str, cases: list[CaseResult], declared: bool = True) -> str:
     if str(service.protocol) == "other":
+        if not declared:
+            return "answers, but nothing recognised what it speaks: no probe knows what to ask it"
         return "declared as protocol 'other': no probe knows what to ask it"
     if not PROTOCOLS[str(service.protocol)].has_probe:
         return f"no probe of this harness speaks {service.protocol}"
@@ -34,8 +67,10 @@ def _why_not(service: Service, requirement: str, cases: list[CaseResult]) -> str
 
 
 def coverage_matrix(cases: list[CaseResult], catalogs: Catalogs, profile: DeviceProfile, schemes: list[str],
-                    state: str | None = None) -> list[CoverageRow]:
-    """One row per (requirement with `bears_on`, unit, declared service it bears on)."""
+                    state: str | None = None, discovered: list[DiscoveredInterface] = ()) -> list[CoverageRow]:
+    """One row per (requirement with `bears_on`, unit, declared service or discovered interface it
+    bears on). A discovered interface is judged by the unit-wide checks of undeclared ports, which
+    name it in `covers`; an attacker reaches it as easily as a declared one."""
     rows: list[CoverageRow] = []
     seen: set[str] = set()
     for scheme in schemes:
@@ -44,17 +79,20 @@ def coverage_matrix(cases: list[CaseResult], catalogs: Catalogs, profile: Device
                 continue
             seen.add(req.id)
             for unit in profile.units:
-                for service in profile.services_for(unit, state):
+                targets = [(s, s.name, s.name, True) for s in profile.services_for(unit, state)]
+                targets += [(d.as_service(), d.name, f"undeclared-{d.port}", False)
+                            for d in discovered if d.unit == unit.name]
+                for service, key, label, declared in targets:
                     if not bears_on(req.bears_on, service):
                         continue
                     judged = [c for c in cases if req.id in c.requirements and c.unit == unit.name
-                              and (c.service == service.name or service.name in c.covers)]
-                    interface = f"{unit.name}:{service.name}/{service.transport}/{service.port}"
+                              and ((declared and c.service == key) or key in c.covers)]
                     rows.append(CoverageRow(
-                        requirement=req.id, unit=unit.name, service=service.name, interface=interface,
+                        requirement=req.id, unit=unit.name, service=key, declared=declared,
+                        interface=f"{unit.name}:{label}/{service.transport}/{service.port}",
                         protocol=str(service.protocol), cases=[c.id for c in judged],
                         verdict=aggregate(c.verdict for c in judged) if judged else Verdict.NOT_EVALUATED,
-                        reason="" if judged else _why_not(service, req.id, cases),
+                        reason="" if judged else _why_not(service, req.id, cases, declared),
                     ))
     return rows
 

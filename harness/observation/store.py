@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.declaration.profile import DeviceProfile, Service, Transport, Unit
+from harness.judgement.coverage import DiscoveredInterface
+from harness.judgement.exposure import load_exposure_data
 from harness.observation.probes.coap import CoapObservation, CoapProbe, CoapUnavailable, probe_writes
 from harness.observation.probes.coap import observe as coap_observe
 from harness.observation.probes.discovery import Advertised, DiscoveryResult, discover
@@ -214,6 +216,29 @@ class ObservationStore:
         return self._observe(unit, f"dtls-{port}", lambda: handshake_without_credentials(
             self.guard, unit.address, port, self.profile.limits.connect_timeout_s), asdict,
             lambda d: DtlsOutcome(**d))
+
+    def discovered(self, state: str | None = None) -> list[DiscoveredInterface]:
+        """Every undeclared port the run's own scans found answering, with what it was seen to
+        speak: read from what was observed, never by probing again (a run that scanned nothing
+        knows of no undeclared interface, and the coverage matrix then lists the declared ones)."""
+        names = {p.port: p.name for p in load_exposure_data().udp_ports}
+        found = []
+        for unit in self.profile.units:
+            declared = {(str(s.transport), s.port) for s in self.profile.services_for(unit, state)}
+            for transport in ("tcp", "udp"):
+                scan = self._memo.get(f"{FOLDER}/{unit.name}/{transport}-scan.json")
+                if scan is None or scan[0] != "ok":
+                    continue
+                for port in scan[1].open_ports:
+                    if (transport, port) in declared:
+                        continue
+                    if transport == "tcp":
+                        said = self._memo.get(f"{FOLDER}/{unit.name}/speaks-{port}.json")
+                        proto = said[1] if said and said[0] == "ok" else None
+                    else:
+                        proto = names.get(port)
+                    found.append(DiscoveredInterface(unit.name, port, transport, proto))
+        return found
 
     # ------------------------------------------------------------ facts from live cases
     def note(self, kind: str, unit: str, case: str, **data: Any) -> None:

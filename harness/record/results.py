@@ -71,7 +71,9 @@ class CoverageRow(_Model):
 
     requirement: str
     unit: str
-    service: str
+    service: str = Field(description="the declared service's name, or undeclared-<transport>-<port> for an "
+                         "interface the run found answering that the profile does not declare")
+    declared: bool = True
     interface: str = Field(description="unit:service/transport/port")
     protocol: str
     cases: list[str] = Field(default_factory=list)

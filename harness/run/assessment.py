@@ -263,7 +263,8 @@ class AssessmentRun:
             reason = reason or f"the disk holding the bundle filled up (writing {self.recorder.space.where})"
         with deferred_interrupts():
             today = datetime.now(UTC).date()
-            coverage = coverage_matrix(self.records, self.catalogs, self.profile, self.schemes, self.state)
+            coverage = coverage_matrix(self.records, self.catalogs, self.profile, self.schemes, self.state,
+                                       self.observations.discovered(self.state))
             reqs = requirement_results(self.records, self.catalogs, self.profile, self.schemes, today, coverage)
             results = Results(
                 device=self.device(), schemes=self.schemes, complete=complete, requirements=reqs,

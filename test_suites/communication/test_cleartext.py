@@ -11,6 +11,7 @@ service that did not answer is not judged on its declaration; it stays unjudged,
 import pytest
 
 from harness.declaration.profile import Authentication, Protocol, Transport
+from harness.judgement.coverage import undeclared_name
 from harness.judgement.exposure import load_exposure_data
 from harness.observation.probes.coap import CoapUnavailable
 from harness.observation.probes.portscan import ScanUnavailable
@@ -125,8 +126,8 @@ def _udp(unit, profile, observations, findings, device_state) -> list[dict]:
                           rule=f"cleartext.{proto}", fix=FIX_UDP)
         elif outcome == "unknown":
             findings.inconclusive(f"udp/{port} ({proto}): {why}", target=target, rule=f"cleartext.{proto}")
-        if svc is not None and outcome in ("fail", "clear", "unknown"):
-            findings.covers(svc.name)
+        if outcome in ("fail", "clear", "unknown"):
+            findings.covers(svc.name if svc is not None else undeclared_name("udp", port))
     return judged
 
 
@@ -141,9 +142,11 @@ def test_no_cleartext_interfaces(unit, profile, observations, evidence, findings
     # only when it answered (see _udp)
     findings.covers(*(s.name for s in profile.services_for(unit, device_state) if str(s.transport) == "tcp"))
     judged = []
-    for port, (proto, _) in sorted(protocols.items()):
+    for port, (proto, is_declared) in sorted(protocols.items()):
         why, record = _judge(port, proto, declared.get(port), observations, unit)
         judged.append({**record, "finding": why})
+        if not is_declared and proto is not None:  # an unrecognised port was seen, not judged
+            findings.covers(undeclared_name("tcp", port))
         target = f"{unit.name}:tcp/{port}"
         if why:
             findings.fail(f"{unit.name} exposes a clear-text interface: tcp/{port} {why}", target=target,

@@ -4,6 +4,7 @@ against the SSH policy in force (JC-STAR S1.1-12; ETSI EN 303 645 5.5-1). A gold
 
 import pytest
 
+from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import undeclared_ports
 from harness.judgement.policies import PolicyError
 from harness.judgement.ssh import evaluate
@@ -47,6 +48,7 @@ def test_ssh_on_undeclared_ports(unit, observations, policies, evidence, finding
         policy = policies.ssh()
     except PolicyError as e:
         inconclusive(f"SSH policy unusable: {e}")
+    findings.covers(*(undeclared_name("tcp", p) for p in ports))
     for port in ports:  # every port judged; trouble on one never hides a finding on another
         label = f"{unit.name}:undeclared/{port}"
         try:

@@ -8,6 +8,7 @@ violated rule is its own finding, naming the rule and the clause of the policy's
 
 import pytest
 
+from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import undeclared_ports
 from harness.judgement.policies import PolicyError
 from harness.judgement.tls import evaluate
@@ -57,6 +58,7 @@ def test_tls_configuration(endpoint, profile, observations, policies, evidence, 
 @pytest.mark.requirements("S1.1-12")
 def test_tls_on_undeclared_ports(unit, profile, observations, policies, evidence, findings, device_state):
     ports = list(undeclared_ports(observations, unit, device_state, ("https", "tls", "mqtts"), " that speaks TLS"))
+    findings.covers(*(undeclared_name("tcp", p) for p in ports))
     for port in ports:  # every port is judged; a FAIL on one is never hidden by trouble on another
         _judge(observations, policies, profile, evidence, findings, unit, port,
                f"{unit.name}:undeclared/{port}", f"port{port}-")

@@ -8,6 +8,7 @@ ports are measured too, with the default pair proven on them."""
 import pytest
 
 from harness.judgement.bruteforce import BruteForceRule, measure, needed_attempts
+from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import as_service, undeclared_ports
 from harness.observation.credentials import default_credentials
 from harness.observation.logins import probe_for
@@ -102,6 +103,7 @@ def test_brute_force_on_undeclared_services(unit, profile, guard, evidence, cata
     logins = undeclared_ports(observations, unit, device_state, LOGIN_PROTOCOLS, " that speaks a login protocol")
     for port, proto in sorted(logins.items()):
         svc, label = as_service(unit, port, proto)
+        findings.covers(undeclared_name("tcp", port))
         try:
             probe = probe_for(guard, unit.address, svc, profile, label)
             probe.probe_class = "brute"

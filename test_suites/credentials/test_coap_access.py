@@ -17,6 +17,7 @@ import pytest
 
 from harness.declaration.profile import Transport
 from harness.judgement.coap import judge_dtls, judge_reads, judge_writes
+from harness.judgement.coverage import undeclared_name
 from harness.observation.probes.coap import CoapUnavailable
 from harness.observation.probes.portscan import ScanUnavailable
 from harness.record.verdict import Verdict, inconclusive, not_applicable
@@ -89,5 +90,6 @@ def test_coap_access_on_undeclared_ports(unit, profile, guard, observations, evi
     records = []
     for port, proto in sorted(found.items()):
         label = f"{unit.name}:undeclared-{port}/udp/{port}"  # undeclared itself: exposure.udp_ports_declared
+        findings.covers(undeclared_name("udp", port))
         records.append(judge_endpoint(unit, port, proto, label, guard, observations, findings))
     evidence.write_json("coap-access-undeclared.json", {"unit": unit.name, "ports": found, "results": records})

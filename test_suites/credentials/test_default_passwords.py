@@ -8,6 +8,7 @@ other check to read."""
 
 import pytest
 
+from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import as_service, undeclared_ports
 from harness.observation.logins import decided, parallelism, probe_for, try_defaults
 from harness.observation.protocols import LOGIN_PROTOCOLS
@@ -62,6 +63,7 @@ def test_default_password_on_undeclared_services(unit, profile, guard, observati
         if proto not in LOGIN_PROTOCOLS:
             continue
         svc, label = as_service(unit, port, proto)
+        findings.covers(undeclared_name("tcp", port))
         try:
             probe = probe_for(guard, unit.address, svc, profile, label)
             result = try_defaults(probe, label, limits.max_login_attempts_per_service, parallelism(profile),

@@ -4,18 +4,23 @@ unit, and an agent that answers one lets anyone on the network read the device's
 data without a password: access without credentials and a default password at once. Every SNMP
 agent is asked, declared or found answering on UDP 161 by the UDP scan; each well-known
 community is tried for a read of sysDescr (class `auth`), v2c, then v1 if no v2c read answered, and the agent's SNMPv3
-engine is asked for, which tells an agent that ignores every community from no agent at all.
-Clear text (S1.1-12) is not judged here: a v3 agent may still run without privacy."""
+engine is asked for, which tells an agent that ignores every community from no agent at all;
+an SNMPv3 agent is also asked as the users agents ship without authentication (noAuthNoPriv).
+Under `--allow intrusive` a community that reads is tried for writing (a MIB-II string object
+SET to the value it holds, then a marker, then back, each read back): a writable one is worse.
+Clear text (S1.1-12) is judged by the clear-text check."""
 
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from harness.judgement.coverage import undeclared_name
 from harness.observation.communities import default_communities
 from harness.observation.probes.portscan import ScanUnavailable
-from harness.observation.probes.snmp import SnmpProbe
+from harness.observation.probes.snmp import SnmpProbe, write_test
 from harness.record.verdict import inconclusive, not_applicable
 
+COMMUNITY = {c.id: c.community for c in default_communities().entries}
 FIX = ("Switch SNMP off, or use SNMPv3 only, with per-unit credentials and privacy (authPriv); never ship an "
        "agent that answers a factory community such as 'public'.")
 VERSIONS = ("v2c", "v1")
@@ -37,6 +42,33 @@ def _agents(unit, profile, observations, device_state) -> dict[int, str]:
     return agents
 
 
+def _writes(guard, probe, accepted: list[dict], label: str, findings) -> list[dict]:
+    """Whether each community that reads also writes (class `intrusive`; see `write_test`)."""
+    if "intrusive" not in guard.allowed_classes:
+        findings.not_evaluated(f"{label}: whether {', '.join(repr(r['entry']) for r in accepted)} also write(s) is "
+                               "tried only under --allow intrusive (the value is put back)", target=label,
+                               rule="snmp-community-writable")
+        return []
+    results = []
+    with guard.probe_class("intrusive"):
+        for r in accepted:
+            result = {"entry": r["entry"], **write_test(probe, COMMUNITY[r["entry"]], r["version"])}
+            results.append(result)
+            row = next((t for t in result["tries"] if t.get("outcome") == "accepted"), None)
+            if row is not None:
+                proof = "; a marker SET after it was read back" if row.get("took_effect") else ""
+                undone = "" if row["restored"] else (f". The original could NOT be proven restored: check "
+                                                     f"{row['object']}")
+                findings.fail(f"{label}: the factory community '{r['entry']}' also writes: a SET of {row['object']} "
+                              f"to the value it held was accepted{proof}{undone}", target=label,
+                              rule=f"snmp-community-writable.{r['entry']}", fix=FIX)
+            elif result["outcome"] == "undetermined":
+                findings.inconclusive(f"{label}: whether '{r['entry']}' writes could not be told: no MIB-II string "
+                                      "object took a SET and none refused the community", target=label,
+                                      rule="snmp-community-writable")
+    return results
+
+
 @pytest.mark.requirements("S1.1-01", "S1.1-02", "LA-2")
 @pytest.mark.probe_class("auth")
 def test_snmp_default_community(unit, profile, guard, observations, evidence, findings, device_state):
@@ -50,8 +82,7 @@ def test_snmp_default_community(unit, profile, guard, observations, evidence, fi
     records = []
     for port, name in sorted(agents.items()):
         label = f"{unit.name}:{name}/udp/{port}"
-        if not name.startswith("undeclared-"):
-            findings.covers(name)
+        findings.covers(undeclared_name("udp", port) if name.startswith("undeclared-") else name)
         probe = SnmpProbe(guard, unit.address, port, timeout)
         rows: list[dict] = []
         for version in VERSIONS:  # v1 only for an agent that answered no v2c read: it would add nothing
@@ -63,19 +94,30 @@ def test_snmp_default_community(unit, profile, guard, observations, evidence, fi
             if any(r["answered"] for r in rows):
                 break
         engine = probe.v3_engine()
-        records.append({"endpoint": label, "declared": not name.startswith("undeclared-"), "tried": rows,
-                        "snmpv3_engine_answered": engine is not None,
-                        "community_list_version": communities.version})
+        v3 = [{"entry": u.id, "source": u.source, "outcome": outcome, "detail": detail}
+              for u in communities.v3_users[:max(0, cap - len(rows))]
+              for outcome, detail in [probe.v3_user(u.user)]] if engine is not None else []
+        record = {"endpoint": label, "declared": not name.startswith("undeclared-"), "tried": rows,
+                  "snmpv3_engine_answered": engine is not None, "snmpv3_noauth_users": v3,
+                  "community_list_version": communities.version}
+        records.append(record)
         accepted = [r for r in rows if r["answered"]]
         for r in accepted:
             findings.fail(f"{label} answers the factory SNMP community '{r['entry']}' ({r['version']}): anyone on "
                           f"the network reads its management data without a password (sysDescr: {r['detail']!r})",
                           target=label, rule=f"snmp-community.{r['entry']}", fix=FIX)
+        for u in (u for u in v3 if u["outcome"] == "answered"):
+            findings.fail(f"{label} answers the SNMPv3 user '{u['entry']}' with no authentication at all "
+                          f"(noAuthNoPriv): anyone on the network reads it without a password ({u['detail']!r})",
+                          target=label, rule=f"snmp-v3-noauth.{u['entry']}", fix=FIX)
         if accepted:
+            record["writes"] = _writes(guard, probe, accepted, label, findings)
+        if accepted or any(u["outcome"] == "answered" for u in v3):
             continue
         if engine is not None:
-            findings.passed(f"{label}: none of {len(rows)} factory community reads answered; the agent answers "
-                            "SNMPv3 discovery, so it is there and refuses them", target=label)
+            findings.passed(f"{label}: none of {len(rows)} factory community reads answered, nor {len(v3)} SNMPv3 "
+                            "user(s) without authentication; the agent answers SNMPv3 discovery, so it is there and "
+                            "refuses them", target=label)
         else:
             findings.inconclusive(f"{label}: no answer to {len(rows)} factory community reads nor to SNMPv3 "
                                   "discovery: no agent answered, so nothing can be judged", target=label)

@@ -8,6 +8,7 @@ password checks never count it as a default pair."""
 
 import pytest
 
+from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import as_service, undeclared_ports
 from harness.observation.logins import probe_for
 from harness.observation.probes.login import Access, Unreachable
@@ -46,6 +47,7 @@ def test_no_unauthenticated_access_on_undeclared_services(unit, profile, guard, 
         if proto not in ANONYMOUS_PROTOCOLS:
             continue
         svc, label = as_service(unit, port, proto)
+        findings.covers(undeclared_name("tcp", port))
         try:
             access = probe_for(guard, unit.address, svc, profile, label).anonymous_access()
         except Unreachable as e:

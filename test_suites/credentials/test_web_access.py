@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from harness.declaration.profile import Protocol, Service, TlsExpectation
+from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import undeclared_ports
 from harness.judgement.web_access import judge_pages, judge_state_changes
 from harness.observation.probes.http_client import exchange
@@ -116,6 +117,7 @@ def test_web_access_on_undeclared_ports(unit, profile, guard, observations, evid
     records = []
     for port, proto in sorted(web.items()):
         label = f"{unit.name}:undeclared-{port}/{port}"
+        findings.covers(undeclared_name("tcp", port))
         try:
             records.append(judge_port(unit, port, proto == "https", None, label, guard, profile, findings,
                                       observations))

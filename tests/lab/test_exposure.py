@@ -248,3 +248,5 @@ def test_a_declared_service_no_probe_speaks_is_never_passed_over(assessments, tm
         judged = [r for r in run.results["coverage"] if r["requirement"] == rid and r["service"] != "sensor"]
         assert judged and all(r["cases"] and r["verdict"] in ("PASS", "ADVISORY") for r in judged), judged
     assert run.code == 3 and "not judged: hub:sensor/udp/69" in harness("report", str(run.out)).stdout
+    junit = harness("report", str(run.out), "--format", "junit").stdout
+    assert 'name="S1.1-01 hub:sensor/udp/69"' in junit and "no probe of this harness speaks tftp" in junit

@@ -105,3 +105,39 @@ def test_validate_warns_about_services_no_probe_speaks(tmp_path):
     assert "LA-2, S1.1-01, S1.1-12" in warning
     r = harness("profile", "validate", "--schema-only", str(path))
     assert r.returncode == 0 and "warning: service 'tftp'" in r.stderr, r.stderr
+
+
+def test_interfaces_the_scans_found_undeclared_are_rows_too(tmp_path):
+    """An attacker reaches an undeclared port as easily as a declared one: each one the run found
+    answering is a row for every requirement that bears on it, judged by the checks of undeclared
+    ports (which name it in `covers`), and one nothing recognised keeps its requirements from PASS."""
+    from harness.judgement.coverage import DiscoveredInterface, undeclared_name
+
+    profile, _ = _profile(tmp_path, [s for s in PROFILE["services"] if s["name"] != "tftp"])
+    catalogs = load_catalogs()
+    found = [DiscoveredInterface("s1", 23, "tcp", "telnet"), DiscoveredInterface("s1", 9999, "tcp", None),
+             DiscoveredInterface("s1", 1900, "udp", "ssdp")]
+    telnet = undeclared_name("tcp", 23)
+    cases = [
+        *_cases(),
+        CaseResult(id="credentials.no_unauthenticated_access_on_undeclared_services[s1]",
+                   check="credentials.no_unauthenticated_access_on_undeclared_services", verdict=Verdict.FAIL,
+                   requirements=["S1.1-01", "LA-2"], unit="s1", covers=[telnet]),
+    ]
+    cases[2] = cases[2].model_copy(update={"covers": ["ssh", telnet]})  # clear text judged the telnet port
+    coverage = coverage_matrix(cases, catalogs, profile, profile.schemes, discovered=found)
+    rows = {(r.requirement, r.service): r for r in coverage}
+    judged = rows[("S1.1-01", telnet)]
+    assert judged.declared is False and judged.interface == "s1:undeclared-23/tcp/23"
+    assert judged.verdict is Verdict.FAIL and judged.cases == ["credentials.no_unauthenticated_access_on_undeclared_"
+                                                               "services[s1]"]
+    assert rows[("S1.1-12", telnet)].verdict is Verdict.PASS
+    # a login protocol counts as a password login: default passwords and brute force bear on it
+    assert rows[("S1.1-02", telnet)].verdict is Verdict.NOT_EVALUATED
+    unknown = rows[("S1.1-01", undeclared_name("tcp", 9999))]
+    assert unknown.verdict is Verdict.NOT_EVALUATED and "nothing recognised what it speaks" in unknown.reason
+    assert not [r for r in coverage if r.service == undeclared_name("udp", 1900)]  # discovery only
+    reqs = {r.id: r for r in requirement_results(cases, catalogs, profile, profile.schemes, date(2026, 12, 1),
+                                                 coverage)}
+    assert reqs["S1.1-12"].verdict is Verdict.NOT_EVALUATED
+    assert reqs["S1.1-12"].unjudged == ["s1:undeclared-9999/tcp/9999"]

@@ -1,5 +1,6 @@
 """The SNMP community probe against real Net-SNMP agents on loopback: one that answers the factory
-community, one that speaks SNMPv3 only, and an address where nothing listens. (The lab proves the
+communities (one of them read-write) and an SNMPv3 user without authentication, one that speaks
+SNMPv3 with privacy only, and an address where nothing listens. (The lab proves the
 check both ways: the camera's "public" agent FAILs, the router's SNMPv3-only agent PASSes.)"""
 
 import shutil
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from harness.observation.probes.snmp import SnmpProbe
+from harness.observation.probes.snmp import WRITE_TARGETS, SnmpProbe, write_test
 from harness.observation.scope import Scope, ScopeGuard, exchange_deadline
 
 PORT = 16161
@@ -23,7 +24,9 @@ def agents(tmp_path_factory):
         pytest.fail("snmpd is not installed (scripts/setup.sh installs it: apt-get install snmpd)")
     tmp = tmp_path_factory.mktemp("snmpd")
     procs = []
-    for address, conf in ((PUBLIC, "rocommunity public 127.0.0.0/8\nsysDescr Sensor-1 firmware 3.1\n" + V3_USER),
+    for address, conf in ((PUBLIC, "rocommunity public 127.0.0.0/8\nrwcommunity private 127.0.0.0/8\n"
+                                   "sysDescr Sensor-1 firmware 3.1\nsysContact pinned@example.invalid\n"
+                                   "createUser initial\nrouser initial noauth\n" + V3_USER),
                           (V3_ONLY, V3_USER)):
         (tmp / address).mkdir()
         (tmp / address / "snmpd.conf").write_text(conf)
@@ -48,7 +51,7 @@ def probe(address):
 def test_a_factory_community_is_read_and_a_wrong_one_is_not(agents):
     assert probe(PUBLIC).read("public", "v2c") == (True, "Sensor-1 firmware 3.1")
     assert probe(PUBLIC).read("public", "v1")[0] is True
-    answered, why = probe(PUBLIC).read("private", "v2c")
+    answered, why = probe(PUBLIC).read("iot-harness-wrong", "v2c")
     assert answered is False and "no answer" in why
 
 
@@ -65,3 +68,30 @@ def test_an_address_out_of_scope_is_refused_before_any_datagram():
 
     with pytest.raises(ScopeViolation):
         SnmpProbe(ScopeGuard(Scope.build([PUBLIC])), "127.0.0.99", PORT, TIMEOUT).read("public", "v2c")
+
+
+def test_a_read_write_community_is_proven_writable_and_put_back(agents):
+    location = dict(WRITE_TARGETS)["sysLocation"]
+    before = probe(PUBLIC).get("private", "v2c", location)
+    result = write_test(probe(PUBLIC), "private", "v2c")
+    assert result["outcome"] == "accepted", result
+    (row,) = result["tries"]
+    assert row["object"] == "sysLocation" and row["set_same_value"] == "noError"
+    assert row["took_effect"] is True and row["restored"] is True
+    assert probe(PUBLIC).get("private", "v2c", location) == before  # really put back
+
+
+def test_a_read_only_community_is_refused_and_a_pinned_object_proves_nothing(agents):
+    result = write_test(probe(PUBLIC), "public", "v2c")
+    assert result["outcome"] == "refused" and result["tries"][0]["set_same_value"] == "noAccess"
+    # Net-SNMP pins an object its configuration sets: the refusal is of the object, not the community
+    contact = dict(WRITE_TARGETS)["sysContact"]
+    assert probe(PUBLIC).set("private", "v2c", contact, "x") == ("undetermined", "notWritable")
+
+
+def test_an_snmpv3_user_without_authentication_is_told_from_one_that_needs_it(agents):
+    outcome, detail = probe(PUBLIC).v3_user("initial")
+    assert outcome == "answered" and detail == "Sensor-1 firmware 3.1"
+    assert probe(V3_ONLY).v3_user("initial")[0] == "unknown-user"
+    assert probe(V3_ONLY).v3_user("labv3")[0] == "refused"  # known, but not without authentication
+    assert probe(NOTHING).v3_user("initial")[0] == "no-answer"

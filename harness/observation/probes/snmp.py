@@ -14,12 +14,19 @@ overall deadline here.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass
 
 from harness.observation.scope import ScopeGuard, exchange_deadline
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
+# writable in every MIB-II agent unless its configuration pins them; a write test puts each back
+WRITE_TARGETS = (("sysLocation", "1.3.6.1.2.1.1.6.0"), ("sysContact", "1.3.6.1.2.1.1.4.0"),
+                 ("sysName", "1.3.6.1.2.1.1.5.0"))
 MAX_SHOWN = 200  # characters of sysDescr kept as evidence
+# SET error statuses that refuse the *community* (RFC 3416 §4.2.5; RFC 3584 §4.4 maps them to v1's
+# noSuchName/readOnly): anything else (notWritable, wrongValue, ...) refuses the object or value
+REFUSED_WRITE = ("noAccess", "authorizationError", "readOnly")
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,99 @@ class SnmpProbe:
             return True, f"answered with error status {status.prettyPrint()}"
         return True, " ".join(str(v.prettyPrint()) for _, v in binds)[:MAX_SHOWN]
 
+    def get(self, community: str, version: str, oid: str) -> tuple[bool, str]:
+        """A GET of one object: (answered, its value or why not)."""
+        from pysnmp.hlapi.v3arch.asyncio import (
+            CommunityData,
+            ContextData,
+            ObjectIdentity,
+            ObjectType,
+            SnmpEngine,
+            UdpTransportTarget,
+            get_cmd,
+        )
+
+        async def ask():
+            target = await UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
+            return await get_cmd(SnmpEngine(), CommunityData(community, mpModel=1 if version == "v2c" else 0),
+                                 target, ContextData(), ObjectType(ObjectIdentity(oid)))
+
+        try:
+            error, status, _, binds = self._run(ask)
+        except (TimeoutError, OSError) as e:
+            return False, f"no answer ({type(e).__name__})"
+        if error or status:
+            return False, str(error or status.prettyPrint())
+        return True, " ".join(str(v.prettyPrint()) for _, v in binds)[:MAX_SHOWN]
+
+    def set(self, community: str, version: str, oid: str, value: str) -> tuple[str, str]:
+        """A SET of one string object: ("accepted" | "refused" | "undetermined" | "no-answer", detail).
+        Only an error status that refuses the community is a refusal (REFUSED_WRITE)."""
+        from pysnmp.hlapi.v3arch.asyncio import (
+            CommunityData,
+            ContextData,
+            ObjectIdentity,
+            ObjectType,
+            OctetString,
+            SnmpEngine,
+            UdpTransportTarget,
+            set_cmd,
+        )
+
+        async def ask():
+            target = await UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
+            return await set_cmd(SnmpEngine(), CommunityData(community, mpModel=1 if version == "v2c" else 0),
+                                 target, ContextData(), ObjectType(ObjectIdentity(oid), OctetString(value)))
+
+        try:
+            error, status, _, _ = self._run(ask)
+        except (TimeoutError, OSError) as e:
+            return "no-answer", f"no answer ({type(e).__name__})"
+        if error:
+            return "no-answer", str(error)
+        if status:
+            name = status.prettyPrint()
+            return ("refused" if name in REFUSED_WRITE else "undetermined"), name
+        return "accepted", "noError"
+
+    def v3_user(self, user: str) -> tuple[str, str]:
+        """A noAuthNoPriv read as `user`: ("answered" | "unknown-user" | "refused" | "no-answer",
+        detail). An agent that knows the user but wants authentication refuses in one of two ways:
+        a usmStatsUnsupportedSecLevels report, or (Net-SNMP, whose access control decides) an
+        authorizationError; both are refusals."""
+        from pysnmp.hlapi.v3arch.asyncio import (
+            ContextData,
+            ObjectIdentity,
+            ObjectType,
+            SnmpEngine,
+            UdpTransportTarget,
+            UsmUserData,
+            get_cmd,
+        )
+
+        async def ask():
+            target = await UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
+            return await get_cmd(SnmpEngine(), UsmUserData(user), target, ContextData(),
+                                 ObjectType(ObjectIdentity(SYS_DESCR)))
+
+        try:
+            error, status, _, binds = self._run(ask)
+        except (TimeoutError, OSError) as e:
+            return "no-answer", f"no answer ({type(e).__name__})"
+        text = str(error or "")
+        if "nknown" in text and "ser" in text:
+            return "unknown-user", text
+        if "ecurity level" in text or "nsupportedSecLevel" in text:
+            return "refused", text
+        if error:
+            return "no-answer", text
+        if status:
+            name = status.prettyPrint()
+            if name in ("authorizationError", "noAccess"):
+                return "refused", f"error status {name}"
+            return "answered", f"answered with error status {name}"
+        return "answered", " ".join(str(v.prettyPrint()) for _, v in binds)[:MAX_SHOWN]
+
     def v3_engine(self) -> str | None:
         """The agent's SNMPv3 engine ID from the discovery exchange, or None without a v3 answer."""
         from pysnmp.hlapi.v3arch.asyncio import (
@@ -95,3 +195,33 @@ class SnmpProbe:
         if "unknownUserName" in text or "usmStatsUnknownUserNames" in text or "Unknown USM user" in text:
             return text
         return None
+
+
+def write_test(probe: SnmpProbe, community: str, version: str) -> dict:
+    """Whether a community that reads can also write, proven on the first writable MIB-II string
+    object: the value it holds is SET back first (valid by construction, so a refused value cannot
+    pass for a refused community); only when that is accepted is a marker SET, read back, and the
+    original SET and read back. An object the agent will not write (notWritable: pinned by its
+    configuration) moves the test to the next one; a refusal of the community ends it."""
+    tries: list[dict] = []
+    marker = f"iot-label-harness-{secrets.token_hex(4)}"
+    for name, oid in WRITE_TARGETS:
+        ok, original = probe.get(community, version, oid)
+        if not ok:
+            tries.append({"object": name, "oid": oid, "skipped": f"not read: {original}"})
+            continue
+        outcome, detail = probe.set(community, version, oid, original)
+        row: dict = {"object": name, "oid": oid, "set_same_value": detail, "outcome": outcome, "restored": None}
+        tries.append(row)
+        if outcome == "refused":
+            break
+        if outcome != "accepted":
+            continue
+        probe.set(community, version, oid, marker)
+        row["took_effect"] = probe.get(community, version, oid) == (True, marker)
+        back, _ = probe.set(community, version, oid, original)
+        row["restored"] = back == "accepted" and probe.get(community, version, oid) == (True, original)
+        break
+    outcomes = [t.get("outcome") for t in tries]
+    verdict = "accepted" if "accepted" in outcomes else "refused" if "refused" in outcomes else "undetermined"
+    return {"community_version": version, "outcome": verdict, "tries": tries}
