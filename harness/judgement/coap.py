@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.judgement.disclosure import COAP_CONTENT_TYPES
 from harness.judgement.web_access import exposed_secrets, fields_of_body
 from harness.observation.probes.coap import CoapObservation
 from harness.observation.probes.dtls import DtlsOutcome
@@ -22,8 +23,6 @@ from harness.record.verdict import Verdict
 FIX_WRITE = ("Require authentication for every CoAP request that changes state: serve CoAP only over DTLS (or "
              "OSCORE) with per-unit credentials, and refuse PUT/POST/DELETE from clients without them (4.01).")
 FIX_SECRETS = "Never serve configuration or secrets over CoAP to a client that has not authenticated."
-# CoAP Content-Format registry numbers (RFC 7252 §12.3) for the bodies the field rules can read
-CONTENT_TYPES = {0: "text/plain", 40: "application/link-format", 41: "application/xml", 50: "application/json"}
 
 
 @dataclass
@@ -40,7 +39,7 @@ def judge_reads(seen: CoapObservation) -> list[CoapFinding]:
     for read in seen.reads:
         if "body" not in read or not str(read.get("code", "")).startswith("2."):
             continue
-        fields = fields_of_body(read["body"], CONTENT_TYPES.get(read.get("content_format")), read["path"], "coap")
+        fields = fields_of_body(read["body"], COAP_CONTENT_TYPES.get(read.get("content_format")), read["path"], "coap")
         names = exposed_secrets(fields)
         if names:
             out.append(CoapFinding(Verdict.FAIL, "coap.secrets_served", read["path"],

@@ -153,3 +153,21 @@ def snmp_advertised(scan) -> list[Advertised]:
             first = text.strip().splitlines()[0].strip()
             out.append(Advertised("snmp", f"udp/{port} community public", "sysDescr", first))
     return out
+
+
+# CoAP Content-Format registry numbers (RFC 7252 §12.3) for the bodies the field rules can read
+COAP_CONTENT_TYPES = {0: "text/plain", 40: "application/link-format", 41: "application/xml", 50: "application/json"}
+
+
+def coap_advertised(seen) -> list[Advertised]:
+    """What a CoAP port serves to anyone (its resources, read once by the CoAP observation), as
+    the field pairs the disclosure rules read: a status resource naming a serial or a firmware
+    version discloses it like a web page would."""
+    from harness.judgement.web_access import fields_of_body
+
+    out: list[Advertised] = []
+    for read in seen.reads:
+        if "body" in read and str(read.get("code", "")).startswith("2."):
+            where = f"coap udp/{seen.port}{read['path']}"
+            out += fields_of_body(read["body"], COAP_CONTENT_TYPES.get(read.get("content_format")), where, "coap")
+    return out

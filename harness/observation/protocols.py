@@ -58,6 +58,11 @@ PROTOCOLS: dict[str, ProtocolSpec] = {p.name: p for p in (
     ProtocolSpec("upnp", usual_ports=(5000, 49152), spoken=True),
     ProtocolSpec("ssdp", transport="udp", usual_ports=(1900,), discovery_only=True, spoken=True),
     ProtocolSpec("mdns", transport="udp", usual_ports=(5353,), discovery_only=True, spoken=True),
+    # name and service discovery nothing here queries: no functions or settings behind them, so access
+    # control and clear text do not bear on them (an ONVIF camera's WS-Discovery is declared so)
+    ProtocolSpec("ws-discovery", transport="udp", usual_ports=(3702,), discovery_only=True),
+    ProtocolSpec("llmnr", transport="udp", usual_ports=(5355,), discovery_only=True),
+    ProtocolSpec("netbios-ns", transport="udp", usual_ports=(137,), discovery_only=True),
     ProtocolSpec("coap", transport="udp", usual_ports=(5683,), spoken=True),
     # CoAP over DTLS (RFC 7252 §9): encrypted, but sslyze speaks no DTLS, so not a `tls` protocol
     ProtocolSpec("coaps", transport="udp", usual_ports=(5684,), spoken=True),

@@ -78,6 +78,12 @@ def _judge_udp(unit, port: int, proto: str | None, svc, scan, observations) -> t
         except CoapUnavailable as e:
             return ("unknown" if answered else "silent"), f"no CoAP answer: {e}", record
         record["listing"] = seen.listing["code"]
+        if seen.listing["code"] == "4.01" and not any(str(r.get("code", "")).startswith("2.") for r in seen.reads):
+            # an OSCORE-protected server (RFC 8613) refuses every unprotected request with 4.01:
+            # its traffic is encrypted end to end inside plain CoAP, which no probe without its
+            # security context can tell from a server that merely wants a token
+            return "unknown", ("CoAP answers every unprotected request with 4.01 Unauthorized: it may be protected "
+                               "by OSCORE, which no probe without its security context can confirm; attest it"), record
         return "fail", (f"CoAP without DTLS (it answered /.well-known/core with {seen.listing['code']}): "
                         "requests, readings and commands cross the network in clear text, and anyone on it can "
                         "forge them"), record

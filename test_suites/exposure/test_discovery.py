@@ -1,5 +1,6 @@
-"""What the unit tells anyone who asks, without a password: mDNS/DNS-SD, SSDP/UPnP, SNMP, and
-every page its web services serve without credentials (declared ports and found ones).
+"""What the unit tells anyone who asks, without a password: mDNS/DNS-SD, SSDP/UPnP, SNMP, the
+resources its CoAP services serve, and every page its web services serve without credentials
+(declared ports and found ones).
 
 Disclosure (ETSI EN 303 645 5.6-2, minimise unauthenticated disclosure of security-relevant
 information): JC-STAR ★1 has no item of its own for it, so it is judged under S1.1-13 (no
@@ -9,28 +10,37 @@ that the model can be identified (S1.1-10).
 
 import pytest
 
-from harness.declaration.profile import Protocol, TlsExpectation
-from harness.judgement.disclosure import SOURCE, find, model_mentions, snmp_advertised, summarise
+from harness.declaration.profile import Protocol, TlsExpectation, Transport
+from harness.judgement.disclosure import SOURCE, coap_advertised, find, model_mentions, snmp_advertised, summarise
 from harness.judgement.web_access import fields_of
+from harness.observation.probes.coap import CoapUnavailable
 from harness.observation.probes.login import Unreachable
 from harness.observation.probes.portscan import ScanUnavailable
 from harness.record.verdict import fail, inconclusive, not_applicable
 
 
-def _advertised(observations, unit, evidence):
+def _advertised(observations, unit, evidence, profile, state=None):
     disc = observations.discovery(unit)
     try:
-        advertised = disc.advertised + snmp_advertised(observations.udp_scan(unit))
+        scan = observations.udp_scan(unit)
     except ScanUnavailable as e:
-        inconclusive(f"the UDP scan of {unit.address} (SNMP) did not complete: {e}")
+        inconclusive(f"the UDP scan of {unit.address} (SNMP, CoAP) did not complete: {e}")
+    advertised = disc.advertised + snmp_advertised(scan)
+    declared = {s.port for s in profile.services_for(unit, state) if s.transport is Transport.UDP
+                and str(s.protocol) == "coap"}
+    for port in sorted(declared | ({5683} & set(scan.open_ports))):
+        try:
+            advertised += coap_advertised(observations.coap(unit, port))
+        except CoapUnavailable as e:
+            disc.notes.append(f"CoAP udp/{port}: {e}")
     for i, (url, xml) in enumerate(sorted(disc.descriptions.items())):
         evidence.write_text(f"upnp-description-{i + 1}.xml", f"<!-- {url} -->\n{xml}")
     return disc, advertised
 
 
 @pytest.mark.requirements("S1.1-13")
-def test_discovery_disclosure(unit, profile, observations, evidence):
-    disc, advertised = _advertised(observations, unit, evidence)
+def test_discovery_disclosure(unit, profile, observations, evidence, device_state):
+    disc, advertised = _advertised(observations, unit, evidence, profile, device_state)
     found = find(advertised, profile, unit)
     evidence.write_json("discovery.json", {
         "unit": unit.name,
@@ -58,16 +68,16 @@ def test_discovery_disclosure(unit, profile, observations, evidence):
 
 
 @pytest.mark.requirements("S1.1-10")
-def test_model_identifiable(unit, profile, observations, evidence):
-    _, advertised = _advertised(observations, unit, evidence)
+def test_model_identifiable(unit, profile, observations, evidence, device_state):
+    _, advertised = _advertised(observations, unit, evidence, profile, device_state)
     mentions = model_mentions(advertised, profile.identity.model)
     evidence.write_json("model-identification.json", {
         "unit": unit.name, "declared_model": profile.identity.model,
         "advertised_by_the_unit": [a.as_dict() for a in mentions],
     })
     if not mentions:
-        inconclusive(f"{unit.name} does not name its model ({profile.identity.model}) in mDNS, SSDP/UPnP or "
-                     "SNMP; S1.1-10 is then shown by the label or the user interface (attach a photo or "
+        inconclusive(f"{unit.name} does not name its model ({profile.identity.model}) in mDNS, SSDP/UPnP, "
+                     "SNMP or CoAP; S1.1-10 is then shown by the label or the user interface (attach a photo or "
                      "screenshot)")
 
 

@@ -201,3 +201,71 @@ def test_a_refused_value_is_not_a_refused_client():
     assert setting["outcome"] == "undetermined"
     verdicts = {f.verdict for f in judge_writes(attempts)}
     assert verdicts == {Verdict.INCONCLUSIVE}, judge_writes(attempts)
+
+
+class _Seen:
+    """The two observations the clear-text rule for UDP reads, as a run would have recorded them."""
+
+    def __init__(self, coap=None, dtls=None):
+        self._coap, self._dtls = coap, dtls
+
+    def coap(self, unit, port):
+        if isinstance(self._coap, Exception):
+            raise self._coap
+        return self._coap
+
+    def dtls(self, unit, port):
+        return self._dtls
+
+
+def test_udp_clear_text_rule_tells_plain_coap_from_protected_and_from_silence():
+    from harness.observation.probes.coap import CoapObservation
+    from harness.observation.probes.dtls import DtlsOutcome
+    from harness.observation.probes.portscan import PortScan
+    from test_suites.communication.test_cleartext import _judge_udp
+
+    def scan(*open_ports):
+        return PortScan(address="u", command="nmap", elapsed_s=0.1, open_ports=list(open_ports),
+                        states={p: "open" for p in open_ports}, xml="")
+
+    plain = CoapObservation(5683, {"code": "2.05"}, reads=[{"path": "/", "code": "2.05", "body": "x"}])
+    assert _judge_udp(None, 5683, "coap", object(), scan(5683), _Seen(plain))[0] == "fail"
+    # OSCORE-protected (RFC 8613): every unprotected request refused with 4.01, never called clear text
+    guarded = CoapObservation(5683, {"code": "4.01"}, reads=[{"path": "/", "code": "4.01", "body": ""}])
+    outcome, why, _ = _judge_udp(None, 5683, "coap", object(), scan(5683), _Seen(guarded))
+    assert outcome == "unknown" and "OSCORE" in why
+    # declared, but nothing answered: not judged on the declaration's word
+    silent = _judge_udp(None, 5683, "coap", object(), scan(), _Seen(CoapUnavailable("no CoAP answer")))
+    assert silent[0] == "silent"
+    refused = DtlsOutcome("refused", "the handshake without a credential was refused")
+    assert _judge_udp(None, 5684, "coaps", object(), scan(5684), _Seen(dtls=refused))[0] == "clear"
+    assert _judge_udp(None, 69, "tftp", None, scan(69), _Seen())[0] == "fail"
+    assert _judge_udp(None, 69, "tftp", object(), scan(), _Seen())[0] == "silent"
+
+
+def test_a_coap_status_resource_discloses_like_a_web_page(tmp_path):
+    """A serial number or firmware version served to anyone over CoAP is the same disclosure as on
+    a web page (S1.1-13, ETSI 5.6-2); libcoap's example texts disclose nothing."""
+    import yaml
+
+    from harness.declaration.profile import load_profile
+    from harness.judgement.disclosure import coap_advertised, find
+    from harness.observation.probes.coap import CoapObservation
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({
+        "identity": {"vendor": "V", "model": "Sensor-1", "firmware_version": "unknown"},
+        "units": [{"name": "s1", "address": "127.0.0.5"}], "credentials": {"kind": "unique-per-unit"},
+        "services": [{"name": "coap", "port": 5683, "transport": "udp", "protocol": "coap", "purpose": "readings",
+                      "authentication": "none"}],
+        "schemes": ["jc-star-1"]}))
+    profile = load_profile(path)
+    status = CoapObservation(5683, {"code": "2.05"}, reads=[
+        {"path": "/status", "code": "2.05", "content_format": 50,
+         "body": '{"serialNumber": "SN-20931-7741", "firmwareVersion": "3.1.4"}'},
+        {"path": "/", "code": "2.05", "content_format": 0,
+         "body": "This is a test server made with libcoap (see https://libcoap.net)"}])
+    kinds = {d.kind for d in find(coap_advertised(status), profile, profile.units[0])}
+    assert "serial-number" in kinds and any("firmware" in k for k in kinds), kinds
+    plain = CoapObservation(5683, {"code": "2.05"}, reads=[status.reads[1]])
+    assert find(coap_advertised(plain), profile, profile.units[0]) == []

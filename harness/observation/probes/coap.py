@@ -15,7 +15,10 @@ Writes (`probe_writes`) are `intrusive`: the probe changes one setting and puts 
 writes only a resource whose whole value it holds and that read the same twice (a reading that
 changes by itself is not a setting, and could not be proven restored), and proves the restore by
 reading the original back. It never DELETEs a resource of the device's own: it creates one of
-its own name and deletes that, which proves the same permission and leaves nothing behind.
+its own name and deletes that, which proves the same permission and leaves nothing behind. It
+never POSTs: what a POST does is the resource's to define (often an action, a reboot or a
+reset), while a PUT of the value a setting already holds proves the same permission and does
+nothing.
 """
 
 from __future__ import annotations
