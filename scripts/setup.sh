@@ -26,6 +26,7 @@ APT_PACKAGES=(
   mosquitto                                             # MQTT, anonymous and TLS+password
   avahi-daemon                                          # cam/hub: mDNS/DNS-SD advertisements
   snmpd                                                 # cam: SNMP agent with community "public"
+  tftpd-hpa                                             # router: the firmware-recovery TFTP server left on
   testssl.sh                                            # independent TLS cross-check (project tests)
   swupdate                                              # hub, router: the update agent (CMS-signed .swu, anti-rollback)
   curl                                                  # hub: pulls updates over TLS from its update server

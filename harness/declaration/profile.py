@@ -527,6 +527,9 @@ class DeviceProfile(_Strict):
         _unique("service ports", [f"{s.transport}/{s.port}" for s in self.services])
         names = {u.name for u in self.units}
         for s in self.services:
+            if s.name.startswith("undeclared-"):
+                raise ValueError(f"service {s.name!r}: names starting with 'undeclared-' are the harness's own, for "
+                                 "the ports it finds that the profile does not declare; choose another name")
             for u in s.units or []:
                 if u not in names:
                     raise ValueError(f"service {s.name!r} names unknown unit {u!r}; known: {sorted(names)}")

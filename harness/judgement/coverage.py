@@ -10,42 +10,12 @@ interfaces a requirement bears on, so a new scheme or requirement is a data edit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from harness.declaration.catalog import Catalogs
 from harness.declaration.profile import Authentication, DeviceProfile, Service
-from harness.observation.protocols import LOGIN_PROTOCOLS, PROTOCOLS
+from harness.observation.discovered import DiscoveredInterface
+from harness.observation.protocols import PROTOCOLS
 from harness.record.results import CaseResult, CoverageRow
 from harness.record.verdict import Verdict, aggregate
-
-
-@dataclass(frozen=True)
-class DiscoveredInterface:
-    """A port the unit answered on that the profile does not declare (from the run's scans), with
-    what it was seen to speak (None: nothing recognised it)."""
-
-    unit: str
-    port: int
-    transport: str  # "tcp" or "udp"
-    protocol: str | None
-
-    @property
-    def name(self) -> str:
-        """The name checks give it in `findings.covers` (a service name no declaration may take:
-        declared names are slugs without the transport)."""
-        return undeclared_name(self.transport, self.port)
-
-    def as_service(self) -> Service:
-        """The interface as a service, for `bears_on`: a login protocol counts as a password login
-        (nothing says otherwise), an unrecognised one as 'other'."""
-        proto = self.protocol if self.protocol in PROTOCOLS else "other"
-        auth = Authentication.PASSWORD if proto in LOGIN_PROTOCOLS else Authentication.NONE
-        return Service(name=f"undeclared-{self.port}", port=self.port, transport=self.transport, protocol=proto,
-                       purpose="not declared", authentication=auth)
-
-
-def undeclared_name(transport: str, port: int) -> str:
-    return f"undeclared-{transport}-{port}"
 
 
 def bears_on(kind: str, service: Service) -> bool:
@@ -112,3 +82,4 @@ def unprobed_services(profile: DeviceProfile, catalogs: Catalogs) -> list[str]:
                        "no unit-wide check covers for it (the clear-text check covers every TCP service) stay "
                        "NOT_EVALUATED, never PASS, and the run's coverage matrix names them")
     return out
+

@@ -53,7 +53,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {p.name: p for p in (
     ProtocolSpec("mqtt", usual_ports=(1883,), login="harness.observation.probes.mqtt:login_probe"),
     ProtocolSpec("mqtts", tls=True, usual_ports=(8883,), login="harness.observation.probes.mqtt:login_probe"),
     ProtocolSpec("tls", tls=True, spoken=True),  # TLS around something the harness could not name
-    ProtocolSpec("tftp", transport="udp", usual_ports=(69,)),
+    ProtocolSpec("tftp", transport="udp", usual_ports=(69,), spoken=True),
     ProtocolSpec("snmp", transport="udp", usual_ports=(161,), spoken=True),
     ProtocolSpec("upnp", usual_ports=(5000, 49152), spoken=True),
     ProtocolSpec("ssdp", transport="udp", usual_ports=(1900,), discovery_only=True, spoken=True),

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.declaration.profile import DeviceProfile, Service, Transport, Unit
-from harness.judgement.coverage import DiscoveredInterface
-from harness.judgement.exposure import load_exposure_data
+from harness.observation.discovered import DiscoveredInterface
 from harness.observation.probes.coap import CoapObservation, CoapProbe, CoapUnavailable, probe_writes
 from harness.observation.probes.coap import observe as coap_observe
 from harness.observation.probes.discovery import Advertised, DiscoveryResult, discover
@@ -38,6 +37,8 @@ from harness.observation.probes.identify import identify
 from harness.observation.probes.login import Unreachable
 from harness.observation.probes.portscan import PortScan, ScanUnavailable, tcp_scan, udp_scan
 from harness.observation.probes.sshkex import SshOffer, SshOfferUnavailable, read_offer
+from harness.observation.probes.tftp import TftpAnswer
+from harness.observation.probes.tftp import ask as tftp_ask
 from harness.observation.probes.tls import CertificateFacts, TlsObservation, TlsUnavailable
 from harness.observation.probes.tls import scan as tls_scan
 from harness.observation.scope import ScopeGuard, ScopeViolation
@@ -47,8 +48,8 @@ FOLDER = "observations"
 FACTS = f"{FOLDER}/facts.jsonl"
 UDP_SCAN_TIMEOUT_S = 60.0
 IDENTIFY_TIMEOUT_S = 2.0
-# a CoAP server answers a request in milliseconds, and one resource that answers late (a separate
-# response that never comes) must not cost the profile's full exchange deadline for each read
+# a CoAP or TFTP server answers a request in milliseconds, and one that answers late (a separate
+# response that never comes) must not cost the profile's full exchange deadline for each request
 COAP_TIMEOUT_S = 1.5
 
 # Errors an observation may end in, by name, so a recorded failure is raised again as itself.
@@ -62,12 +63,13 @@ class NotRecorded(ScopeViolation):
 
 class ObservationStore:
     def __init__(self, guard: ScopeGuard, profile: DeviceProfile, recorder, replay_from: Path | None = None,
-                 udp_ports: Callable[[Unit], list[int]] | None = None) -> None:
+                 udp_ports: Callable[[Unit], list[int]] | None = None, udp_names: dict[int, str] | None = None) -> None:
         self.guard = guard
         self.profile = profile
         self.recorder = recorder
         self.replay_from = replay_from
         self._udp_ports = udp_ports or (lambda unit: [])
+        self._udp_names = udp_names or {}  # well-known UDP port -> its service's name (exposure data)
         self._memo: dict[str, tuple[str, Any]] = {}  # key -> ("ok", value) | ("error", (type, text))
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -217,11 +219,16 @@ class ObservationStore:
             self.guard, unit.address, port, self.profile.limits.connect_timeout_s), asdict,
             lambda d: DtlsOutcome(**d))
 
+    def tftp(self, unit: Unit, port: int) -> TftpAnswer:
+        """How a TFTP port answers a read request from a client without credentials (TFTP has none)."""
+        return self._observe(unit, f"tftp-{port}", lambda: tftp_ask(
+            self.guard, unit.address, port, min(self.profile.limits.connect_timeout_s, COAP_TIMEOUT_S)), asdict,
+            lambda d: TftpAnswer(**d))
+
     def discovered(self, state: str | None = None) -> list[DiscoveredInterface]:
         """Every undeclared port the run's own scans found answering, with what it was seen to
         speak: read from what was observed, never by probing again (a run that scanned nothing
         knows of no undeclared interface, and the coverage matrix then lists the declared ones)."""
-        names = {p.port: p.name for p in load_exposure_data().udp_ports}
         found = []
         for unit in self.profile.units:
             declared = {(str(s.transport), s.port) for s in self.profile.services_for(unit, state)}
@@ -236,7 +243,7 @@ class ObservationStore:
                         said = self._memo.get(f"{FOLDER}/{unit.name}/speaks-{port}.json")
                         proto = said[1] if said and said[0] == "ok" else None
                     else:
-                        proto = names.get(port)
+                        proto = self._udp_names.get(port)
                     found.append(DiscoveredInterface(unit.name, port, transport, proto))
         return found
 

@@ -146,7 +146,8 @@ class AssessmentRun:
                 connect_timeout_s=profile.limits.connect_timeout_s,
                 allowed_classes=classes,
             )
-            udp_common = [p.port for p in load_exposure_data().udp_ports]
+            udp_known = {p.port: p.name for p in load_exposure_data().udp_ports}
+            udp_common = list(udp_known)
             run = cls(
                 options=options,
                 profile=profile,
@@ -159,7 +160,7 @@ class AssessmentRun:
                 signer=signer,
                 started=now_iso(),
                 observations=ObservationStore(guard, profile, recorder, replay.root if replay else None,
-                                              udp_ports=lambda unit: udp_common),
+                                              udp_ports=lambda unit: udp_common, udp_names=udp_known),
                 policies=policies,
                 replay=replay,
                 folder=folder,

@@ -11,8 +11,8 @@ service that did not answer is not judged on its declaration; it stays unjudged,
 import pytest
 
 from harness.declaration.profile import Authentication, Protocol, Transport
-from harness.judgement.coverage import undeclared_name
 from harness.judgement.exposure import load_exposure_data
+from harness.observation.discovered import undeclared_name
 from harness.observation.probes.coap import CoapUnavailable
 from harness.observation.probes.portscan import ScanUnavailable
 from harness.observation.protocols import PROTOCOLS
@@ -96,6 +96,10 @@ def _judge_udp(unit, port: int, proto: str | None, svc, scan, observations) -> t
     if not answered:
         return "silent", "did not answer the UDP scan", record
     if proto == "tftp":
+        said = observations.tftp(unit, port)
+        record["tftp"] = said.outcome
+        if said.outcome != "answered":
+            return "unknown", f"answered the UDP scan, but not as TFTP: {said.detail}", record
         return "fail", "TFTP: every file travels in clear text, with no authentication at all", record
     if proto == "snmp":
         said = (scan.scripts.get(port) or {}).get("snmp-sysdescr")

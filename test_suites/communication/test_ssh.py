@@ -4,10 +4,10 @@ against the SSH policy in force (JC-STAR S1.1-12; ETSI EN 303 645 5.5-1). A gold
 
 import pytest
 
-from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import undeclared_ports
 from harness.judgement.policies import PolicyError
 from harness.judgement.ssh import evaluate
+from harness.observation.discovered import undeclared_name
 from harness.observation.probes.sshkex import SshOfferUnavailable
 from harness.record.verdict import inconclusive
 

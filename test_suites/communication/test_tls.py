@@ -8,10 +8,10 @@ violated rule is its own finding, naming the rule and the clause of the policy's
 
 import pytest
 
-from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import undeclared_ports
 from harness.judgement.policies import PolicyError
 from harness.judgement.tls import evaluate
+from harness.observation.discovered import undeclared_name
 from harness.observation.probes.tls import TlsUnavailable
 from harness.record.verdict import inconclusive
 

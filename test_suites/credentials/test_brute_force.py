@@ -8,9 +8,9 @@ ports are measured too, with the default pair proven on them."""
 import pytest
 
 from harness.judgement.bruteforce import BruteForceRule, measure, needed_attempts
-from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import as_service, undeclared_ports
 from harness.observation.credentials import default_credentials
+from harness.observation.discovered import undeclared_name
 from harness.observation.logins import probe_for
 from harness.observation.probes.login import Unreachable
 from harness.observation.protocols import LOGIN_PROTOCOLS

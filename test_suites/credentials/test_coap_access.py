@@ -17,7 +17,7 @@ import pytest
 
 from harness.declaration.profile import Transport
 from harness.judgement.coap import judge_dtls, judge_reads, judge_writes
-from harness.judgement.coverage import undeclared_name
+from harness.observation.discovered import undeclared_name
 from harness.observation.probes.coap import CoapUnavailable
 from harness.observation.probes.portscan import ScanUnavailable
 from harness.record.verdict import Verdict, inconclusive, not_applicable
@@ -53,12 +53,13 @@ def judge_endpoint(unit, port: int, protocol: str, label: str, guard, observatio
         results += judge_writes(attempts)
         tried = [a for a in attempts if not a.get("skipped")]
         if tried and not any(r.verdict is not Verdict.PASS for r in results):
-            findings.passed(f"{label}: {len(seen.reads)} resource(s) read and {len(tried)} write(s) sent without "
+            findings.passed(f"{label}: {len(seen.reads)} resource(s) requested and {len(tried)} write(s) sent without "
                             "credentials; nothing secret was served and every write was refused "
                             f"({', '.join(sorted({_code(a) for a in tried}))})", target=label)
     else:
-        findings.not_evaluated(f"{label}: {len(seen.reads)} resource(s) read without credentials; whether it takes "
-                               "writes without them is tried only under --allow intrusive (each setting put back)",
+        findings.not_evaluated(f"{label}: {len(seen.reads)} resource(s) requested without credentials; whether it "
+                               "takes writes without them is tried only under --allow intrusive (each setting put "
+                               "back)",
                                target=label, rule="coap.write_without_credentials")
     for r in results:
         findings.add(r.verdict, r.reason, target=f"{label} {r.path}", rule=r.rule, fix=r.fix)

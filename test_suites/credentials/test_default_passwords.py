@@ -8,8 +8,8 @@ other check to read."""
 
 import pytest
 
-from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import as_service, undeclared_ports
+from harness.observation.discovered import undeclared_name
 from harness.observation.logins import decided, parallelism, probe_for, try_defaults
 from harness.observation.protocols import LOGIN_PROTOCOLS
 from harness.record.verdict import CaseEnded, not_applicable

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.judgement.coverage import undeclared_name
 from harness.observation.communities import default_communities
+from harness.observation.discovered import undeclared_name
 from harness.observation.probes.portscan import ScanUnavailable
 from harness.observation.probes.snmp import SnmpProbe, write_test
 from harness.record.verdict import inconclusive, not_applicable

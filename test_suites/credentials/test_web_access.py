@@ -16,9 +16,9 @@ from __future__ import annotations
 import pytest
 
 from harness.declaration.profile import Protocol, Service, TlsExpectation
-from harness.judgement.coverage import undeclared_name
 from harness.judgement.inventory import undeclared_ports
 from harness.judgement.web_access import judge_pages, judge_state_changes
+from harness.observation.discovered import undeclared_name
 from harness.observation.probes.http_client import exchange
 from harness.observation.probes.http_surface import WebSurface, try_state_changes
 from harness.observation.probes.login import Unreachable

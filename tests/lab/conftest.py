@@ -47,6 +47,20 @@ def assess(profile: Path | str, out: Path, *extra: str, suite: str | None = None
                {q["id"]: q for q in res["requirements"]}, r.stderr)
 
 
+def profile_without(tmp_path: Path, device: str, service: str | None) -> str:
+    """A lab device's declaration, first unit only and no update section, with `service` left out
+    (None: all declared): what a test needs to see an interface judged as undeclared."""
+    import yaml
+
+    data = yaml.safe_load((LAB_PROFILES / f"{device}.yaml").read_text())
+    data["units"] = data["units"][:1]
+    data["services"] = [s for s in data["services"] if s["name"] != service]
+    data.pop("update", None)
+    path = tmp_path / f"{device}-without-{service or 'nothing'}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
 def lab_available() -> tuple[bool, str]:
     from lab.manager import netns_available
 

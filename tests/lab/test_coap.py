@@ -8,10 +8,9 @@ import json
 import shutil
 
 import pytest
-import yaml
 
-from tests.conftest import LAB_PROFILES, ROOT
-from tests.lab.conftest import FULL, assess
+from tests.conftest import ROOT
+from tests.lab.conftest import FULL, assess, profile_without
 
 pytestmark = pytest.mark.lab
 
@@ -27,19 +26,9 @@ def _suite(tmp_path) -> str:
     return str(tmp_path / "suite")
 
 
-def _profile(tmp_path, device: str, drop: str | None) -> str:
-    data = yaml.safe_load((LAB_PROFILES / f"{device}.yaml").read_text())
-    data["units"] = data["units"][:1]
-    data["services"] = [s for s in data["services"] if s["name"] != drop]
-    data.pop("update", None)
-    path = tmp_path / f"{device}-{drop}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
-
-
 def test_undeclared_coap_gets_the_same_access_judgement_both_ways(lab, tmp_path):
     suite = _suite(tmp_path)
-    plug = assess(_profile(tmp_path, "plug", "control"), tmp_path / "plug", *FULL, "--suite", suite)
+    plug = assess(profile_without(tmp_path, "plug", "control"), tmp_path / "plug", *FULL, "--suite", suite)
     case = plug.cases["credentials.coap_access_on_undeclared_ports[plug]"]
     assert case["verdict"] == "FAIL", case["reason"]
     assert any(f["rule"] == "coap.write_without_credentials" and "undeclared-5683" in f["target"]
@@ -49,14 +38,14 @@ def test_undeclared_coap_gets_the_same_access_judgement_both_ways(lab, tmp_path)
     (write,) = [w for r in record["results"] for w in r["writes"] if w.get("outcome") == "accepted"]
     assert write["path"] == "/example_data" and write["took_effect"] and write["restored"]
 
-    hub = assess(_profile(tmp_path, "hub", "sensors"), tmp_path / "hub", *FULL, "--suite", suite)
+    hub = assess(profile_without(tmp_path, "hub", "sensors"), tmp_path / "hub", *FULL, "--suite", suite)
     case = hub.cases["credentials.coap_access_on_undeclared_ports[hub]"]
     assert case["verdict"] == "PASS", case["reason"]
     assert "handshake without a credential was refused" in case["reason"]
 
 
 def test_without_intrusive_the_writes_are_not_evaluated_never_assumed_refused(lab, tmp_path):
-    run = assess(_profile(tmp_path, "plug", None), tmp_path / "plug", "--suite", _suite(tmp_path))
+    run = assess(profile_without(tmp_path, "plug", None), tmp_path / "plug", "--suite", _suite(tmp_path))
     case = run.cases["credentials.coap_access_without_credentials[plug:control/5683]"]
     assert case["verdict"] == "NOT_EVALUATED", case["reason"]
     assert "--allow intrusive" in case["reason"]

@@ -223,30 +223,32 @@ def test_a_unit_that_answers_nothing_is_never_passed_on_its_silence(lab, tmp_pat
 
 
 def test_a_declared_service_no_probe_speaks_is_never_passed_over(assessments, tmp_path):
-    """The hub's declaration with one more service: TFTP on UDP 69, which no probe of this
-    harness speaks (and the hub does not even run, so the clear-text check hears nothing). Its
-    access control and clear-text requirements would pass on the other services alone; the
-    coverage matrix lists the TFTP interface as unjudged, S1.1-01, S1.1-12 and LA-2 stay
-    NOT_EVALUATED, and the run exits 3."""
+    """The hub's declaration with one more service: RTSP on TCP 554, which no probe of this
+    harness speaks (and the hub does not even run). Its access-control requirements would pass on
+    the other services alone; the coverage matrix lists the RTSP interface as unjudged for them,
+    S1.1-01 and LA-2 stay NOT_EVALUATED, and the run exits 3. (Clear text, S1.1-12, is judged for
+    it: the TCP scan saw every port, and nothing answers on 554.)"""
     profile = yaml.safe_load((LAB_PROFILES / "hub.yaml").read_text())
     profile["units"] = profile["units"][:1]
     profile.pop("update", None)
-    profile["services"].append({"name": "sensor", "port": 69, "transport": "udp", "protocol": "tftp",
-                                "purpose": "configuration files for the installer", "authentication": "none"})
+    profile["services"].append({"name": "sensor", "port": 554, "protocol": "rtsp",
+                                "purpose": "camera stream for the app", "authentication": "none"})
     path = tmp_path / "hub.yaml"
     path.write_text(yaml.safe_dump(profile))
     warned = harness("profile", "validate", str(path))
-    assert warned.returncode == 0 and "no probe of this harness speaks tftp" in warned.stderr, warned.stderr
+    assert warned.returncode == 0 and "no probe of this harness speaks rtsp" in warned.stderr, warned.stderr
     run = assess(path, tmp_path / "b")
-    rows = [r for r in run.results["coverage"] if r["service"] == "sensor"]
-    assert {r["requirement"] for r in rows} == {"S1.1-01", "S1.1-12", "LA-2"}
-    assert all(not r["cases"] and r["verdict"] == "NOT_EVALUATED" and "speaks tftp" in r["reason"] for r in rows)
-    for rid in ("S1.1-01", "S1.1-12", "LA-2"):
+    rows = {r["requirement"]: r for r in run.results["coverage"] if r["service"] == "sensor"}
+    assert set(rows) == {"S1.1-01", "S1.1-12", "LA-2"}
+    assert rows["S1.1-12"]["cases"] == ["communication.no_cleartext_interfaces[hub]"]
+    for rid in ("S1.1-01", "LA-2"):
+        assert not rows[rid]["cases"] and rows[rid]["verdict"] == "NOT_EVALUATED"
+        assert "speaks rtsp" in rows[rid]["reason"]
         req = run.reqs[rid]
-        assert req["verdict"] == "NOT_EVALUATED" and req["unjudged"] == ["hub:sensor/udp/69"], req
+        assert req["verdict"] == "NOT_EVALUATED" and req["unjudged"] == ["hub:sensor/tcp/554"], req
         # every other interface it bears on was judged, and passed
         judged = [r for r in run.results["coverage"] if r["requirement"] == rid and r["service"] != "sensor"]
         assert judged and all(r["cases"] and r["verdict"] in ("PASS", "ADVISORY") for r in judged), judged
-    assert run.code == 3 and "not judged: hub:sensor/udp/69" in harness("report", str(run.out)).stdout
+    assert run.code == 3 and "not judged: hub:sensor/tcp/554" in harness("report", str(run.out)).stdout
     junit = harness("report", str(run.out), "--format", "junit").stdout
-    assert 'name="S1.1-01 hub:sensor/udp/69"' in junit and "no probe of this harness speaks tftp" in junit
+    assert 'name="S1.1-01 hub:sensor/tcp/554"' in junit and "no probe of this harness speaks rtsp" in junit

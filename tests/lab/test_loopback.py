@@ -31,6 +31,7 @@ def test_loopback_inventory_states_what_cannot_run(loopback_lab):
                        ("cam", "updater"), ("hub", "sshd"), ("hub", "console"), ("hub", "avahi"), ("hub", "updater"),
                        ("hub", "sensors"), ("plug", "coap"),
                        ("router", "sshd"), ("router", "miniupnpd"), ("router", "snmpd"), ("router", "updater"),
+                       ("router", "tftpd"),
                        ("nvr", "console"), ("nvr", "debugsshd"), ("nvr", "updater"), ("bell", "sshd"),
                        ("plug", "updater"), ("gate", "updater"), ("lock", "console"), ("lock", "updater")}
     assert all(u["reason"] for u in inv["unavailable"])

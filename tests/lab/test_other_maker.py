@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import LAB_PROFILES, evidence_file
-from tests.lab.conftest import FULL, assess
+from tests.lab.conftest import FULL, assess, profile_without
 
 pytestmark = pytest.mark.lab
 
@@ -131,20 +131,11 @@ def test_class7_identifiers_by_meaning_without_any_declaration(assessments):
 def test_undeclared_web_ports_get_the_same_access_judgement(lab, tmp_path):
     """The camera's upload service and the hub's web admin, each left out of the declaration: found,
     identified as HTTP(S), and judged like a declared one (the upload accepts a POST; the hub refuses)."""
-    def without(device: str, service: str) -> str:
-        data = yaml.safe_load((LAB_PROFILES / f"{device}.yaml").read_text())
-        data["units"] = data["units"][:1]
-        data["services"] = [s for s in data["services"] if s["name"] != service]
-        data.pop("update", None)
-        path = tmp_path / f"{device}-{service}-undeclared.yaml"
-        path.write_text(yaml.safe_dump(data))
-        return str(path)
-
-    cam = assess(without("cam", "update"), tmp_path / "cam", *FULL, suite="credentials")
+    cam = assess(profile_without(tmp_path, "cam", "update"), tmp_path / "cam", *FULL, suite="credentials")
     case = cam.cases["credentials.web_access_on_undeclared_ports[cam]"]
     assert case["verdict"] == "FAIL", case["reason"]
     assert any(f["rule"] == "web.state_change_without_credentials" and "8080" in f["target"] for f in case["findings"])
-    hub = assess(without("hub", "web"), tmp_path / "hub", *FULL, suite="credentials")
+    hub = assess(profile_without(tmp_path, "hub", "web"), tmp_path / "hub", *FULL, suite="credentials")
     case = hub.cases["credentials.web_access_on_undeclared_ports[hub]"]
     assert case["verdict"] == "PASS", case["reason"]
     record = evidence_file(hub.out, case, "web-access-undeclared.json")

@@ -94,6 +94,8 @@ BAD: dict[str, Bad] = {
     "unit-duplicate": Bad("units", _swap("services:", "  - {name: u1, address: 127.0.0.94}\nservices:")),
     "service-names-unknown-unit": Bad("unknown unit", _service(
         "{name: web, port: 80, protocol: http, purpose: admin, authentication: password, units: [u9]}")),
+    "service-name-reserved": Bad("'undeclared-'", _service(
+        "{name: undeclared-tcp-80, port: 80, protocol: http, purpose: admin, authentication: password}")),
     "tls-required-on-clear-text": Bad("tls: required", _service(
         "{name: web, port: 80, protocol: http, purpose: admin, authentication: password, tls: required}")),
     "account-secret-not-on-unit": Bad("no such secret", _swap("secret: pw}", "secret: nope}")),

@@ -239,7 +239,13 @@ def test_udp_clear_text_rule_tells_plain_coap_from_protected_and_from_silence():
     assert silent[0] == "silent"
     refused = DtlsOutcome("refused", "the handshake without a credential was refused")
     assert _judge_udp(None, 5684, "coaps", object(), scan(5684), _Seen(dtls=refused))[0] == "clear"
-    assert _judge_udp(None, 69, "tftp", None, scan(69), _Seen())[0] == "fail"
+    from harness.observation.probes.tftp import TftpAnswer
+
+    tftp = _Seen()
+    tftp.tftp = lambda unit, port: TftpAnswer("answered", "ERR: File not found")
+    assert _judge_udp(None, 69, "tftp", None, scan(69), tftp)[0] == "fail"
+    tftp.tftp = lambda unit, port: TftpAnswer("silent", "answered something that is not TFTP")
+    assert _judge_udp(None, 69, "tftp", None, scan(69), tftp)[0] == "unknown"  # garbage is never a verdict
     assert _judge_udp(None, 69, "tftp", object(), scan(), _Seen())[0] == "silent"
 
 

@@ -1,5 +1,5 @@
 """The coverage matrix: a requirement never PASSes on the interfaces the harness speaks while an
-interface it bears on went unjudged (a declared TFTP service no probe speaks, a UDP service the
+interface it bears on went unjudged (a declared RTSP service no probe speaks, a UDP service the
 clear-text check never heard). No network: results built from case records, as a run builds them."""
 
 from datetime import date
@@ -18,8 +18,7 @@ PROFILE = {
     "units": [{"name": "s1", "address": "127.0.0.5"}],
     "services": [
         {"name": "ssh", "port": 22, "protocol": "ssh", "purpose": "maintenance", "authentication": "password"},
-        {"name": "tftp", "port": 69, "transport": "udp", "protocol": "tftp", "purpose": "configuration files",
-         "authentication": "none"},
+        {"name": "rtsp", "port": 554, "protocol": "rtsp", "purpose": "video stream", "authentication": "none"},
         {"name": "mdns", "port": 5353, "transport": "udp", "protocol": "mdns", "purpose": "discovery",
          "authentication": "none"},
     ],
@@ -62,10 +61,10 @@ def test_a_declared_service_no_probe_speaks_keeps_its_requirements_from_pass(tmp
     coverage, reqs, cases, all_reqs = _judge(profile)
     for rid in ("S1.1-01", "S1.1-12", "LA-2"):
         assert reqs[rid].verdict is Verdict.NOT_EVALUATED, (rid, reqs[rid])
-        assert reqs[rid].unjudged == ["s1:tftp/udp/69"]
-        assert any("no probe of this harness speaks tftp" in n for n in reqs[rid].notes), reqs[rid].notes
-    gap = next(r for r in coverage if r.requirement == "S1.1-01" and r.service == "tftp")
-    assert gap.cases == [] and gap.verdict is Verdict.NOT_EVALUATED and "speaks tftp" in gap.reason
+        assert reqs[rid].unjudged == ["s1:rtsp/tcp/554"]
+        assert any("no probe of this harness speaks rtsp" in n for n in reqs[rid].notes), reqs[rid].notes
+    gap = next(r for r in coverage if r.requirement == "S1.1-01" and r.service == "rtsp")
+    assert gap.cases == [] and gap.verdict is Verdict.NOT_EVALUATED and "speaks rtsp" in gap.reason
     judged = next(r for r in coverage if r.requirement == "S1.1-12" and r.service == "ssh")
     assert judged.cases == ["communication.no_cleartext_interfaces[s1]", "communication.ssh_algorithms[s1:ssh/22]"]
     # S1.1-02 bears on password logins only: the SSH one was judged, so it PASSes
@@ -78,7 +77,7 @@ def test_a_declared_service_no_probe_speaks_keeps_its_requirements_from_pass(tmp
 
 
 def test_without_the_unprobed_service_the_same_cases_pass(tmp_path):
-    profile, _ = _profile(tmp_path, [s for s in PROFILE["services"] if s["name"] != "tftp"])
+    profile, _ = _profile(tmp_path, [s for s in PROFILE["services"] if s["name"] != "rtsp"])
     coverage, reqs, _, _ = _judge(profile)
     assert all(r.cases for r in coverage if r.requirement != "S1.1-04")
     (brute,) = [r for r in coverage if r.requirement == "S1.1-04"]  # no brute-force case in this list
@@ -95,25 +94,25 @@ def test_a_failure_elsewhere_still_fails_and_the_gap_is_still_named(tmp_path):
     coverage = coverage_matrix(cases, catalogs, profile, profile.schemes)
     reqs = {r.id: r for r in requirement_results(cases, catalogs, profile, profile.schemes, date(2026, 12, 1),
                                                  coverage)}
-    assert reqs["S1.1-01"].verdict is Verdict.FAIL and reqs["S1.1-01"].unjudged == ["s1:tftp/udp/69"]
+    assert reqs["S1.1-01"].verdict is Verdict.FAIL and reqs["S1.1-01"].unjudged == ["s1:rtsp/tcp/554"]
 
 
 def test_validate_warns_about_services_no_probe_speaks(tmp_path):
     profile, path = _profile(tmp_path)
     (warning,) = unprobed_services(profile, load_catalogs())
-    assert "'tftp'" in warning and "no probe of this harness speaks tftp" in warning
+    assert "'rtsp'" in warning and "no probe of this harness speaks rtsp" in warning
     assert "LA-2, S1.1-01, S1.1-12" in warning
     r = harness("profile", "validate", "--schema-only", str(path))
-    assert r.returncode == 0 and "warning: service 'tftp'" in r.stderr, r.stderr
+    assert r.returncode == 0 and "warning: service 'rtsp'" in r.stderr, r.stderr
 
 
 def test_interfaces_the_scans_found_undeclared_are_rows_too(tmp_path):
     """An attacker reaches an undeclared port as easily as a declared one: each one the run found
     answering is a row for every requirement that bears on it, judged by the checks of undeclared
     ports (which name it in `covers`), and one nothing recognised keeps its requirements from PASS."""
-    from harness.judgement.coverage import DiscoveredInterface, undeclared_name
+    from harness.observation.discovered import DiscoveredInterface, undeclared_name
 
-    profile, _ = _profile(tmp_path, [s for s in PROFILE["services"] if s["name"] != "tftp"])
+    profile, _ = _profile(tmp_path, [s for s in PROFILE["services"] if s["name"] != "rtsp"])
     catalogs = load_catalogs()
     found = [DiscoveredInterface("s1", 23, "tcp", "telnet"), DiscoveredInterface("s1", 9999, "tcp", None),
              DiscoveredInterface("s1", 1900, "udp", "ssdp")]

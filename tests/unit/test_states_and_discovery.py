@@ -5,6 +5,7 @@ import json
 import socket
 import textwrap
 import threading
+from contextlib import contextmanager
 
 import pytest
 
@@ -73,7 +74,9 @@ def test_unknown_state_is_refused_with_the_declared_ones(tmp_path, listener):
     assert "--state 'repair' is not a state the profile declares; declared: as-delivered, after-setup" in r.stderr
 
 
-def test_ssdp_location_pointing_elsewhere_is_not_fetched():
+@contextmanager
+def _ssdp_answers(*answers: bytes):
+    """A unit's SSDP responder on ADDR:1900 that answers the first M-SEARCH with `answers`."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind((ADDR, 1900))
     udp.settimeout(3)
@@ -83,16 +86,22 @@ def test_ssdp_location_pointing_elsewhere_is_not_fetched():
             _, peer = udp.recvfrom(2048)
         except OSError:
             return
-        udp.sendto(b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nLOCATION: http://192.0.2.7/desc.xml\r\n"
-                   b"SERVER: Linux/5.4 UPnP/1.0 x/1\r\n\r\n", peer)
+        for a in answers:
+            udp.sendto(a, peer)
 
     t = threading.Thread(target=answer, daemon=True)
     t.start()
     try:
-        result = discover(ScopeGuard(Scope.build([ADDR])), ADDR, timeout=0.5, ssdp_wait=1.0)
+        yield
     finally:
         t.join(3)
         udp.close()
+
+
+def test_ssdp_location_pointing_elsewhere_is_not_fetched():
+    with _ssdp_answers(b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nLOCATION: http://192.0.2.7/desc.xml\r\n"
+                       b"SERVER: Linux/5.4 UPnP/1.0 x/1\r\n\r\n"):
+        result = discover(ScopeGuard(Scope.build([ADDR])), ADDR, timeout=0.5, ssdp_wait=1.0)
     assert result.ssdp_responses and result.descriptions == {}
     assert any("points at 192.0.2.7, not at the unit" in n and "not followed" in n for n in result.notes)
     assert {a.field for a in result.advertised} >= {"SERVER", "LOCATION"}
@@ -128,28 +137,14 @@ def test_descriptions_that_each_answer_slowly_share_one_budget():
     web = http.server.ThreadingHTTPServer((ADDR, 0), Slow)
     threading.Thread(target=web.serve_forever, daemon=True).start()
     port = web.server_address[1]
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind((ADDR, 1900))
-    udp.settimeout(3)
-
-    def answer():
-        try:
-            _, peer = udp.recvfrom(2048)
-        except OSError:
-            return
-        for i in range(8):
-            udp.sendto(f"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nLOCATION: http://{ADDR}:{port}/d{i}.xml\r\n"
-                       f"USN: uuid:{i}\r\n\r\n".encode(), peer)
-
-    t = threading.Thread(target=answer, daemon=True)
-    t.start()
+    answers = [f"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nLOCATION: http://{ADDR}:{port}/d{i}.xml\r\n"
+               f"USN: uuid:{i}\r\n\r\n".encode() for i in range(8)]
     started = time.monotonic()
     try:
-        result = discover(ScopeGuard(Scope.build([ADDR])), ADDR, timeout=0.3, ssdp_wait=1.0,
-                          exchange_timeout=timeout)
+        with _ssdp_answers(*answers):
+            result = discover(ScopeGuard(Scope.build([ADDR])), ADDR, timeout=0.3, ssdp_wait=1.0,
+                              exchange_timeout=timeout)
     finally:
-        t.join(3)
-        udp.close()
         web.shutdown()
     elapsed = time.monotonic() - started
     budget = DESCRIPTION_BUDGET_EXCHANGES * exchange_deadline(timeout)

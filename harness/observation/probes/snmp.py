@@ -46,25 +46,28 @@ class SnmpProbe:
         with self.guard.slot(self.address, self.port, self.timeout):
             return asyncio.run(asyncio.wait_for(ask(), exchange_deadline(self.timeout)))
 
-    def read(self, community: str, version: str) -> tuple[bool, str]:
-        """Whether the agent answers a GET of sysDescr with this community: (answered, what it said)."""
-        from pysnmp.hlapi.v3arch.asyncio import (
-            CommunityData,
-            ContextData,
-            ObjectIdentity,
-            ObjectType,
-            SnmpEngine,
-            UdpTransportTarget,
-            get_cmd,
-        )
+    def _ask(self, command: str, auth, oid: str, value: str | None = None):
+        """One GET or SET of one object, authenticated by `auth` (a community or a USM user)."""
+        from pysnmp.hlapi.v3arch import asyncio as hl
 
         async def ask():
-            target = await UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
-            return await get_cmd(SnmpEngine(), CommunityData(community, mpModel=1 if version == "v2c" else 0),
-                                 target, ContextData(), ObjectType(ObjectIdentity(SYS_DESCR)))
+            target = await hl.UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
+            binding = hl.ObjectType(hl.ObjectIdentity(oid), *(() if value is None else (hl.OctetString(value),)))
+            send = hl.get_cmd if command == "get" else hl.set_cmd
+            return await send(hl.SnmpEngine(), auth, target, hl.ContextData(), binding)
 
+        return self._run(ask)
+
+    @staticmethod
+    def _community(community: str, version: str):
+        from pysnmp.hlapi.v3arch.asyncio import CommunityData
+
+        return CommunityData(community, mpModel=1 if version == "v2c" else 0)
+
+    def read(self, community: str, version: str) -> tuple[bool, str]:
+        """Whether the agent answers a GET of sysDescr with this community: (answered, what it said)."""
         try:
-            error, status, _, binds = self._run(ask)
+            error, status, _, binds = self._ask("get", self._community(community, version), SYS_DESCR)
         except (TimeoutError, OSError) as e:
             return False, f"no answer ({type(e).__name__})"
         if error:
@@ -72,54 +75,24 @@ class SnmpProbe:
         if status:
             # an answer with an error status still proves the community was accepted
             return True, f"answered with error status {status.prettyPrint()}"
-        return True, " ".join(str(v.prettyPrint()) for _, v in binds)[:MAX_SHOWN]
+        return True, _value(binds)[:MAX_SHOWN]
 
     def get(self, community: str, version: str, oid: str) -> tuple[bool, str]:
-        """A GET of one object: (answered, its value or why not)."""
-        from pysnmp.hlapi.v3arch.asyncio import (
-            CommunityData,
-            ContextData,
-            ObjectIdentity,
-            ObjectType,
-            SnmpEngine,
-            UdpTransportTarget,
-            get_cmd,
-        )
-
-        async def ask():
-            target = await UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
-            return await get_cmd(SnmpEngine(), CommunityData(community, mpModel=1 if version == "v2c" else 0),
-                                 target, ContextData(), ObjectType(ObjectIdentity(oid)))
-
+        """A GET of one object: (answered, its whole value, or why not). Whole, because a write
+        test puts exactly this value back."""
         try:
-            error, status, _, binds = self._run(ask)
+            error, status, _, binds = self._ask("get", self._community(community, version), oid)
         except (TimeoutError, OSError) as e:
             return False, f"no answer ({type(e).__name__})"
         if error or status:
             return False, str(error or status.prettyPrint())
-        return True, " ".join(str(v.prettyPrint()) for _, v in binds)[:MAX_SHOWN]
+        return True, _value(binds)
 
     def set(self, community: str, version: str, oid: str, value: str) -> tuple[str, str]:
         """A SET of one string object: ("accepted" | "refused" | "undetermined" | "no-answer", detail).
         Only an error status that refuses the community is a refusal (REFUSED_WRITE)."""
-        from pysnmp.hlapi.v3arch.asyncio import (
-            CommunityData,
-            ContextData,
-            ObjectIdentity,
-            ObjectType,
-            OctetString,
-            SnmpEngine,
-            UdpTransportTarget,
-            set_cmd,
-        )
-
-        async def ask():
-            target = await UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
-            return await set_cmd(SnmpEngine(), CommunityData(community, mpModel=1 if version == "v2c" else 0),
-                                 target, ContextData(), ObjectType(ObjectIdentity(oid), OctetString(value)))
-
         try:
-            error, status, _, _ = self._run(ask)
+            error, status, _, _ = self._ask("set", self._community(community, version), oid, value)
         except (TimeoutError, OSError) as e:
             return "no-answer", f"no answer ({type(e).__name__})"
         if error:
@@ -134,23 +107,10 @@ class SnmpProbe:
         detail). An agent that knows the user but wants authentication refuses in one of two ways:
         a usmStatsUnsupportedSecLevels report, or (Net-SNMP, whose access control decides) an
         authorizationError; both are refusals."""
-        from pysnmp.hlapi.v3arch.asyncio import (
-            ContextData,
-            ObjectIdentity,
-            ObjectType,
-            SnmpEngine,
-            UdpTransportTarget,
-            UsmUserData,
-            get_cmd,
-        )
-
-        async def ask():
-            target = await UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
-            return await get_cmd(SnmpEngine(), UsmUserData(user), target, ContextData(),
-                                 ObjectType(ObjectIdentity(SYS_DESCR)))
+        from pysnmp.hlapi.v3arch.asyncio import UsmUserData
 
         try:
-            error, status, _, binds = self._run(ask)
+            error, status, _, binds = self._ask("get", UsmUserData(user), SYS_DESCR)
         except (TimeoutError, OSError) as e:
             return "no-answer", f"no answer ({type(e).__name__})"
         text = str(error or "")
@@ -165,30 +125,14 @@ class SnmpProbe:
             if name in ("authorizationError", "noAccess"):
                 return "refused", f"error status {name}"
             return "answered", f"answered with error status {name}"
-        return "answered", " ".join(str(v.prettyPrint()) for _, v in binds)[:MAX_SHOWN]
+        return "answered", _value(binds)[:MAX_SHOWN]
 
     def v3_engine(self) -> str | None:
         """The agent's SNMPv3 engine ID from the discovery exchange, or None without a v3 answer."""
-        from pysnmp.hlapi.v3arch.asyncio import (
-            ContextData,
-            ObjectIdentity,
-            ObjectType,
-            SnmpEngine,
-            UdpTransportTarget,
-            UsmUserData,
-            get_cmd,
-        )
+        from pysnmp.hlapi.v3arch.asyncio import UsmUserData
 
-        engine = SnmpEngine()
-
-        async def ask():
-            target = await UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
-            # an unknown user: the agent answers discovery with its engine ID, then a report
-            return await get_cmd(engine, UsmUserData("iot-label-harness-discovery"), target, ContextData(),
-                                 ObjectType(ObjectIdentity(SYS_DESCR)))
-
-        try:
-            error, _, _, _ = self._run(ask)
+        try:  # an unknown user: the agent answers discovery with its engine ID, then a report
+            error, _, _, _ = self._ask("get", UsmUserData("iot-label-harness-discovery"), SYS_DESCR)
         except (TimeoutError, OSError):
             return None
         text = str(error or "")
@@ -196,6 +140,9 @@ class SnmpProbe:
             return text
         return None
 
+
+def _value(binds) -> str:
+    return " ".join(str(v.prettyPrint()) for _, v in binds)
 
 def write_test(probe: SnmpProbe, community: str, version: str) -> dict:
     """Whether a community that reads can also write, proven on the first writable MIB-II string

@@ -1,0 +1,73 @@
+"""The TFTP probe against a real tftpd-hpa on loopback, a scripted server that answers garbage,
+and an address where nothing listens. (The lab proves the check both ways: the router's
+undeclared recovery TFTP FAILs access without credentials; the camera's refusing telnet PASSes.)"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from harness.observation.probes.tftp import ask
+from harness.observation.scope import Scope, ScopeGuard, ScopeViolation
+
+SERVER, NOISE, NOTHING = "127.0.0.109", "127.0.0.110", "127.0.0.111"
+PORT = 6969
+TIMEOUT = 1.0
+
+
+def _guard(*addresses: str) -> ScopeGuard:
+    return ScopeGuard(Scope.build(list(addresses)))
+
+
+@pytest.fixture(scope="module")
+def tftpd(tmp_path_factory):
+    if shutil.which("in.tftpd") is None and not os.path.exists("/usr/sbin/in.tftpd"):
+        pytest.fail("tftpd-hpa is not installed (scripts/setup.sh installs it: apt-get install tftpd-hpa)")
+    root = tmp_path_factory.mktemp("tftp")
+    proc = subprocess.Popen(["/usr/sbin/in.tftpd", "-L", "-s", str(root), "-a", f"{SERVER}:{PORT}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while f"{SERVER}:{PORT}" not in subprocess.run(["ss", "-Hluna"], capture_output=True, text=True).stdout:
+        assert proc.poll() is None and time.monotonic() < deadline, "in.tftpd did not start"
+        time.sleep(0.05)
+    yield root
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_a_tftp_server_answers_anyone_even_with_file_not_found(tftpd):
+    answer = ask(_guard(SERVER), SERVER, PORT, TIMEOUT)
+    assert answer.outcome == "answered" and "with ERR" in answer.detail, answer.detail
+    assert answer.requested.startswith("iot-label-harness-") and not (tftpd / answer.requested).exists()
+
+
+def test_garbage_and_silence_are_no_tftp_answer():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((NOISE, PORT))
+
+    def serve():
+        _, peer = sock.recvfrom(2048)
+        sock.sendto(os.urandom(40), peer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        garbage = ask(_guard(NOISE), NOISE, PORT, TIMEOUT)
+    finally:
+        sock.close()
+    assert garbage.outcome == "silent" and "not TFTP" in garbage.detail
+    t0 = time.monotonic()
+    assert ask(_guard(NOTHING), NOTHING, PORT, TIMEOUT).outcome == "silent"
+    assert time.monotonic() - t0 < 3 * TIMEOUT + 1
+
+
+def test_an_outside_address_is_refused_before_any_packet():
+    guard = _guard(NOTHING)
+    with pytest.raises(ScopeViolation):
+        ask(guard, "198.51.100.7", 69, TIMEOUT)
+    assert guard.connections == {} and len(guard.refused) == 1
