@@ -84,10 +84,10 @@ def test_hub_passes_s1_1_12_and_s1_1_13(runs):
 def test_hub_passing_cases_rest_on_their_evidence(runs):
     hub = runs["hub"]
     udp = _evidence(hub, "exposure.udp_ports_declared[hub]", "udp-ports.json")
-    assert udp["answered"] == [5353] and udp["undeclared_answering"] == [] and 161 in udp["closed"]
+    assert udp["answered"] == [5353, 5684] and udp["undeclared_answering"] == [] and 161 in udp["closed"]
     insecure = _evidence(hub, "exposure.no_insecure_services[hub]", "insecure-services.json")
     assert insecure["findings"] == [] and insecure["confirmed_by_observation"] == []
-    assert {s["port"] for s in insecure["services_seen"]} == {22, 80, 443, 2222, 8443, 8883, 5353}
+    assert {s["port"] for s in insecure["services_seen"]} == {22, 80, 443, 2222, 8443, 8883, 5353, 5684}
     for port in (22, 2222):
         verdict = _evidence(hub, f"communication.ssh_algorithms[hub:{'ssh' if port == 22 else 'console'}/{port}]",
                             "ssh-verdict.json")
@@ -119,7 +119,9 @@ def test_router_fails_ssh_policy_tls_expiry_and_discovery_serial(runs):
     assert "<serialNumber>LAB0001</serialNumber>" in xml
     insecure = router["cases"]["exposure.no_insecure_services[router]"]
     assert insecure["verdict"] == "FAIL" and "[declared-but-insecure] tcp/5000 upnp-igd" in insecure["reason"]
-    assert router["cases"]["exposure.udp_ports_declared[router]"]["verdict"] == "PASS"
+    assert "[undeclared-and-insecure] udp/69 tftp" in insecure["reason"]  # the recovery TFTP left on
+    udp = router["cases"]["exposure.udp_ports_declared[router]"]
+    assert udp["verdict"] == "FAIL" and "69 (tftp)" in udp["reason"]
 
 
 def _one_hub(tmp_path):
