@@ -51,6 +51,7 @@ IDENTIFY_TIMEOUT_S = 2.0
 # a CoAP or TFTP server answers a request in milliseconds, and one that answers late (a separate
 # response that never comes) must not cost the profile's full exchange deadline for each request
 COAP_TIMEOUT_S = 1.5
+TFTP_PORT = 69
 
 # Errors an observation may end in, by name, so a recorded failure is raised again as itself.
 _ERRORS: dict[str, type[Exception]] = {e.__name__: e for e in (
@@ -134,10 +135,23 @@ class ObservationStore:
         return sorted(set(self._udp_ports(unit)) | set(declared))
 
     def udp_scan(self, unit: Unit) -> PortScan:
-        """The UDP ports that answered, of those IoT devices commonly answer on plus the declared ones."""
+        """The UDP ports that answered, of those IoT devices commonly answer on plus the declared ones.
+        A TFTP port nmap left "open|filtered" is asked directly (see `PortScan.confirmed`)."""
         ports = self.udp_ports_probed(unit)
-        return self._observe(unit, "udp-scan", lambda: udp_scan(
-            self.guard, unit.address, ports, timeout_s=UDP_SCAN_TIMEOUT_S), asdict, _port_scan)
+        tftp = {TFTP_PORT} | {s.port for s in self.profile.services_for(unit) if s.transport is Transport.UDP
+                              and str(s.protocol) == "tftp"}
+
+        def make() -> PortScan:
+            scan = udp_scan(self.guard, unit.address, ports, timeout_s=UDP_SCAN_TIMEOUT_S)
+            for port in sorted(p for p in tftp if scan.states.get(p) == "open|filtered"):
+                answer = self.tftp(unit, port)
+                if answer.outcome == "answered":
+                    scan.open_ports = sorted({*scan.open_ports, port})
+                    scan.states[port] = "open"
+                    scan.confirmed[port] = f"a TFTP read request: {answer.detail}"
+            return scan
+
+        return self._observe(unit, "udp-scan", make, asdict, _port_scan)
 
     def speaks(self, unit: Unit, port: int) -> str | None:
         """What an open TCP port says it is, by its greeting or its answer (None: not recognised)."""
@@ -263,7 +277,8 @@ class ObservationStore:
 # ---------------------------------------------------------------- decoders (JSON -> observation)
 def _port_scan(d: dict) -> PortScan:
     return PortScan(**{**d, "states": {int(k): v for k, v in d["states"].items()},
-                       "scripts": {int(k): v for k, v in d["scripts"].items()}})
+                       "scripts": {int(k): v for k, v in d["scripts"].items()},
+                       "confirmed": {int(k): v for k, v in d.get("confirmed", {}).items()}})
 
 
 def _discovery(d: dict) -> DiscoveryResult:

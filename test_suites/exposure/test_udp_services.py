@@ -3,7 +3,8 @@
 A full UDP sweep is slow and ambiguous (silence may mean closed or filtered), so the scan is
 bounded to the ports IoT devices commonly answer on (harness/data/exposure.yaml) plus the
 declared ones. Only a port that answered counts as a responder; silence is recorded, never
-judged.
+judged. A TFTP server answers from a new port (its transfer ID), which nmap never reads as an
+answer, so the harness asks such a port itself (`PortScan.confirmed`).
 """
 
 import pytest
@@ -33,6 +34,7 @@ def test_udp_ports_declared(unit, profile, observations, evidence, device_state)
         "probed": sorted(scan.states),
         "answered": scan.open_ports,
         "no_answer": sorted(p for p, st in scan.states.items() if st == "open|filtered"),
+        "confirmed_by_the_harness": scan.confirmed,
         "closed": sorted(p for p, st in scan.states.items() if st == "closed"),
         "declared": sorted(declared),
         "undeclared_answering": undeclared,

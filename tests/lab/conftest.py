@@ -47,6 +47,20 @@ def assess(profile: Path | str, out: Path, *extra: str, suite: str | None = None
                {q["id"]: q for q in res["requirements"]}, r.stderr)
 
 
+def narrowed_suite(tmp_path: Path, folder: str, *files: str) -> str:
+    """A suite of only `files` from test_suites/<folder>, under their usual case ids (the folder
+    keeps its name): a test that needs one check does not run the whole folder's."""
+    import shutil
+
+    target = tmp_path / "suite" / folder
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("__init__.py", *files):
+        shutil.copy(ROOT / "test_suites" / folder / name, target / name)
+    for name in ("__init__.py", "pytest.ini"):
+        shutil.copy(ROOT / "test_suites" / name, tmp_path / "suite" / name)
+    return str(tmp_path / "suite")
+
+
 def profile_without(tmp_path: Path, device: str, service: str | None) -> str:
     """A lab device's declaration, first unit only and no update section, with `service` left out
     (None: all declared): what a test needs to see an interface judged as undeclared."""

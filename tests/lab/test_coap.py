@@ -5,29 +5,16 @@ sensors PASS), and without `--allow intrusive` the writes are never assumed refu
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.lab.conftest import FULL, assess, profile_without
+from tests.lab.conftest import FULL, assess, narrowed_suite, profile_without
 
 pytestmark = pytest.mark.lab
 
 
-def _suite(tmp_path) -> str:
-    """Only the CoAP access checks, under their usual case ids (the folder keeps its name)."""
-    folder = tmp_path / "suite" / "credentials"
-    folder.mkdir(parents=True)
-    for name in ("__init__.py", "test_coap_access.py"):
-        shutil.copy(ROOT / "test_suites" / "credentials" / name, folder / name)
-    for name in ("__init__.py", "pytest.ini"):
-        shutil.copy(ROOT / "test_suites" / name, tmp_path / "suite" / name)
-    return str(tmp_path / "suite")
-
-
 def test_undeclared_coap_gets_the_same_access_judgement_both_ways(lab, tmp_path):
-    suite = _suite(tmp_path)
+    suite = narrowed_suite(tmp_path, "credentials", "test_coap_access.py")
     plug = assess(profile_without(tmp_path, "plug", "control"), tmp_path / "plug", *FULL, "--suite", suite)
     case = plug.cases["credentials.coap_access_on_undeclared_ports[plug]"]
     assert case["verdict"] == "FAIL", case["reason"]
@@ -45,7 +32,8 @@ def test_undeclared_coap_gets_the_same_access_judgement_both_ways(lab, tmp_path)
 
 
 def test_without_intrusive_the_writes_are_not_evaluated_never_assumed_refused(lab, tmp_path):
-    run = assess(profile_without(tmp_path, "plug", None), tmp_path / "plug", "--suite", _suite(tmp_path))
+    suite = narrowed_suite(tmp_path, "credentials", "test_coap_access.py")
+    run = assess(profile_without(tmp_path, "plug", None), tmp_path / "plug", "--suite", suite)
     case = run.cases["credentials.coap_access_without_credentials[plug:control/5683]"]
     assert case["verdict"] == "NOT_EVALUATED", case["reason"]
     assert "--allow intrusive" in case["reason"]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import LAB_PROFILES, evidence_file
-from tests.lab.conftest import FULL, assess, profile_without
+from tests.lab.conftest import FULL, assess, narrowed_suite, profile_without
 
 pytestmark = pytest.mark.lab
 
@@ -131,11 +131,12 @@ def test_class7_identifiers_by_meaning_without_any_declaration(assessments):
 def test_undeclared_web_ports_get_the_same_access_judgement(lab, tmp_path):
     """The camera's upload service and the hub's web admin, each left out of the declaration: found,
     identified as HTTP(S), and judged like a declared one (the upload accepts a POST; the hub refuses)."""
-    cam = assess(profile_without(tmp_path, "cam", "update"), tmp_path / "cam", *FULL, suite="credentials")
+    suite = narrowed_suite(tmp_path, "credentials", "test_web_access.py")  # the one check this is about
+    cam = assess(profile_without(tmp_path, "cam", "update"), tmp_path / "cam", *FULL, "--suite", suite)
     case = cam.cases["credentials.web_access_on_undeclared_ports[cam]"]
     assert case["verdict"] == "FAIL", case["reason"]
     assert any(f["rule"] == "web.state_change_without_credentials" and "8080" in f["target"] for f in case["findings"])
-    hub = assess(profile_without(tmp_path, "hub", "web"), tmp_path / "hub", *FULL, suite="credentials")
+    hub = assess(profile_without(tmp_path, "hub", "web"), tmp_path / "hub", *FULL, "--suite", suite)
     case = hub.cases["credentials.web_access_on_undeclared_ports[hub]"]
     assert case["verdict"] == "PASS", case["reason"]
     record = evidence_file(hub.out, case, "web-access-undeclared.json")

@@ -71,3 +71,44 @@ def test_an_outside_address_is_refused_before_any_packet():
     with pytest.raises(ScopeViolation):
         ask(guard, "198.51.100.7", 69, TIMEOUT)
     assert guard.connections == {} and len(guard.refused) == 1
+
+
+def test_a_tftp_server_nmap_cannot_see_is_found_by_asking_it(tmp_path):
+    """A TFTP server replies from a new port (its transfer ID), so nmap's UDP scan leaves port 69
+    "open|filtered". The store asks such a port itself: an undeclared recovery TFTP server is then
+    an undeclared UDP responder like any other, with how it was confirmed in the evidence."""
+    import json
+    import textwrap
+
+    from tests.conftest import ROOT, harness
+
+    unit = "127.0.0.112"
+    root = tmp_path / "tftp"
+    root.mkdir()
+    proc = subprocess.Popen(["/usr/sbin/in.tftpd", "-L", "-s", str(root), "-a", f"{unit}:69"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while f"{unit}:69" not in subprocess.run(["ss", "-Hluna"], capture_output=True, text=True).stdout:
+            assert proc.poll() is None and time.monotonic() < deadline, "in.tftpd did not start"
+            time.sleep(0.05)
+        profile = tmp_path / "p.yaml"
+        profile.write_text(textwrap.dedent(f"""
+            identity: {{vendor: V, model: R-1, firmware_version: "1"}}
+            units: [{{name: r1, address: {unit}}}]
+            services: [{{name: web, port: 80, protocol: http, purpose: admin, authentication: password}}]
+            credentials: {{kind: unique-per-unit}}
+            schemes: [jc-star-1]
+        """))
+        out = tmp_path / "b"
+        harness("run", "--profile", str(profile), "--out", str(out), "--suite", str(ROOT / "test_suites" / "exposure"),
+                timeout=300)
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
+    udp = cases["exposure.udp_ports_declared[r1]"]
+    assert udp["verdict"] == "FAIL" and "69 (tftp)" in udp["reason"], udp["reason"]
+    ports = json.loads((out / "evidence/exposure.udp_ports_declared_r1/udp-ports.json").read_text())
+    assert "TFTP read request" in ports["confirmed_by_the_harness"]["69"]
+    assert cases["exposure.no_insecure_services[r1]"]["verdict"] == "FAIL"

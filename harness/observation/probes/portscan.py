@@ -30,6 +30,9 @@ class PortScan:
     elapsed_s: float
     states: dict[int, str] = field(default_factory=dict)
     scripts: dict[int, dict[str, str]] = field(default_factory=dict)  # port -> NSE script -> output
+    # port -> how the harness itself confirmed an answer nmap could not see (a TFTP server replies
+    # from a new port, its transfer ID, which a UDP scan never reads as the port answering)
+    confirmed: dict[int, str] = field(default_factory=dict)
 
 
 def nmap_arguments(timeout_s: float, udp: bool = False) -> str:
