@@ -112,3 +112,42 @@ def test_a_tftp_server_nmap_cannot_see_is_found_by_asking_it(tmp_path):
     ports = json.loads((out / "evidence/exposure.udp_ports_declared_r1/udp-ports.json").read_text())
     assert "TFTP read request" in ports["confirmed_by_the_harness"]["69"]
     assert cases["exposure.no_insecure_services[r1]"]["verdict"] == "FAIL"
+
+
+def test_a_transfer_trickled_just_inside_each_timeout_is_cut_at_the_deadline():
+    """DATA packets each just inside tftpy's per-packet timeout would hold a transfer for as
+    long as the server likes; the exchange deadline ends it, as an answer (it is TFTP)."""
+    import struct
+
+    from harness.observation.scope import exchange_deadline
+
+    address = "127.0.0.113"
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind((address, PORT))
+    stop = threading.Event()
+
+    def serve():
+        _, peer = listener.recvfrom(2048)
+        transfer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a new port: the transfer ID
+        transfer.bind((address, 0))
+        transfer.settimeout(2)
+        block = 1
+        while not stop.is_set():
+            transfer.sendto(struct.pack("!HH", 3, block) + b"x" * 512, peer)
+            try:
+                transfer.recvfrom(64)  # the ACK
+            except OSError:
+                break
+            block = block % 65535 + 1
+            time.sleep(0.5)
+        transfer.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        answer = ask(_guard(address), address, PORT, TIMEOUT)
+    finally:
+        stop.set()
+        listener.close()
+    assert answer.outcome == "answered" and "cut after" in answer.detail, answer
+    assert time.monotonic() - t0 < exchange_deadline(TIMEOUT) + 1.5

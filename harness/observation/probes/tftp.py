@@ -5,8 +5,8 @@ TFTP (RFC 1350) has no authentication at all: a server that answers a read reque
 file (and, where writes are enabled, replaces it). The probe asks for a random name nobody
 serves, so nothing real is downloaded. A DATA answer is cut at MAX_BYTES by the packet hook.
 The request goes through the scope guard's slot (scope, budget). tftpy's sockets are
-unconnected, so the audit backstop checks each sendto. tftpy's own per-packet timeout and one
-retry bound the exchange.
+unconnected, so the audit backstop checks each sendto. tftpy's per-packet timeout with one
+retry bounds silence; the packet hook bounds a transfer by bytes and by the exchange deadline.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ from __future__ import annotations
 import io
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 
-from harness.observation.scope import ScopeGuard
+from harness.observation.scope import ScopeGuard, exchange_deadline
 
 MAX_BYTES = 64 * 1024
 
 
 class _Enough(Exception):
-    """Raised by the packet hook once MAX_BYTES of a file arrived: the answer is proven."""
+    """Raised by the packet hook once MAX_BYTES of a file arrived, or the exchange's deadline
+    passed (a server trickling DATA packets each just inside tftpy's per-packet timeout): the
+    answer is proven either way."""
 
 
 @dataclass
@@ -49,15 +52,18 @@ def ask(guard: ScopeGuard, address: str, port: int, timeout: float) -> TftpAnswe
             kind = f"ERR {getattr(packet, 'errorcode', '?')} {message!r}"
         said.append(kind)
         received += len(getattr(packet, "data", b""))
-        if received >= MAX_BYTES:
+        if received >= MAX_BYTES or time.monotonic() - started > deadline:
             raise _Enough
 
+    started = time.monotonic()
+    deadline = exchange_deadline(timeout)
     with guard.slot(address, port, timeout) as ip:
         client = tftpy.TftpClient(ip, port)
         try:
             client.download(name, io.BytesIO(), packethook=hook, timeout=timeout, retries=1)
         except _Enough:
-            return TftpAnswer("answered", f"served {received} bytes for a name nobody serves", name)
+            return TftpAnswer("answered", f"served {received} bytes for a name nobody serves (cut after "
+                              f"{time.monotonic() - started:.1f}s)", name)
         except tftpy.TftpTimeout:
             return TftpAnswer("silent", f"no TFTP answer on udp/{port} within the timeout", name)
         except tftpy.TftpException as e:
