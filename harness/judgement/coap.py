@@ -66,7 +66,8 @@ def judge_writes(attempts: list[dict]) -> list[CoapFinding]:
             if a.get("restored") is False:
                 what += f". The original could NOT be proven restored: check {path} on the unit"
             out.append(CoapFinding(Verdict.FAIL, rule, path, what, FIX_WRITE))
-        elif outcome == "undetermined":
+        elif outcome == "undetermined" or (outcome == "absent" and a["method"] == "PUT"):
+            # a 4.04 to a PUT of a resource that was just read says nothing about who may write it
             code = (a.get("put_same_value") or a.get("put") or {}).get("code")
             why = a.get("error") or f"answered {code}, which refuses the request, not the client"
             out.append(CoapFinding(Verdict.INCONCLUSIVE, "coap.write_without_credentials", path,

@@ -52,10 +52,13 @@ def judge_endpoint(unit, port: int, protocol: str, label: str, guard, observatio
         record["writes"] = attempts
         results += judge_writes(attempts)
         tried = [a for a in attempts if not a.get("skipped")]
+        skipped = [a["path"] for a in attempts if a.get("skipped")]
         if tried and not any(r.verdict is not Verdict.PASS for r in results):
             findings.passed(f"{label}: {len(seen.reads)} resource(s) requested and {len(tried)} write(s) sent without "
                             "credentials; nothing secret was served and every write was refused "
-                            f"({', '.join(sorted({_code(a) for a in tried}))})", target=label)
+                            f"({', '.join(sorted({_code(a) for a in tried}))})"
+                            + (f"; not written: {', '.join(skipped[:6])} (see coap-access.json)" if skipped else ""),
+                            target=label)
     else:
         findings.not_evaluated(f"{label}: {len(seen.reads)} resource(s) requested without credentials; whether it "
                                "takes writes without them is tried only under --allow intrusive (each setting put "
