@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.judgement.disclosure import COAP_CONTENT_TYPES
-from harness.judgement.web_access import exposed_secrets, fields_of_body
+from harness.judgement.disclosure import coap_served_fields
+from harness.judgement.web_access import exposed_secrets
 from harness.observation.probes.coap import CoapObservation
 from harness.observation.probes.dtls import DtlsOutcome
 from harness.record.verdict import Verdict
@@ -36,15 +36,11 @@ class CoapFinding:
 
 def judge_reads(seen: CoapObservation) -> list[CoapFinding]:
     out = []
-    for read in seen.reads:
-        if "body" not in read or not str(read.get("code", "")).startswith("2."):
-            continue
-        fields = fields_of_body(read["body"], COAP_CONTENT_TYPES.get(read.get("content_format")), read["path"], "coap")
+    for path, fields in coap_served_fields(seen).items():
         names = exposed_secrets(fields)
         if names:
-            out.append(CoapFinding(Verdict.FAIL, "coap.secrets_served", read["path"],
-                                   f"GET {read['path']} without credentials serves {', '.join(names[:6])}",
-                                   FIX_SECRETS))
+            out.append(CoapFinding(Verdict.FAIL, "coap.secrets_served", path,
+                                   f"GET {path} without credentials serves {', '.join(names[:6])}", FIX_SECRETS))
     return out
 
 

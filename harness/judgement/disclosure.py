@@ -159,15 +159,21 @@ def snmp_advertised(scan) -> list[Advertised]:
 COAP_CONTENT_TYPES = {0: "text/plain", 40: "application/link-format", 41: "application/xml", 50: "application/json"}
 
 
-def coap_advertised(seen) -> list[Advertised]:
-    """What a CoAP port serves to anyone (its resources, read once by the CoAP observation), as
-    the field pairs the disclosure rules read: a status resource naming a serial or a firmware
-    version discloses it like a web page would."""
+def coap_served_fields(seen) -> dict[str, list[Advertised]]:
+    """Resource path -> the field pairs its body says, for every resource a CoAP port served to
+    anyone (read once by the CoAP observation); the disclosure and the secrets rules read these."""
     from harness.judgement.web_access import fields_of_body
 
-    out: list[Advertised] = []
+    out: dict[str, list[Advertised]] = {}
     for read in seen.reads:
         if "body" in read and str(read.get("code", "")).startswith("2."):
             where = f"coap udp/{seen.port}{read['path']}"
-            out += fields_of_body(read["body"], COAP_CONTENT_TYPES.get(read.get("content_format")), where, "coap")
+            out[read["path"]] = fields_of_body(read["body"], COAP_CONTENT_TYPES.get(read.get("content_format")),
+                                               where, "coap")
     return out
+
+
+def coap_advertised(seen) -> list[Advertised]:
+    """What a CoAP port serves to anyone, as the disclosure rules read it: a status resource naming
+    a serial or a firmware version discloses it like a web page would."""
+    return [a for fields in coap_served_fields(seen).values() for a in fields]

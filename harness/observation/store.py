@@ -50,7 +50,7 @@ UDP_SCAN_TIMEOUT_S = 60.0
 IDENTIFY_TIMEOUT_S = 2.0
 # a CoAP or TFTP server answers a request in milliseconds, and one that answers late (a separate
 # response that never comes) must not cost the profile's full exchange deadline for each request
-COAP_TIMEOUT_S = 1.5
+UDP_REQUEST_TIMEOUT_S = 1.5
 TFTP_PORT = 69
 
 # Errors an observation may end in, by name, so a recorded failure is raised again as itself.
@@ -225,7 +225,11 @@ class ObservationStore:
                                                                                readable), lambda v: v, lambda v: v)
 
     def _coap_probe(self, unit: Unit, port: int) -> CoapProbe:
-        return CoapProbe(self.guard, unit.address, port, min(self.profile.limits.connect_timeout_s, COAP_TIMEOUT_S))
+        return CoapProbe(self.guard, unit.address, port, self._udp_request_timeout)
+
+    @property
+    def _udp_request_timeout(self) -> float:
+        return min(self.profile.limits.connect_timeout_s, UDP_REQUEST_TIMEOUT_S)
 
     def dtls(self, unit: Unit, port: int) -> DtlsOutcome:
         """How a DTLS port answers a handshake from a client that holds no credential."""
@@ -236,7 +240,7 @@ class ObservationStore:
     def tftp(self, unit: Unit, port: int) -> TftpAnswer:
         """How a TFTP port answers a read request from a client without credentials (TFTP has none)."""
         return self._observe(unit, f"tftp-{port}", lambda: tftp_ask(
-            self.guard, unit.address, port, min(self.profile.limits.connect_timeout_s, COAP_TIMEOUT_S)), asdict,
+            self.guard, unit.address, port, self._udp_request_timeout), asdict,
             lambda d: TftpAnswer(**d))
 
     def discovered(self, state: str | None = None) -> list[DiscoveredInterface]:
