@@ -150,12 +150,14 @@ def measure(
 
     def recover(locked_at: float, measured: bool = True) -> bool:
         """Poll with the right password until it is accepted again; False when the wait ran out.
+        No poll starts after the wait, so a proven bound never exceeds the wait the operator set.
         `measured=False` only waits (leaving the account as it was found), recording nothing."""
         while True:
-            if clock() - t0 - locked_at > recovery_wait_s:
+            left = recovery_wait_s - (clock() - t0 - locked_at)
+            if left <= 0:
                 m.still_locked = m.still_locked or measured
                 return False
-            sleep(rule.poll_interval_s)
+            sleep(min(rule.poll_interval_s, left))  # the last poll falls on the wait's end, never past it
             outcome = login("recovery", True)
             if outcome == "accepted":
                 if measured:

@@ -247,8 +247,8 @@ def test_a_lockout_that_outlasts_the_wait_passes_on_the_bound_it_proved(runs, tm
     assert case["verdict"] == "PASS", (case["reason"], m)
     assert "still refused the right password" in m["reason"] and "at most" in m["reason"], m["reason"]
     assert m["lockout_threshold"] == 3 and m["still_locked_at_end"] is True and m["recovery_seconds"] is None
-    # the bound is the start of the last refused poll: the 15 s wait less at most one poll cycle
-    # (the 3 s interval and a refused login's PAM delay, about 2.2 s), never more than the wait
+    # the bound is the start of the last refused poll, which falls on the 15 s wait's end or at most
+    # one refused login (its PAM delay, about 2.2 s) before it; never past the wait
     poll = m["rule"]["poll_interval_s"] + 3
     assert 15 - poll <= m["locked_for_at_least_seconds"] <= 15, m
     assert m["estimated_guesses_per_day"] <= m["rule"]["max_guesses_per_day"]

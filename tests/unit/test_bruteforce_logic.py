@@ -144,6 +144,10 @@ def test_a_lockout_longer_than_the_wait_passes_on_the_bound_it_proved():
     m = run(device(c, lock_after=3, unlock_s=3600), c, recovery_wait_s=60)
     assert m.verdict == "PASS" and m.recovery_s is None and m.still_locked, m.reason
     assert m.locked_for_at_least_s >= 57 and m.guesses_per_day <= 3 * 86400 / 57
+    # the last poll falls on the wait's end, not one poll interval past it (a wait no multiple of it)
+    c = Clock()
+    m = run(device(c, lock_after=3, unlock_s=3600), c, recovery_wait_s=16)
+    assert m.still_locked and m.recovery_s is None and 16 - 0.05 <= m.locked_for_at_least_s <= 16, m.summary()
     assert f"still refused the right password {m.locked_for_at_least_s:g} s later" in m.reason
     # a wait too short to prove enough: INCONCLUSIVE with the value that would settle it, never FAIL
     c = Clock()
