@@ -1,12 +1,14 @@
 """Report writers, discovered: every module here (and in each folder named by $IOT_HARNESS_REPORTS)
-that defines `FORMAT` (its name) and `render(bundle) -> str` is a report format. They are fed a
-`VerifiedBundle` from the one bundle reader, never a folder, so nothing is rendered from a bundle
-that failed verification. A new format is one file, nothing else."""
+that defines `FORMAT` (its name) and `render(bundle[, options]) -> str | bytes` is a report format.
+They are fed a `VerifiedBundle` from the one bundle reader, never a folder, so nothing is rendered
+from a bundle that failed verification. A new format is one file, nothing else. A format that
+returns bytes (XLSX, PDF) needs `--out`; `options` carries the language and where it is written."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import pkgutil
 from collections.abc import Callable
@@ -16,12 +18,32 @@ from pathlib import Path
 REPORTS_PATH_ENV = "IOT_HARNESS_REPORTS"
 
 
+LANGUAGES = ("en", "ja")
+
+
+class ReportUnavailable(Exception):
+    """A format cannot be rendered on this machine (a missing program); the message names the fix."""
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    lang: str = "en"
+    output: Path | None = None  # where the report will be written; None for standard output
+    expanded: bool = False  # every requirement and case opened (paper has no click)
+
+
 @dataclass(frozen=True)
 class ReportFormat:
     name: str
     render: Callable
     description: str
     source: str
+    binary: bool = False  # bytes only: written to --out, never to a terminal
+
+    def __call__(self, bundle, options: ReportOptions) -> str | bytes:
+        if len(inspect.signature(self.render).parameters) >= 2:
+            return self.render(bundle, options)
+        return self.render(bundle)
 
 
 def _formats_in(modules) -> list[ReportFormat]:
@@ -30,7 +52,8 @@ def _formats_in(modules) -> list[ReportFormat]:
         name, render = getattr(mod, "FORMAT", None), getattr(mod, "render", None)
         if isinstance(name, str) and callable(render):
             doc = (mod.__doc__ or "").strip().splitlines()
-            out.append(ReportFormat(name, render, doc[0] if doc else "", getattr(mod, "__file__", "") or ""))
+            out.append(ReportFormat(name, render, doc[0] if doc else "", getattr(mod, "__file__", "") or "",
+                                    bool(getattr(mod, "BINARY", False))))
     return out
 
 

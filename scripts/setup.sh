@@ -32,6 +32,7 @@ APT_PACKAGES=(
   curl                                                  # hub: pulls updates over TLS from its update server
   socat                                                 # plug: services that answer garbage (hostile-answer checks)
   rauc squashfs-tools dbus                              # gate: RAUC agent on a private bus; RAUC bundles read and built
+  chromium poppler-utils fonts-noto-cjk                 # reports: the HTML page rendered, printed to PDF and checked
   python3 python3-venv python3-pip
 )
 

@@ -92,6 +92,7 @@ class Verification:
     files: int = 0
     complete: bool | None = None
     digest: str = ""  # sha256 of the signed statement: names this bundle in a re-judgement's manifest
+    subjects: dict[str, str] = field(default_factory=dict)  # every signed file -> its SHA-256, as signed
 
     def problem(self, text: str) -> None:
         self.ok = False
@@ -130,7 +131,7 @@ def verify(root: Path, trusted_key: Path | None = None) -> Verification:
         return v
     signed = {s["name"]: s["digest"]["sha256"] for s in statement.get("subject", [])}
     actual = bundle_files(root)
-    v.files = len(signed)
+    v.files, v.subjects = len(signed), signed
     for name in sorted(signed.keys() - actual.keys()):
         v.problem(f"removed: {name}")
     for name in sorted(actual.keys() - signed.keys()):

@@ -45,6 +45,11 @@ class VerifiedBundle:
     def profile_data(self) -> dict[str, Any]:
         return self.read_json("profile.json")
 
+    def hashes(self) -> dict[str, str]:
+        """Each file's SHA-256 as signed (verification has matched every file against it), so a report
+        can print the hash beside every evidence link."""
+        return dict(self.verification.subjects)
+
 
 def open_bundle(root: Path, trusted_key: Path | None = None) -> VerifiedBundle:
     v = verify(root, trusted_key)

@@ -92,9 +92,12 @@ class RequirementResult(_Model):
     scheme: str
     id: str
     title: str
+    title_ja: str | None = Field(default=None, description="the scheme's own (Japanese) title, where it has one")
     method: str
     automated: bool
     provisional: bool = False
+    crosswalk: dict[str, list[str]] = Field(default_factory=dict, description="the same requirement in other "
+                                            "schemes (etsi_en_303_645, nistir_8425, nist_ir_8259a)")
     cases: list[str] = Field(default_factory=list)
     verdict: Verdict
     unjudged: list[str] = Field(default_factory=list, description="interfaces it bears on that no case judged "
@@ -230,8 +233,10 @@ def requirement_results(
                 if not waiver.active:
                     notes.append(f"waiver expired on {w.expires.isoformat()} and no longer counts")
             out.append(RequirementResult(
-                scheme=scheme, id=req.id, title=req.title, method=str(req.method), automated=req.automated,
-                provisional=req.provisional, cases=[c.id for c in rc], verdict=verdict, notes=notes,
+                scheme=scheme, id=req.id, title=req.title, title_ja=req.title_ja, method=str(req.method),
+                automated=req.automated, provisional=req.provisional,
+                crosswalk={k: v for k, v in req.crosswalk.model_dump().items() if v},
+                cases=[c.id for c in rc], verdict=verdict, notes=notes,
                 unjudged=[g.interface for g in unjudged] if req.id not in na else [],
                 explanation=req.explanation, waiver=waiver,
             ))

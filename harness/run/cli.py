@@ -248,26 +248,38 @@ def cmd_bundle_verify(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.record.reader import BundleRefused, open_bundle
-    from reports import report_formats
+    from reports import ReportOptions, ReportUnavailable, report_formats
 
     formats = report_formats()
     if args.format not in formats:
         _err(f"unknown report format {args.format!r}; choose from {', '.join(sorted(formats))}")
+        return EXIT_ERROR
+    fmt = formats[args.format]
+    output = Path(args.output) if args.output else None
+    if fmt.binary and output is None:
+        _err(f"--format {args.format} writes a binary file: give --out PATH")
         return EXIT_ERROR
     try:
         bundle = open_bundle(Path(args.dir), Path(args.key) if args.key else None)
     except BundleRefused as e:
         _err(f"refusing to report: {e}")
         return EXIT_FAIL
-    text = formats[args.format].render(bundle)
-    if args.output:
-        try:
-            Path(args.output).write_text(text)
-        except OSError as e:
-            _err(f"-o {args.output}: cannot write: {e.strerror}")
-            return EXIT_ERROR
-    else:
-        sys.stdout.write(text)
+    try:
+        rendered = fmt(bundle, ReportOptions(lang=args.lang, output=output))
+    except ReportUnavailable as e:
+        _err(f"cannot render {args.format}: {e}")
+        return EXIT_ERROR
+    if output is None:
+        sys.stdout.write(rendered if isinstance(rendered, str) else rendered.decode())
+        return EXIT_OK
+    try:
+        if isinstance(rendered, str):
+            output.write_text(rendered, encoding="utf-8")
+        else:
+            output.write_bytes(rendered)
+    except OSError as e:
+        _err(f"--out {output}: cannot write: {e.strerror}; give a writable path")
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -357,14 +369,15 @@ def _bundle_commands(sub) -> None:
     rj.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
     rj.set_defaults(func=cmd_rejudge)
 
-    from reports import report_formats
+    from reports import LANGUAGES, report_formats
 
     rp = sub.add_parser("report", help="render a report from a verified bundle")
     rp.add_argument("dir")
     rp.add_argument("--format", default="text",
                     help=f"one of: {', '.join(sorted(report_formats()))} (discovered from reports/)")
     rp.add_argument("--key", help="trusted signer public key (PEM) to verify against")
-    rp.add_argument("-o", "--output")
+    rp.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the labels (html, pdf)")
+    rp.add_argument("-o", "--out", "--output", dest="output", help="write here instead of standard output")
     rp.set_defaults(func=cmd_report)
 
 
