@@ -77,7 +77,30 @@ def test_a_binary_format_needs_out_and_a_changed_byte_is_refused(bundle, tmp_pat
     data = bytearray(target.read_bytes())
     data[0] ^= 0x01
     target.write_bytes(bytes(data))
-    for fmt in ("html", "pdf"):
+    for fmt in ("html", "pdf", "checklist"):
         r = harness("report", str(copy), "--format", fmt, "--out", str(tmp_path / f"r.{fmt}"))
         assert r.returncode == 1 and "changed: evidence/checks.tls_versions_u1/offer.txt" in r.stderr, r.stderr
         assert not (tmp_path / f"r.{fmt}").exists()
+
+
+def test_the_star1_checklist_has_sixteen_rows_in_scheme_order(bundle, tmp_path):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    r = harness("report", str(bundle), "--format", "checklist")
+    assert r.returncode == 0, r.stderr
+    table = list(csv.reader(io.StringIO(r.stdout)))
+    assert table[0][1] == "要求事項ID / ID"
+    assert [row[1] for row in table[1:]] == [f"S1.1-{n:02d}" for n in range(1, 17)]
+    s12 = table[12]
+    assert s12[3] == "不適合 / FAIL" and s12[4] == "機器試験 / device test" and "TLS 1.0" in s12[5]
+    assert "offer.txt sha256:" in s12[6]
+    assert table[16][3] == "対象外 / NOT_APPLICABLE".replace("NOT_APPLICABLE", "NOT APPLICABLE")
+    assert PLANTED not in r.stdout
+    xlsx = tmp_path / "checklist.xlsx"
+    assert harness("report", str(bundle), "--format", "checklist", "--out", str(xlsx)).returncode == 0
+    ws = load_workbook(xlsx)["JC-STAR STAR-1"]
+    values = [[c.value for c in row] for row in ws.iter_rows()]
+    assert [v[1] for v in values[1:]] == [row[1] for row in table[1:]] and values[12][3] == s12[3]
