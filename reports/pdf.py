@@ -6,6 +6,7 @@ so the paper copy holds the same evidence references and hashes as the screen.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,6 @@ def render(bundle: VerifiedBundle, options: ReportOptions | None = None) -> byte
     options = options or ReportOptions()
     with tempfile.TemporaryDirectory(prefix="iot-harness-pdf-") as tmp:
         page = Path(tmp) / "report.html"
-        page.write_text(html_report.render(bundle, ReportOptions(options.lang, options.output, expanded=True)),
+        page.write_text(html_report.render(bundle, dataclasses.replace(options, expanded=True)),
                         encoding="utf-8")
         return print_pdf(page)

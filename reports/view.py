@@ -14,8 +14,7 @@ from typing import Any
 
 from harness.record.reader import VerifiedBundle
 from harness.record.results import CaseResult, CoverageRow, Finding, RequirementResult
-
-ORDER = ["FAIL", "ERROR", "INCONCLUSIVE", "NOT_EVALUATED", "ADVISORY", "PASS", "NOT_APPLICABLE"]
+from harness.record.verdict import SEVERITY
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -113,7 +112,7 @@ class ReportView:
 def how_evaluated(req: RequirementResult, cases: list[CaseResult]) -> str:
     """A requirement some case judged was evaluated by that case's method (a device test, or the
     document or attestation check the case is); one no case reached says so, never its catalog method."""
-    judged = [c for c in cases if c.verdict not in ("NOT_EVALUATED",)]
+    judged = [c for c in cases if c.verdict != "NOT_EVALUATED"]
     if not judged:
         return "not-run"
     return req.method if req.method in ("document", "attestation") else "device-test"
@@ -140,7 +139,7 @@ def build(bundle: VerifiedBundle) -> ReportView:
                                          [row for row in results.coverage if row.requirement == r.id], fixes))
         counts = Counter(str(r.verdict) for r in reqs)
         schemes.append(SchemeView(scheme, SCHEME_NAMES.get(scheme, scheme),
-                                  {v: counts[v] for v in ORDER if counts[v]}, views))
+                                  {str(v): counts[v] for v in SEVERITY if counts[v]}, views))
     try:
         declaration = bundle.profile_data()
     except (OSError, ValueError):
