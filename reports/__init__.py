@@ -2,7 +2,10 @@
 that defines `FORMAT` (its name) and `render(bundle[, options]) -> str | bytes` is a report format.
 They are fed a `VerifiedBundle` from the one bundle reader, never a folder, so nothing is rendered
 from a bundle that failed verification. A new format is one file, nothing else. A format that
-returns bytes (XLSX, PDF) needs `--out`; `options` carries the language and where it is written."""
+returns bytes (XLSX, PDF) needs `--out`; `options` carries the language and where it is written. A
+format with `DIRECTORY = True` (allure results) writes a folder of files into `options.output` and
+returns a one-line summary; the CLI gives it a fresh folder and moves it into place only when
+rendering succeeded, so a failed render never leaves half a folder where CI expects results."""
 
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ class ReportFormat:
     description: str
     source: str
     binary: bool = False  # bytes only: written to --out, never to a terminal
+    directory: bool = False  # writes a folder into options.output
 
     def __call__(self, bundle, options: ReportOptions) -> str | bytes:
         if len(inspect.signature(self.render).parameters) >= 2:
@@ -53,7 +57,7 @@ def _formats_in(modules) -> list[ReportFormat]:
         if isinstance(name, str) and callable(render):
             doc = (mod.__doc__ or "").strip().splitlines()
             out.append(ReportFormat(name, render, doc[0] if doc else "", getattr(mod, "__file__", "") or "",
-                                    bool(getattr(mod, "BINARY", False))))
+                                    bool(getattr(mod, "BINARY", False)), bool(getattr(mod, "DIRECTORY", False))))
     return out
 
 

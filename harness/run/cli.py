@@ -256,14 +256,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     fmt = formats[args.format]
     output = Path(args.output) if args.output else None
-    if fmt.binary and output is None:
-        _err(f"--format {args.format} writes a binary file: give --out PATH")
+    if (fmt.binary or fmt.directory) and output is None:
+        _err(f"--format {args.format} writes a {'folder' if fmt.directory else 'binary file'}: give --out PATH")
+        return EXIT_ERROR
+    if fmt.directory and output.exists() and (not output.is_dir() or any(output.iterdir())):
+        _err(f"--out {output}: exists and is not an empty folder; give a new or empty folder for {args.format}")
         return EXIT_ERROR
     try:
         bundle = open_bundle(Path(args.dir), Path(args.key) if args.key else None)
     except BundleRefused as e:
         _err(f"refusing to report: {e}")
         return EXIT_FAIL
+    if fmt.directory:
+        return _render_folder(fmt, bundle, ReportOptions(lang=args.lang, output=output))
     try:
         rendered = fmt(bundle, ReportOptions(lang=args.lang, output=output))
     except ReportUnavailable as e:
@@ -280,6 +285,39 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as e:
         _err(f"--out {output}: cannot write: {e.strerror}; give a writable path")
         return EXIT_ERROR
+    return EXIT_OK
+
+
+def _render_folder(fmt, bundle, options) -> int:
+    """Render a folder format into a fresh sibling folder, then move it into place: --out holds a
+    whole result set or nothing."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from reports import ReportUnavailable
+
+    target = Path(options.output)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as e:
+        _err(f"--out {target}: cannot write there: {e.strerror}; give a writable path")
+        return EXIT_ERROR
+    try:
+        summary = fmt(bundle, dataclasses.replace(options, output=staging))
+        if target.exists():
+            target.rmdir()  # checked empty above
+        staging.rename(target)
+    except ReportUnavailable as e:
+        _err(f"cannot render {fmt.name}: {e}")
+        return EXIT_ERROR
+    except OSError as e:
+        _err(f"--out {target}: cannot write: {e.strerror}; give a writable path")
+        return EXIT_ERROR
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"{summary.strip() if isinstance(summary, str) else fmt.name}, written to {target}")
     return EXIT_OK
 
 

@@ -6,6 +6,8 @@ import hashlib
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +79,7 @@ def test_a_binary_format_needs_out_and_a_changed_byte_is_refused(bundle, tmp_pat
     data = bytearray(target.read_bytes())
     data[0] ^= 0x01
     target.write_bytes(bytes(data))
-    for fmt in ("html", "pdf", "checklist"):
+    for fmt in ("html", "pdf", "checklist", "oscal", "junit", "json", "allure"):
         r = harness("report", str(copy), "--format", fmt, "--out", str(tmp_path / f"r.{fmt}"))
         assert r.returncode == 1 and "changed: evidence/checks.tls_versions_u1/offer.txt" in r.stderr, r.stderr
         assert not (tmp_path / f"r.{fmt}").exists()
@@ -104,3 +106,90 @@ def test_the_star1_checklist_has_sixteen_rows_in_scheme_order(bundle, tmp_path):
     ws = load_workbook(xlsx)["JC-STAR STAR-1"]
     values = [[c.value for c in row] for row in ws.iter_rows()]
     assert [v[1] for v in values[1:]] == [row[1] for row in table[1:]] and values[12][3] == s12[3]
+
+
+def test_oscal_assessment_results_validate_with_trestle_and_read_back(bundle, tmp_path):
+    from trestle.oscal.assessment_results import AssessmentResults
+
+    out = tmp_path / "ws" / "assessment-results" / "device" / "assessment-results.json"
+    assert subprocess.run([str(TRESTLE), "init"], cwd=_workspace(tmp_path),
+                          capture_output=True).returncode == 0
+    out.parent.mkdir(parents=True)
+    r = harness("report", str(bundle), "--format", "oscal", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    v = subprocess.run([str(TRESTLE), "validate", "-f", str(out)], cwd=tmp_path / "ws", capture_output=True, text=True)
+    assert v.returncode == 0 and "VALID" in v.stdout, v.stdout + v.stderr
+    doc = AssessmentResults.oscal_read(out)
+    result = doc.results[0]
+    by_title = {f.title.split()[0]: f for f in result.findings}
+    assert by_title["S1.1-12"].target.status.state.value == "not-satisfied"
+    # its case passed but an interface went unjudged: NOT_EVALUATED, so not satisfied
+    assert by_title["S1.1-02"].target.status.state.value == "not-satisfied"
+    # could not settle is never satisfied; not applicable says so
+    assert by_title["S1.1-13"].target.status.state.value == "not-satisfied"
+    reason = by_title["S1.1-13"].target.status.reason
+    assert getattr(reason, "value", reason) == "other"
+    assert by_title["S1.1-16"].target.status.state.value == "satisfied"
+    assert by_title["S1.1-16"].target.status.remarks == "harness verdict NOT_APPLICABLE"
+    obs = {o.title: o for o in result.observations}
+    tls = obs["checks.tls_versions[u1]"]
+    evidence = tls.relevant_evidence[0]
+    digest = hashlib.sha256((bundle / evidence.href).read_bytes()).hexdigest()
+    assert evidence.props[0].value == digest
+    assert tls.subjects[0].subject_uuid == result.local_definitions.inventory_items[0].uuid
+    assert {o.observation_uuid for o in by_title["S1.1-12"].related_observations} == {tls.uuid}
+    assert PLANTED not in out.read_text()
+
+
+def _workspace(tmp_path):
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    return tmp_path / "ws"
+
+
+TRESTLE = Path(sys.executable).parent / "trestle"  # the validator compliance-trestle installs
+
+
+def test_junit_parses_with_junitparser_and_carries_requirements_and_verdicts(bundle, tmp_path):
+    import junitparser
+
+    out = tmp_path / "junit.xml"
+    assert harness("report", str(bundle), "--format", "junit", "--out", str(out)).returncode == 0
+    xml = junitparser.JUnitXml.fromfile(str(out))
+    suites = {s.name: s for s in xml}
+    cases = {c.name: c for c in suites["Cam <b>100</b> cases"]}
+    tls = cases["checks.tls_versions[u1]"]
+    props = [(p.name, p.value) for p in tls.child(junitparser.Properties)]
+    assert ("verdict", "FAIL") in props and ("requirement", "S1.1-12") in props
+    assert any(n == "evidence" and "offer.txt sha256:" in v for n, v in props)
+    assert tls.is_failure and not cases["checks.default_passwords[u1]"].is_failure
+    logging = cases["checks.logging[u1]"]
+    assert logging.is_skipped and "INCONCLUSIVE" in logging.result[0].message
+    assert suites["Cam <b>100</b> cases"].failures == 1
+    reqs = {c.name.split()[0]: c for c in suites["jc-star-1"]}
+    assert len(reqs) == 16 and reqs["S1.1-12"].is_failure
+    assert PLANTED not in out.read_text()
+
+
+def test_allure_results_label_scheme_requirement_case_and_attach_the_evidence(bundle, tmp_path):
+    import json
+
+    out = tmp_path / "allure"
+    r = harness("report", str(bundle), "--format", "allure", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    results = [json.loads(p.read_text()) for p in out.glob("*-result.json")]
+    tls = next(x for x in results if x["name"] == "checks.tls_versions[u1]")
+    labels = {(lab["name"], lab["value"]) for lab in tls["labels"]}
+    assert ("epic", "jc-star-1") in labels and ("story", "checks.tls_versions[u1]") in labels
+    assert any(n == "feature" and v.startswith("S1.1-12 ") for n, v in labels)
+    assert tls["status"] == "failed"
+    attached = {a["name"]: a["source"] for a in tls["attachments"]}
+    name = next(n for n in attached if n.startswith("evidence/checks.tls_versions_u1/offer.txt"))
+    original = next(bundle.glob("evidence/checks.tls_versions_u1/offer.txt"))
+    assert (out / attached[name]).read_bytes() == original.read_bytes()
+    assert hashlib.sha256(original.read_bytes()).hexdigest() in name
+    # nothing reads as passed that was not: INCONCLUSIVE is skipped; every requirement has its result
+    assert next(x for x in results if x["name"] == "checks.logging[u1]")["status"] == "skipped"
+    assert sum(1 for x in results if any(lab["value"] == "requirement verdict" for lab in x["labels"])) == 16 + 21
+    assert all(PLANTED not in p.read_text(errors="replace") for p in out.iterdir())
+    again = harness("report", str(bundle), "--format", "allure", "--out", str(out))
+    assert again.returncode == 2 and "not an empty folder" in again.stderr
