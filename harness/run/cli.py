@@ -267,10 +267,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     except BundleRefused as e:
         _err(f"refusing to report: {e}")
         return EXIT_FAIL
-    if fmt.directory:
-        return _render_folder(fmt, bundle, ReportOptions(lang=args.lang, output=output))
+    options = ReportOptions(lang=args.lang, output=output)
     try:
-        rendered = fmt(bundle, ReportOptions(lang=args.lang, output=output))
+        if fmt.directory:
+            return _render_folder(fmt, bundle, options)
+        rendered = fmt(bundle, options)
     except ReportUnavailable as e:
         _err(f"cannot render {args.format}: {e}")
         return EXIT_ERROR
@@ -290,12 +291,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _render_folder(fmt, bundle, options) -> int:
     """Render a folder format into a fresh sibling folder, then move it into place: --out holds a
-    whole result set or nothing."""
+    whole result set or nothing. A ReportUnavailable reaches the caller, the staging folder removed."""
     import dataclasses
     import shutil
     import tempfile
-
-    from reports import ReportUnavailable
 
     target = Path(options.output)
     try:
@@ -309,9 +308,6 @@ def _render_folder(fmt, bundle, options) -> int:
         if target.exists():
             target.rmdir()  # checked empty above
         staging.rename(target)
-    except ReportUnavailable as e:
-        _err(f"cannot render {fmt.name}: {e}")
-        return EXIT_ERROR
     except OSError as e:
         _err(f"--out {target}: cannot write: {e.strerror}; give a writable path")
         return EXIT_ERROR

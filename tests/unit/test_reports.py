@@ -111,13 +111,14 @@ def test_the_star1_checklist_has_sixteen_rows_in_scheme_order(bundle, tmp_path):
 def test_oscal_assessment_results_validate_with_trestle_and_read_back(bundle, tmp_path):
     from trestle.oscal.assessment_results import AssessmentResults
 
-    out = tmp_path / "ws" / "assessment-results" / "device" / "assessment-results.json"
-    assert subprocess.run([str(TRESTLE), "init"], cwd=_workspace(tmp_path),
-                          capture_output=True).returncode == 0
+    ws = tmp_path / "ws"
+    out = ws / "assessment-results" / "device" / "assessment-results.json"
+    ws.mkdir()
+    assert subprocess.run([str(TRESTLE), "init"], cwd=ws, capture_output=True).returncode == 0
     out.parent.mkdir(parents=True)
     r = harness("report", str(bundle), "--format", "oscal", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    v = subprocess.run([str(TRESTLE), "validate", "-f", str(out)], cwd=tmp_path / "ws", capture_output=True, text=True)
+    v = subprocess.run([str(TRESTLE), "validate", "-f", str(out)], cwd=ws, capture_output=True, text=True)
     assert v.returncode == 0 and "VALID" in v.stdout, v.stdout + v.stderr
     doc = AssessmentResults.oscal_read(out)
     result = doc.results[0]
@@ -139,11 +140,6 @@ def test_oscal_assessment_results_validate_with_trestle_and_read_back(bundle, tm
     assert tls.subjects[0].subject_uuid == result.local_definitions.inventory_items[0].uuid
     assert {o.observation_uuid for o in by_title["S1.1-12"].related_observations} == {tls.uuid}
     assert PLANTED not in out.read_text()
-
-
-def _workspace(tmp_path):
-    (tmp_path / "ws").mkdir(exist_ok=True)
-    return tmp_path / "ws"
 
 
 TRESTLE = Path(sys.executable).parent / "trestle"  # the validator compliance-trestle installs
