@@ -8,11 +8,11 @@ import pytest
 
 from harness.declaration.profile import Transport
 from harness.observation.probes.portscan import ScanUnavailable
-from harness.record.verdict import fail, inconclusive
+from harness.record.verdict import inconclusive
 
 
 @pytest.mark.requirements("S1.1-13", "LA-1")
-def test_tcp_ports_declared(unit, profile, observations, evidence, device_state):
+def test_tcp_ports_declared(unit, profile, observations, evidence, findings, device_state):
     declared = {s.port: s for s in profile.services_for(unit, device_state) if s.transport is Transport.TCP}
     try:
         scan = observations.tcp_scan(unit)
@@ -35,10 +35,10 @@ def test_tcp_ports_declared(unit, profile, observations, evidence, device_state)
             "declared_not_listening": not_listening,
         },
     )
-    if undeclared:
-        fail(
-            f"{unit.name} ({unit.address}, state {device_state}) has open TCP ports that the profile does not "
-            "declare: "
-            f"{', '.join(map(str, undeclared))}. Switch off each service the product does not need; "
-            "declare the ones it does need, with their purpose."
-        )
+    for port in undeclared:  # one finding per port: a build that opens one more shows as a new finding
+        findings.fail(f"{unit.name} ({unit.address}, state {device_state}) has TCP port {port} open, and the profile "
+                      "does not declare it", target=f"{unit.name}:tcp/{port}", rule="exposure.tcp_ports_declared",
+                      fix="Switch off the service if the product does not need it; if it does, declare it with "
+                      "its purpose.")
+    if not undeclared:
+        findings.passed(f"every TCP port that answered is declared: {scan.open_ports}", target=unit.name)

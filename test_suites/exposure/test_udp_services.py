@@ -12,11 +12,11 @@ import pytest
 from harness.declaration.profile import Transport
 from harness.judgement.exposure import load_exposure_data
 from harness.observation.probes.portscan import ScanUnavailable
-from harness.record.verdict import fail, inconclusive
+from harness.record.verdict import inconclusive
 
 
 @pytest.mark.requirements("S1.1-13", "LA-1")
-def test_udp_ports_declared(unit, profile, observations, evidence, device_state):
+def test_udp_ports_declared(unit, profile, observations, evidence, findings, device_state):
     try:
         scan = observations.udp_scan(unit)
     except ScanUnavailable as e:
@@ -40,8 +40,11 @@ def test_udp_ports_declared(unit, profile, observations, evidence, device_state)
         "undeclared_answering": undeclared,
         "declared_not_answering": sorted(p for p in declared if p not in scan.open_ports),
     })
-    if undeclared:
-        listed = ", ".join(f"{p} ({names.get(p, 'unknown')})" for p in undeclared)
-        fail(f"{unit.name} ({unit.address}, state {device_state}) answers on UDP ports the profile does not "
-             f"declare: {listed}. Switch off each service the product does not need; declare the ones it "
-             "needs, with their purpose.")
+    for port in undeclared:  # one finding per port: a build that opens one more shows as a new finding
+        findings.fail(f"{unit.name} ({unit.address}, state {device_state}) answers on UDP port {port} "
+                      f"({names.get(port, 'unknown')}), and the profile does not declare it",
+                      target=f"{unit.name}:udp/{port}", rule="exposure.udp_ports_declared",
+                      fix="Switch off the service if the product does not need it; if it does, declare it with "
+                      "its purpose.")
+    if not undeclared:
+        findings.passed(f"every UDP port that answered is declared: {scan.open_ports}", target=unit.name)
