@@ -289,6 +289,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """What changed between two bundles of a device, and whether anything regressed (exit 1).
+    Both are verified first; a refused bundle or bad output path is exit 2, never "no regression"."""
+    from harness.record.compare import compare
+    from harness.record.reader import BundleRefused, open_bundle
+    from reports.diff import RENDER
+
+    key = Path(args.key) if args.key else None
+    try:
+        old, new = (open_bundle(Path(d), key) for d in (args.old, args.new))
+    except BundleRefused as e:
+        _err(f"refusing to compare: {e}")
+        return EXIT_ERROR
+    diff = compare(old, new)
+    rendered = RENDER[args.format](diff)
+    if args.output:
+        try:
+            Path(args.output).write_text(rendered, encoding="utf-8")
+        except OSError as e:
+            _err(f"--out {args.output}: cannot write: {e.strerror}; give a writable path")
+            return EXIT_ERROR
+        if args.format != "text":
+            sys.stdout.write(RENDER["text"](diff))
+    else:
+        sys.stdout.write(rendered)
+    return EXIT_FAIL if diff.regressed else EXIT_OK
+
+
 def _render_folder(fmt, bundle, options) -> int:
     """Render a folder format into a fresh sibling folder, then move it into place: --out holds a
     whole result set or nothing. A ReportUnavailable reaches the caller, the staging folder removed."""
@@ -413,6 +441,18 @@ def _bundle_commands(sub) -> None:
     rp.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the labels (html, pdf)")
     rp.add_argument("-o", "--out", "--output", dest="output", help="write here instead of standard output")
     rp.set_defaults(func=cmd_report)
+
+    from reports.diff import FORMATS as DIFF_FORMATS
+
+    df = sub.add_parser("diff", help="compare two bundles (last release, this build); exit 1 if anything regressed",
+                        description=cmd_diff.__doc__)
+    df.add_argument("old", help="the bundle to compare against (e.g. the last release's)")
+    df.add_argument("new", help="the bundle of the build under test")
+    df.add_argument("--format", choices=DIFF_FORMATS, default="text")
+    df.add_argument("--key", help="trusted signer public key (PEM) both bundles must be signed with")
+    df.add_argument("-o", "--out", "--output", dest="output",
+                    help="write the diff here (the text summary still goes to standard output)")
+    df.set_defaults(func=cmd_diff)
 
 
 
