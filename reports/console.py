@@ -23,7 +23,16 @@ def render(bundle: VerifiedBundle) -> str:
     return table(bundle.results, str(bundle.root), bundle.manifest.rejudged_from is not None) + "\n"
 
 
+# The order a reader meets requirements in: what to fix first, what is settled last.
+GROUPS = ("FAIL", "ERROR", "INCONCLUSIVE", "NOT_EVALUATED", "ADVISORY", "PASS", "NOT_APPLICABLE")
+
+
 def table(results: Results, bundle: str | None = None, rejudged: bool = False) -> str:
+    """Per scheme, its verdict counts, then the requirements grouped worst first. A NOT_EVALUATED
+    requirement is listed on its own line when it leaves the assessment incomplete (an interface
+    it bears on went unjudged, an input was missing); those nothing automated evaluates (document
+    or attestation evidence, or a probe class the operator left off) share one line, so the FAILs
+    are never buried under them."""
     dev = results.device
     lines = [f"{dev.vendor} {dev.model} (firmware {dev.firmware_version}), "
              f"units: {', '.join(u.name + ' ' + u.address for u in dev.units)}"]
@@ -32,22 +41,30 @@ def table(results: Results, bundle: str | None = None, rejudged: bool = False) -
     if not results.complete:
         lines.append("!! INCOMPLETE RUN: verdicts below cover only the cases that finished")
     cases = {c.id: c for c in results.cases}
+    incomplete = set(results.summary.incomplete_requirements)
     for scheme in results.schemes:
         reqs = [r for r in results.requirements if r.scheme == scheme]
+        counts = {v: sum(r.verdict == v for r in reqs) for v in GROUPS}
         lines.append("")
-        lines.append(f"{scheme}")
+        lines.append(f"{scheme}  " + " · ".join(f"{MARK[v]} {n}" for v, n in counts.items() if n))
         width = max((len(r.id) for r in reqs), default=6)
-        for r in reqs:
-            flag = " (provisional)" if r.provisional else ""
-            waiver = " [waived]" if r.waiver and r.waiver.active else ""
-            lines.append(f"  {r.id:<{width}}  {MARK[r.verdict]:<13} {r.title}{flag}{waiver}")
-            if r.verdict in ("FAIL", "ERROR", "INCONCLUSIVE", "ADVISORY"):
-                for cid in r.cases:
-                    case = cases[cid]
-                    if case.verdict == r.verdict:
-                        lines.append(f"  {'':<{width}}  {'':<13} - {cid}: {case.reason.splitlines()[0][:140]}")
-            if r.unjudged:  # what was not looked at is why it is not a PASS
-                lines.append(f"  {'':<{width}}  {'':<13} - not judged: {', '.join(r.unjudged)[:140]}")
+        collapsed = [r for r in reqs if r.verdict == "NOT_EVALUATED" and r.id not in incomplete and not r.unjudged]
+        for group in GROUPS:
+            for r in (r for r in reqs if r.verdict == group and r not in collapsed):
+                flag = " (provisional)" if r.provisional else ""
+                waiver = " [waived]" if r.waiver and r.waiver.active else ""
+                lines.append(f"  {r.id:<{width}}  {MARK[r.verdict]:<13} {r.title}{flag}{waiver}")
+                if r.verdict in ("FAIL", "ERROR", "INCONCLUSIVE", "ADVISORY", "NOT_EVALUATED"):
+                    for cid in r.cases:
+                        case = cases[cid]
+                        if case.verdict == r.verdict and case.reason:
+                            lines.append(f"  {'':<{width}}  {'':<13} - {cid}: {case.reason.splitlines()[0][:140]}")
+                if r.unjudged:  # what was not looked at is why it is not a PASS
+                    lines.append(f"  {'':<{width}}  {'':<13} - not judged: {', '.join(r.unjudged)[:140]}")
+        if collapsed:
+            lines.append(f"  {MARK['NOT_EVALUATED']} ({len(collapsed)}): {', '.join(r.id for r in collapsed)}"
+                         " - no automated case judged these (document or attestation evidence, or a probe class"
+                         " left off); the report says what each needs")
     s = results.summary
     lines.append("")
     lines.append("requirements: " + ", ".join(f"{k} {v}" for k, v in s.requirements.items()))

@@ -27,6 +27,7 @@ from harness.record.results import CaseResult, case_verdict
 from harness.record.verdict import CaseEnded, Verdict, not_applicable
 from harness.run.assessment import AssessmentRun, RunOptions, RunSetupError, now_iso
 from harness.run.budget import Budgets, CaseOverBudget
+from harness.run.progress import Progress
 
 RUN_KEY = pytest.StashKey[AssessmentRun]()
 
@@ -167,11 +168,13 @@ class ActiveRun:
         self.interrupted = ""
         limits = run.profile.limits
         self.budgets = Budgets(limits.case_budget_s, limits.run_budget_s)
+        self.progress = Progress(limits.run_budget_s, self.budgets.started)
 
     # ---------------------------------------------------------------- budgets
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
         if not self.budgets.run_over:
+            self.progress.case_started(case_id(item))
             return None
         # the run's deadline passed: no case starts after it, and the bundle says so
         self.interrupted = (f"the run's deadline passed ({self.budgets.run_s:g} s, limits.run_budget_s); "
@@ -249,6 +252,7 @@ class ActiveRun:
         # restarts the device, must not change what the other checks observe
         items[:] = sorted(keep, key=lambda i: PROBE_CLASSES.index(_probe_class(i)))
         self.collected = len(items)
+        self.progress.begin(self.collected)
 
     def _record_gated(self, item: pytest.Item, cls: str, reason: str) -> None:
         unit, service = _target(item)
@@ -390,7 +394,7 @@ class ActiveRun:
 
     def _progress(self, rec: CaseResult) -> None:
         self.done += 1
-        _progress(self.done, self.collected, rec)
+        self.progress.case_done(rec)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # the terminal reporter is off during a run; a broken suite must still say why
@@ -415,6 +419,7 @@ class ActiveRun:
             reason = "run stopped before all cases finished"
         if not reason and self.done < self.collected:
             reason = f"only {self.done} of {self.collected} cases ran"
+        self.progress.close()
         self.run.finish(complete=not reason, reason=reason)
 
 
@@ -443,9 +448,3 @@ def _finding_of(call: pytest.CallInfo) -> tuple[Verdict, str, CaseEnded | None] 
     return Verdict.ERROR, f"harness error while {where} the case: {type(err).__name__}: {err}", None
 
 
-def _progress(done: int, total: int, rec: CaseResult) -> None:
-    width = len(str(max(total, 1)))
-    line = f"[{done:>{width}}/{total}] {rec.verdict!s:<14} {rec.id}"
-    if rec.reason and rec.verdict is not Verdict.PASS:
-        line += f"\n{'':>{2 * width + 4}}{'':<15}{rec.reason.splitlines()[0][:160]}"
-    print(line, file=sys.stderr, flush=True)
