@@ -26,6 +26,7 @@ from harness.record.signing import Signer  # noqa: E402
 from lab import manager  # noqa: E402
 
 ROWS: list[tuple[str, float, float, str]] = []
+ARTEFACTS = ROOT / "bench-output"  # what a bench run keeps (the report screenshot)
 
 
 def row(name: str, value: float, target: float, unit: str = "s") -> None:
@@ -89,6 +90,16 @@ def main() -> int:
             cases = len(json.loads((out / "results.json").read_text())["cases"])
             row(f"assessment run, {d['name']} ({len(d['units'])} units, {cases} cases)", dt,
                 60.0 if d["name"] == "hub" else 15.0)
+        # the page a manufacturer opens, as Chromium draws it with no network: kept as an artefact
+        from reports.browser import screenshot
+        from tests.report_screenshot import verdict_pixels
+
+        dt, png = timed(lambda: screenshot(work / "cam" / "reports" / "report.html"))
+        ARTEFACTS.mkdir(exist_ok=True)
+        (ARTEFACTS / "report-cam.png").write_bytes(png)
+        assert verdict_pixels(png)["FAIL"] > 0, "the cam's FAILs are not in the screenshot"
+        row("HTML report screenshot, cam (Chromium, no network)", dt, 10.0)
+        print(f"  screenshot kept: {ARTEFACTS / 'report-cam.png'}", flush=True)
         dt, _ = timed(lambda: cli("run", "--profile", str(ROOT / "device_profiles/lab/cam.yaml"),
                                   "--out", str(work / "cam-brute"), "--allow", "brute"))
         row("assessment run, cam with --allow brute", dt, 30.0)

@@ -1,9 +1,9 @@
 """`iot-harness demo`: the main job on the built-in lab, start to finish.
 
 Brings the lab up, assesses every lab device from inside the tester namespace (each run in its
-own process, exactly as an operator would run it), verifies each bundle, renders its HTML report
-beside it, prints where
-everything is, and takes the lab down again on success, error or Ctrl-C.
+own process, exactly as an operator would run it), verifies each bundle (whose HTML report the run
+sealed into it, under reports/), prints where everything is, and takes the lab down again on
+success, error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -51,9 +51,6 @@ def run_demo(out: Path | None = None) -> int:
                 capture_output=True, text=True,
             )
             outcome.append((d["name"], d["expect"], code, "verified" if check.returncode == 0 else "NOT VERIFIED"))
-            # the page a person opens, rendered from the sealed bundle through the verifying reader
-            subprocess.run([sys.executable, "-m", "harness.run.cli", "report", str(bundle), "--format", "html",
-                            "--out", str(out / f"{d['name']}-report.html")])
     except manager.LabError as e:
         print(f"iot-harness demo: the lab could not be brought up: {e}", file=sys.stderr)
         return 2
@@ -70,7 +67,7 @@ def run_demo(out: Path | None = None) -> int:
         print(f"   {name:<6} expected {expect:<9} -> exit {code} ({meaning.get(code, '?')}); bundle {check}")
         print(f"          bundle:  {out / name}")
         print(f"          results: {out / name / 'results.json'}")
-        print(f"          report:  {out / (name + '-report.html')}")
+        print(f"          report:  {out / name / 'reports' / 'report.html'} (Japanese: report.ja.html)")
     print("\nRe-check any bundle with: iot-harness bundle verify <bundle>")
     if mode != "netns":
         print("(loopback mode: verdicts are not compared with what the lab devices were built for)")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from harness.record.bundle import REPORTS
 from harness.record.reader import VerifiedBundle
 from reports import ReportOptions
 from reports.view import CROSSWALK_NAMES, LABELS, build
@@ -46,4 +47,10 @@ def render(bundle: VerifiedBundle, options: ReportOptions | None = None) -> str:
         selection=view.selection, crosswalk_names=CROSSWALK_NAMES, base=evidence_base(bundle, options.output),
         declaration=json.dumps(view.declaration, indent=2, ensure_ascii=False),
         profile_sha256=bundle.hashes().get("profile.json", ""),
+        embedded=_inside_the_bundle(bundle, options.output),
     )
+
+
+def _inside_the_bundle(bundle: VerifiedBundle, output: Path | None) -> bool:
+    """Written into the bundle's reports/ by the run itself (harness/run/embedded_reports.py)."""
+    return output is not None and output.resolve().parent == (bundle.root / REPORTS).resolve()

@@ -20,6 +20,8 @@ LABELS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Security label assessment", "device": "Device", "firmware": "Firmware", "units": "Units",
         "bundle": "Evidence bundle", "digest": "Statement digest (SHA-256)", "signer": "Signer key",
+        "embedded": "This page was sealed into the bundle, rendered from the evidence as first sealed; that "
+                    "statement is kept as reports/evidence.dsse.json, and `iot-harness bundle verify` checks it.",
         "verified": "Verified: every file matches its signed hash", "files": "files",
         "status": "Run", "complete": "complete", "incomplete": "INCOMPLETE", "started": "Started",
         "finished": "Finished", "operator": "Operator", "tool": "Harness", "classes": "Probe classes enabled",
@@ -39,6 +41,8 @@ LABELS: dict[str, dict[str, str]] = {
     "ja": {
         "title": "セキュリティラベル評価報告", "device": "機器", "firmware": "ファームウェア", "units": "個体",
         "bundle": "証跡バンドル", "digest": "署名対象ダイジェスト (SHA-256)", "signer": "署名鍵",
+        "embedded": "このページはバンドルに封入されています。最初に封印された証跡から作成され、その署名対象は "
+                    "reports/evidence.dsse.json に保存されています（`iot-harness bundle verify` で検証できます）。",
         "verified": "検証済み: 全ファイルが署名済みハッシュと一致", "files": "ファイル",
         "status": "実行", "complete": "完了", "incomplete": "未完了", "started": "開始", "finished": "終了",
         "operator": "評価者", "tool": "ハーネス", "classes": "許可した試験区分", "policies": "ポリシー",

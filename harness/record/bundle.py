@@ -20,6 +20,8 @@ from harness.record.signing import Signer, dsse_sign, dsse_verify, fingerprint, 
 ENVELOPE = "bundle.dsse.json"
 SUMS = "SHA256SUMS"
 PUBKEY = "signer.pub.pem"
+REPORTS = "reports"  # rendered from the sealed evidence, then sealed with it (harness/run/embedded_reports.py)
+EVIDENCE_SEAL = f"{REPORTS}/evidence.dsse.json"  # the envelope that sealed the evidence alone
 UNSIGNED = frozenset({ENVELOPE, SUMS, PUBKEY})  # the seal itself; everything else is a subject
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -92,6 +94,7 @@ class Verification:
     files: int = 0
     complete: bool | None = None
     digest: str = ""  # sha256 of the signed statement: names this bundle in a re-judgement's manifest
+    evidence_digest: str = ""  # sha256 of the statement that sealed the evidence before the reports
     subjects: dict[str, str] = field(default_factory=dict)  # every signed file -> its SHA-256, as signed
 
     def problem(self, text: str) -> None:
@@ -141,6 +144,8 @@ def verify(root: Path, trusted_key: Path | None = None) -> Verification:
     for name in sorted(signed.keys() & actual.keys()):
         if signed[name] != actual[name]:
             v.problem(f"changed: {name}")
+    if EVIDENCE_SEAL in signed and signed.get(EVIDENCE_SEAL) == actual.get(EVIDENCE_SEAL):
+        _check_evidence_seal(root, key, signed, v)
     sums = root / SUMS
     expected_sums = "".join(f"{d}  {n}\n" for n, d in signed.items())
     if not sums.exists():
@@ -150,3 +155,22 @@ def verify(root: Path, trusted_key: Path | None = None) -> Verification:
     with contextlib.suppress(OSError, ValueError):
         v.complete = bool(json.loads((root / "manifest.json").read_text()).get("complete"))
     return v
+
+
+def _check_evidence_seal(root: Path, key, signed: dict[str, str], v: Verification) -> None:
+    """The reports inside a bundle print the digest of the statement that sealed the evidence
+    before they were rendered: that statement must carry the same key's signature, and only
+    `reports/` may have been added after it, with no evidence file changed."""
+    try:
+        payload = dsse_verify(json.loads((root / EVIDENCE_SEAL).read_text()), key)
+        earlier = {s["name"]: s["digest"]["sha256"] for s in json.loads(payload).get("subject", [])}
+    except Exception as e:  # a bad or foreign seal: report, never crash
+        v.problem(f"{EVIDENCE_SEAL}: not the evidence seal of this bundle ({e})")
+        return
+    v.evidence_digest = hashlib.sha256(payload).hexdigest()
+    for name in sorted(earlier):
+        if signed.get(name) != earlier[name]:
+            v.problem(f"{EVIDENCE_SEAL}: {name} differs from the evidence the reports were rendered from")
+    for name in sorted(signed.keys() - earlier.keys()):
+        if not name.startswith(REPORTS + "/"):
+            v.problem(f"{EVIDENCE_SEAL}: {name} was added after the evidence was sealed")

@@ -173,6 +173,10 @@ class EvidenceRecorder:
         text = json.dumps(self.redactor.obj(obj), indent=2, sort_keys=True, default=str) + "\n"
         _write(self.root / rel, text.encode(), self.space)
 
+    def write_text(self, rel: str, text: str) -> None:
+        """A run-level text file (a report rendered into the bundle) through the same redactor."""
+        _write(self.root / rel, self.redactor.text(text).encode(), self.space)
+
     def append_jsonl(self, rel: str, obj: Any) -> None:
         line = json.dumps(self.redactor.obj(obj), sort_keys=True, default=str) + "\n"
         _write(self.root / rel, line.encode(), self.space, mode="ab")

@@ -26,7 +26,7 @@ from harness.judgement.exposure import load_exposure_data
 from harness.judgement.policies import PoliciesInForce
 from harness.observation.scope import DEFAULT_CLASSES, PROBE_CLASSES, Scope, ScopeGuard
 from harness.observation.store import ObservationStore
-from harness.record.bundle import bundle_files, seal
+from harness.record.bundle import bundle_files
 from harness.record.evidence import DiskFull, EvidenceRecorder, Redactor
 from harness.record.output import OutputFolder, OutputTaken
 from harness.record.reader import VerifiedBundle
@@ -42,6 +42,7 @@ from harness.record.results import (
 )
 from harness.record.signing import Signer, load_signer
 from harness.record.verdict import Verdict
+from harness.run.embedded_reports import seal_with_reports
 from harness.run.interrupts import deferred_interrupts
 
 PARTIAL = "results.partial.jsonl"
@@ -284,7 +285,10 @@ class AssessmentRun:
             partial = self.options.out / PARTIAL
             if complete and partial.exists():
                 partial.unlink()
-            seal(self.options.out, self.signer, self._predicate(results))
+            unrendered = seal_with_reports(self.options.out, self.signer, lambda: self._predicate(results),
+                                           self.recorder)
+            for problem in unrendered:
+                print(f"iot-harness: the reports were not rendered into the bundle: {problem}", file=sys.stderr)
             if self.folder is not None:
                 self.folder.release()
         return results

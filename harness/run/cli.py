@@ -239,6 +239,9 @@ def cmd_bundle_verify(args: argparse.Namespace) -> int:
         note = "" if v.complete else " (the run itself was INCOMPLETE)"
         trust = "pinned key" if args.key else "the bundle's own key: integrity, not identity"
         print(f"{args.dir}: OK, {v.files} files as signed by {v.signer} ({trust}){note}")
+        if v.evidence_digest:
+            print(f"  its reports (reports/) were rendered from the evidence statement {v.evidence_digest}, "
+                  "signed by the same key; only reports/ was added after it")
     else:
         print(f"{args.dir}: VERIFICATION FAILED", file=sys.stderr)
         for p in v.problems:

@@ -1,4 +1,5 @@
-"""`make demo`'s job: verdict tables for cam and hub, and nothing left behind."""
+"""`make demo`'s job: verdict tables for cam and hub, an HTML report sealed in each bundle that renders
+offline, and nothing left behind."""
 
 import json
 import subprocess
@@ -6,8 +7,10 @@ import subprocess
 import pytest
 
 from lab import manager
+from reports.browser import screenshot
 from tests.conftest import harness
 from tests.lab.conftest import lab_available
+from tests.report_screenshot import verdict_pixels
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_standalone]
 
@@ -25,6 +28,14 @@ def test_demo_end_to_end_and_clean_teardown(tmp_path):
     for dev in ("cam", "hub", "router"):
         assert harness("bundle", "verify", str(tmp_path / "demo" / dev)).returncode == 0
         assert json.loads((tmp_path / "demo" / dev / "manifest.json").read_text())["complete"] is True
+        page = tmp_path / "demo" / dev / "reports" / "report.html"
+        assert str(page) in r.stdout
+        # opened in Chromium with no network at all (an empty namespace): the verdict table shows, with
+        # the weak devices' FAIL badges and the hardened hub's PASS badges in the picture
+        pixels = verdict_pixels(screenshot(page))
+        assert pixels["PASS"] > 1000, pixels
+        if dev != "hub":
+            assert pixels["FAIL"] > 1000, pixels
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "lab-" not in namespaces
     assert not list(manager.lab_dir().glob("dev/*/pids/*.json"))

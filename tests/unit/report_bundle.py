@@ -50,12 +50,13 @@ def test_brute_force(unit):
 '''
 
 
-def make_bundle(tmp: Path, name: str = "bundle", suite: str = SUITE) -> Path:
+def make_bundle(tmp: Path, name: str = "bundle", suite: str = SUITE, env: dict[str, str] | None = None) -> Path:
     folder = tmp / "suites" / "checks"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "test_checks.py").write_text(textwrap.dedent(suite))
     (tmp / "profile.yaml").write_text(PROFILE)
     out = tmp / name
-    r = harness("run", "--profile", str(tmp / "profile.yaml"), "--out", str(out), "--suite", str(tmp / "suites"))
+    r = harness("run", "--profile", str(tmp / "profile.yaml"), "--out", str(out), "--suite", str(tmp / "suites"),
+                env=env)
     assert r.returncode == 1 and (out / "bundle.dsse.json").exists(), r.stderr
     return out

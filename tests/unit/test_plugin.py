@@ -169,7 +169,7 @@ def test_a_second_interrupt_while_sealing_waits_for_the_seal(suite):
     (suite / "suites" / "synthetic" / "test_zz_interrupt.py").write_text(textwrap.dedent('''
         import os, signal
         import pytest
-        import harness.run.assessment as assessment
+        import harness.run.embedded_reports as assessment
 
         real_seal = assessment.seal
 

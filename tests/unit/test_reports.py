@@ -2,7 +2,10 @@
 the HTML page (self-contained, escaped, English and Japanese, every evidence link with its
 signed hash) and its PDF, printed and rasterised by the real tools (Chromium, pdftoppm)."""
 
+import base64
 import hashlib
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -189,3 +192,99 @@ def test_allure_results_label_scheme_requirement_case_and_attach_the_evidence(bu
     assert all(PLANTED not in p.read_text(errors="replace") for p in out.iterdir())
     again = harness("report", str(bundle), "--format", "allure", "--out", str(out))
     assert again.returncode == 2 and "not an empty folder" in again.stderr
+
+
+def test_the_run_seals_its_own_reports_rendered_from_the_sealed_evidence(bundle):
+    from harness.record.bundle import verify
+
+    v = verify(bundle)
+    assert v.ok, v.problems
+    assert {"reports/report.html", "reports/report.ja.html", "reports/evidence.dsse.json"} <= v.subjects.keys()
+    page = (bundle / "reports/report.html").read_text()
+    printed = re.search(r"Statement digest \(SHA-256\): <span class=\"hash\">([0-9a-f]{64})", page).group(1)
+    assert printed == v.evidence_digest != v.digest  # the evidence statement, kept beside the page
+    assert "kept as reports/evidence.dsse.json" in page  # and the page says so
+    assert "reports/evidence.dsse.json" not in harness("report", str(bundle), "--format", "html").stdout
+    links = re.findall(r'href="(\.\./evidence/[^"]+)"', page)
+    assert links and all((bundle / "reports" / link).resolve().is_file() for link in links)
+    assert "不適合" in (bundle / "reports/report.ja.html").read_text()
+    for f in (bundle / "reports").iterdir():
+        assert PLANTED.encode() not in f.read_bytes(), f
+    r = harness("bundle", "verify", str(bundle))
+    assert r.returncode == 0 and f"evidence statement {v.evidence_digest}" in r.stdout
+
+
+def test_evidence_changed_after_its_seal_is_named_even_when_the_bundle_is_resealed(bundle, tmp_path):
+    """Whoever holds the key could re-seal a changed bundle; the kept evidence seal still names
+    what changed under the reports, and a foreign key's seal is not taken for this bundle's."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from harness.record.bundle import seal, verify
+    from harness.record.signing import Signer, load_signer
+
+    predicate = json.loads(base64.b64decode(
+        json.loads((bundle / "bundle.dsse.json").read_text())["payload"]))["predicate"]
+    for name, key in (("same-key", load_signer(None)), ("other-key", Signer(Ed25519PrivateKey.generate(), "t"))):
+        copy = tmp_path / name
+        shutil.copytree(bundle, copy)
+        (copy / "evidence" / "planted-later.txt").write_text("added after the reports were rendered\n")
+        results = copy / "results.json"
+        results.write_text(results.read_text().replace('"FAIL"', '"PASS"', 1))
+        seal(copy, key, predicate)
+        problems = verify(copy).problems
+        if name == "same-key":
+            assert "reports/evidence.dsse.json: evidence/planted-later.txt was added after the evidence was sealed" \
+                in problems, problems
+            assert "reports/evidence.dsse.json: results.json differs from the evidence the reports were rendered " \
+                "from" in problems, problems
+        else:
+            assert any(p.startswith("reports/evidence.dsse.json: not the evidence seal of this bundle")
+                       for p in problems), problems
+
+
+def test_a_report_that_fails_to_render_never_keeps_the_evidence_from_being_sealed(tmp_path):
+    broken = tmp_path / "formats"
+    broken.mkdir()
+    (broken / "html.py").write_text('FORMAT = "html"\n\ndef render(bundle, options):\n'
+                                    '    raise RuntimeError("template exploded")\n')
+    bundle = make_bundle(tmp_path, env={**os.environ, "IOT_HARNESS_REPORTS": str(broken)})
+    note = (bundle / "reports" / "not-rendered.txt").read_text()
+    assert "RuntimeError: template exploded" in note and "iot-harness report BUNDLE --format html" in note
+    assert not (bundle / "reports" / "report.html").exists()
+    r = harness("bundle", "verify", str(bundle))
+    assert r.returncode == 0, r.stderr
+
+
+def _readable(path: Path) -> bytes:
+    """A file's bytes as a search would need them: zipped (XLSX) members unpacked, PDF text extracted."""
+    import zipfile
+
+    data = path.read_bytes()
+    if data.startswith(b"PK"):
+        with zipfile.ZipFile(path) as z:
+            return b"\n".join(z.read(n) for n in z.namelist())
+    if data.startswith(b"%PDF-"):
+        return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout
+    return data
+
+
+def test_a_planted_password_is_in_no_output_of_any_format_nor_in_the_bundle(bundle, tmp_path):
+    from reports import report_formats
+
+    searched = []
+    for name, fmt in sorted(report_formats().items()):
+        if name == "pdf" and not shutil.which("chromium"):
+            continue
+        for suffix in (".xlsx", ".csv") if name == "checklist" else ("",):
+            out = tmp_path / f"{name}{suffix or ('.d' if fmt.directory else '.out')}"
+            r = harness("report", str(bundle), "--format", name, "--out", str(out))
+            assert r.returncode == 0, (name, r.stderr)
+            assert PLANTED not in r.stdout + r.stderr
+            files = sorted(p for p in out.rglob("*") if p.is_file()) if fmt.directory else [out]
+            assert files, name
+            for f in files:
+                assert PLANTED.encode() not in _readable(f), f
+            searched.append(name)
+    assert {"text", "json", "junit", "html", "checklist", "oscal", "allure"} <= set(searched)
+    for f in (p for p in bundle.rglob("*") if p.is_file()):
+        assert PLANTED.encode() not in f.read_bytes(), f
