@@ -52,7 +52,10 @@ def test_cam_fails_s1_1_13_on_telnet_snmp_and_discovery(runs):
     assert "[undeclared-and-insecure] tcp/23 telnet" in insecure["reason"]
     assert "[undeclared-and-insecure] udp/161 snmp-default-community" in insecure["reason"]
     udp = cam["cases"]["exposure.udp_ports_declared[cam]"]
-    assert udp["verdict"] == "FAIL" and "161 (snmp), 5353 (mdns)" in udp["reason"]
+    assert udp["verdict"] == "FAIL"
+    assert "UDP port 161 (snmp)" in udp["reason"] and "UDP port 5353 (mdns)" in udp["reason"]
+    # one finding per port: a build that opens one more shows as a new finding in `diff`
+    assert {f["target"] for f in udp["findings"] if f["verdict"] == "FAIL"} == {"cam:udp/161", "cam:udp/5353"}
     ports = _evidence(cam, "exposure.udp_ports_declared[cam]", "udp-ports.json")
     assert ports["answered"] == [161, 5353] and ports["undeclared_answering"] == [161, 5353]
     disc = cam["cases"]["exposure.discovery_disclosure[cam]"]
