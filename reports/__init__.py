@@ -50,7 +50,7 @@ class ReportFormat:
         return self.render(bundle)
 
 
-def _formats_in(modules) -> list[ReportFormat]:
+def formats_in(modules) -> list[ReportFormat]:
     out = []
     for mod in modules:
         name, render = getattr(mod, "FORMAT", None), getattr(mod, "render", None)
@@ -71,4 +71,4 @@ def report_formats() -> dict[str, ReportFormat]:
                 mod = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(mod)
                 modules.append(mod)
-    return {f.name: f for f in _formats_in(modules)}
+    return {f.name: f for f in formats_in(modules)}

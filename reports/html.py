@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -22,6 +23,7 @@ from reports.view import CROSSWALK_NAMES, LABELS, build
 FORMAT = "html"
 
 
+@cache
 def _environment() -> Environment:
     return Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]),
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
