@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     HttpUrl,
     SecretStr,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
@@ -415,11 +417,35 @@ class UpdateMechanism(_Strict):
     pull: PullChannel | None = Field(default=None, description="the device also (or only) pulls updates")
 
 
+def _document_ref(value: str | None) -> str | None:
+    """An http(s) URL, or the path of a file (relative to the profile's folder) holding the document."""
+    if value is None:
+        return None
+    if "://" in value:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("give an http(s) URL, or the path of a file next to the profile")
+        TypeAdapter(HttpUrl).validate_python(value)  # well-formed, or pydantic's own URL error
+    elif not value.strip():
+        raise ValueError("empty: give an http(s) URL or a file path")
+    return value
+
+
+DocumentRef = Annotated[str | None, AfterValidator(_document_ref)]
+
+
 class Urls(_Strict):
-    vulnerability_disclosure_policy: HttpUrl | None = None
-    security_txt: HttpUrl | None = Field(default=None, description="the vendor's /.well-known/security.txt (RFC 9116)")
-    support_period: HttpUrl | None = None
-    sbom: HttpUrl | None = None
+    """Published documents: each an http(s) URL the harness fetches (within scope; host names are
+    not resolved, so a vendor page is given by address or saved as a file) or a file next to the
+    profile, judged the same way."""
+
+    vulnerability_disclosure_policy: DocumentRef = Field(
+        default=None, description="how to report a vulnerability: contact, first-response time, status updates")
+    security_txt: DocumentRef = Field(default=None, description="the vendor's /.well-known/security.txt (RFC 9116); "
+                                      "the units' own web services are asked for it as well")
+    support_period: DocumentRef = Field(default=None, description="for how long security updates are provided")
+    update_procedure: DocumentRef = Field(default=None, description="how users get updates applied")
+    user_manual: DocumentRef = Field(default=None, description="the manual, as text or HTML")
+    sbom: DocumentRef = None
 
 
 class NotApplicableDeclaration(_Strict):

@@ -17,6 +17,7 @@ refuses every connection, so a check either judges anew from what was recorded o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -30,6 +31,9 @@ from harness.observation.discovered import DiscoveredInterface
 from harness.observation.probes.coap import CoapObservation, CoapProbe, CoapUnavailable, probe_writes
 from harness.observation.probes.coap import observe as coap_observe
 from harness.observation.probes.discovery import Advertised, DiscoveryResult, discover
+from harness.observation.probes.documents import FetchedDocument
+from harness.observation.probes.documents import fetch as fetch_document
+from harness.observation.probes.documents import read_file as read_document
 from harness.observation.probes.dtls import DtlsOutcome, handshake_without_credentials
 from harness.observation.probes.http_plain import PlainHttpAnswers, plain_http
 from harness.observation.probes.http_surface import StateChangeTarget, WebPage, WebSurface, explore
@@ -46,6 +50,7 @@ from harness.observation.scope import ScopeGuard, ScopeViolation
 T = TypeVar("T")
 FOLDER = "observations"
 FACTS = f"{FOLDER}/facts.jsonl"
+DOCUMENTS = f"{FOLDER}/_documents"
 UDP_SCAN_TIMEOUT_S = 60.0
 IDENTIFY_TIMEOUT_S = 2.0
 # a CoAP or TFTP server answers a request in milliseconds, and one that answers late (a separate
@@ -64,8 +69,10 @@ class NotRecorded(ScopeViolation):
 
 class ObservationStore:
     def __init__(self, guard: ScopeGuard, profile: DeviceProfile, recorder, replay_from: Path | None = None,
-                 udp_ports: Callable[[Unit], list[int]] | None = None, udp_names: dict[int, str] | None = None) -> None:
+                 udp_ports: Callable[[Unit], list[int]] | None = None, udp_names: dict[int, str] | None = None,
+                 profile_folder: Path | None = None) -> None:
         self.guard = guard
+        self.profile_folder = profile_folder  # where a document given as a file is read from
         self.profile = profile
         self.recorder = recorder
         self.replay_from = replay_from
@@ -91,7 +98,10 @@ class ObservationStore:
 
     def _observe(self, unit: Unit, key: str, make: Callable[[], T], encode: Callable[[T], Any],
                  decode: Callable[[Any], T]) -> T:
-        path = f"{FOLDER}/{unit.name}/{key}.json"
+        return self._observe_at(f"{FOLDER}/{unit.name}/{key}.json", make, encode, decode)
+
+    def _observe_at(self, path: str, make: Callable[[], T], encode: Callable[[T], Any],
+                    decode: Callable[[Any], T]) -> T:
         with self._key_lock(path):
             if path not in self._memo:
                 self._memo[path] = self._load(path, decode) if self.replay_from else self._make(path, make, encode)
@@ -236,6 +246,31 @@ class ObservationStore:
         return self._observe(unit, f"dtls-{port}", lambda: handshake_without_credentials(
             self.guard, unit.address, port, self.profile.limits.connect_timeout_s), asdict,
             lambda d: DtlsOutcome(**d))
+
+    def document(self, kind: str, ref: str) -> FetchedDocument:
+        """A document the profile declares (`urls`), fetched once per run: an http(s) URL through the
+        scope guard, or a file read from the profile's folder. Kept under observations/_documents/
+        (device-wide, not a unit's; unit names cannot start with "_")."""
+        def make() -> FetchedDocument:
+            if ref.startswith(("http://", "https://")):
+                return fetch_document(self.guard, kind, ref, self.profile.limits.connect_timeout_s)
+            path = Path(ref) if Path(ref).is_absolute() or self.profile_folder is None else self.profile_folder / ref
+            return read_document(kind, path, ref)
+
+        return self._observe_at(f"{DOCUMENTS}/{kind}.json", make, asdict, lambda d: FetchedDocument(**d))
+
+    def linked_document(self, kind: str, url: str) -> FetchedDocument:
+        """A document another one links to (the Policy field of a security.txt)."""
+        key = kind + "-" + hashlib.sha256(url.encode()).hexdigest()[:12]
+        return self._observe_at(f"{DOCUMENTS}/{key}.json", lambda: fetch_document(
+            self.guard, kind, url, self.profile.limits.connect_timeout_s), asdict, lambda d: FetchedDocument(**d))
+
+    def security_txt(self, unit: Unit, port: int, tls: bool) -> FetchedDocument:
+        """RFC 9116's standard location on one of the unit's web services."""
+        url = f"{'https' if tls else 'http'}://{unit.address}:{port}/.well-known/security.txt"
+        return self._observe(unit, f"security-txt-{port}", lambda: fetch_document(
+            self.guard, "security_txt", url, self.profile.limits.connect_timeout_s, origin="standard-location"),
+            asdict, lambda d: FetchedDocument(**d))
 
     def tftp(self, unit: Unit, port: int) -> TftpAnswer:
         """How a TFTP port answers a read request from a client without credentials (TFTP has none)."""

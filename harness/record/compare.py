@@ -13,7 +13,7 @@ names the observation store gives them), so the comparison needs no device and n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -143,6 +143,11 @@ class _Recorded:
             return []
         return sorted(p.stem for p in folder.glob(f"{prefix}*.json"))
 
+    def offer(self, unit: str, key: str) -> Any:
+        """The observation, or None when it was not recorded or recorded as failed."""
+        got = self.read(unit, key)
+        return got[0] if got is not None and got[1] is None else None
+
     def read(self, unit: str, key: str) -> tuple[Any, str | None] | None:
         """(observation, None), (None, error text), or None when the run recorded no such observation."""
         rel = f"observations/{unit}/{key}.json"
@@ -240,65 +245,67 @@ def _offered(summary: dict) -> dict[str, list[str]]:
     return {v: list(s) for v, s in (summary.get("protocols") or {}).items() if s}
 
 
+def _offers(old: _Recorded, new: _Recorded, prefix: str) -> Iterator[tuple[str, Any, Any]]:
+    """(unit:port, old offer, new offer) for each port either bundle recorded an offer of; an offer
+    is None where that bundle recorded none, or recorded the attempt as failed."""
+    for unit in sorted(set(old.units) | set(new.units)):
+        for key in sorted(set(old.keys(unit, prefix)) | set(new.keys(unit, prefix))):
+            yield f"{unit}:{key.removeprefix(prefix)}", old.offer(unit, key), new.offer(unit, key)
+
+
+def _presence(aspect: Aspect, subject: str, before: Any, after: Any, what: str) -> list[Change]:
+    """An offer recorded in one bundle only. Not a regression by itself: a port that closed, or a
+    case that could not read the offer, shows in the port and case changes."""
+    if (before is None) == (after is None):
+        return []
+    if after is None:
+        return [Change(aspect=aspect, subject=subject, change="removed", before=f"{what} recorded", regression=False,
+                       detail=f"no {what} recorded in the new run (see the port and case changes)")]
+    return [Change(aspect=aspect, subject=subject, change="added", after=f"{what} recorded", regression=False)]
+
+
 def _tls(old: _Recorded, new: _Recorded) -> list[Change]:
     """Versions and suites offered per TLS port. A version newly offered that is older than the
     newest one offered before is a regression whatever a policy says: the build widened its offer
     downwards. Added suites and groups are listed; whether they break the policy is judged in the
     run itself and shows up as an added FAIL finding."""
     out = []
-    for unit in sorted(set(old.units) | set(new.units)):
-        for key in sorted(set(old.keys(unit, "tls-")) | set(new.keys(unit, "tls-"))):
-            subject = f"{unit}:{key.removeprefix('tls-')}"
-            b, a = old.read(unit, key), new.read(unit, key)
-            if b is None or b[1] is not None or a is None or a[1] is not None:
-                if b is not None and b[1] is None:
-                    out.append(Change(aspect="tls", subject=subject, change="removed", before="TLS offer recorded",
-                                      after=a[1] if a else None, regression=False,
-                                      detail="no TLS offer recorded in the new run (see the port and case changes)"))
-                elif a is not None and a[1] is None:
-                    out.append(Change(aspect="tls", subject=subject, change="added", after="TLS offer recorded",
-                                      regression=False, detail=", ".join(_offered(a[0]["summary"]))))
-                continue
-            pb, pa = _offered(b[0]["summary"]), _offered(a[0]["summary"])
-            newest_before = max((TLS_ORDER.index(v) for v in pb if v in TLS_ORDER), default=-1)
-            for version in sorted(pa.keys() - pb.keys(), key=lambda v: TLS_ORDER.index(v) if v in TLS_ORDER else 99):
-                older = version in TLS_ORDER and TLS_ORDER.index(version) < newest_before
-                out.append(Change(aspect="tls", subject=subject, change="added", after=version, regression=older,
-                                  detail=("older than " + TLS_ORDER[newest_before] + ", offered before")
-                                  if older else f"{len(pa[version])} suites"))
-            for version in sorted(pb.keys() - pa.keys()):
-                out.append(Change(aspect="tls", subject=subject, change="removed", before=version, regression=False))
-            for version in sorted(pa.keys() & pb.keys()):
-                out += _listed("tls", f"{subject} {version}", pb[version], pa[version])
-            out += _listed("tls", f"{subject} groups", b[0]["summary"].get("groups") or [],
-                           a[0]["summary"].get("groups") or [])
-            cb = [c.get("sha256") for c in b[0]["summary"].get("chain") or []][:1]
-            ca = [c.get("sha256") for c in a[0]["summary"].get("chain") or []][:1]
-            if cb != ca:
-                out.append(Change(aspect="tls", subject=f"{subject} certificate", change="changed",
-                                  before=(cb or [None])[0], after=(ca or [None])[0], regression=False))
+    for subject, b, a in _offers(old, new, "tls-"):
+        if b is None or a is None:
+            out += _presence("tls", subject, b, a, "TLS offer")
+            continue
+        sb, sa = b["summary"], a["summary"]
+        pb, pa = _offered(sb), _offered(sa)
+        newest_before = max((TLS_ORDER.index(v) for v in pb if v in TLS_ORDER), default=-1)
+        for version in sorted(pa.keys() - pb.keys(), key=lambda v: TLS_ORDER.index(v) if v in TLS_ORDER else 99):
+            older = version in TLS_ORDER and TLS_ORDER.index(version) < newest_before
+            out.append(Change(aspect="tls", subject=subject, change="added", after=version, regression=older,
+                              detail=f"older than {TLS_ORDER[newest_before]}, offered before" if older
+                              else f"{len(pa[version])} suites"))
+        for version in sorted(pb.keys() - pa.keys()):
+            out.append(Change(aspect="tls", subject=subject, change="removed", before=version, regression=False))
+        for version in sorted(pa.keys() & pb.keys()):
+            out += _listed("tls", f"{subject} {version}", pb[version], pa[version])
+        out += _listed("tls", f"{subject} groups", sb.get("groups") or [], sa.get("groups") or [])
+        cb, ca = (next((c.get("sha256") for c in x.get("chain") or []), None) for x in (sb, sa))
+        if cb != ca:
+            out.append(Change(aspect="tls", subject=f"{subject} certificate", change="changed", before=cb, after=ca,
+                              regression=False))
     return out
 
 
 def _ssh(old: _Recorded, new: _Recorded) -> list[Change]:
     """Each SSH algorithm list per port; the banner (software version) as a change."""
     out = []
-    for unit in sorted(set(old.units) | set(new.units)):
-        for key in sorted(set(old.keys(unit, "ssh-offer-")) | set(new.keys(unit, "ssh-offer-"))):
-            subject = f"{unit}:{key.removeprefix('ssh-offer-')}"
-            b, a = old.read(unit, key), new.read(unit, key)
-            if b is None or b[1] is not None or a is None or a[1] is not None:
-                if (b is not None and b[1] is None) != (a is not None and a[1] is None):
-                    had = b is not None and b[1] is None
-                    out.append(Change(aspect="ssh", subject=subject, change="removed" if had else "added",
-                                      before="SSH offer recorded" if had else None,
-                                      after=None if had else "SSH offer recorded", regression=False))
-                continue
-            for name in SSH_LISTS:
-                out += _listed("ssh", f"{subject} {name}", b[0].get(name) or [], a[0].get(name) or [])
-            if b[0].get("banner") != a[0].get("banner"):
-                out.append(Change(aspect="ssh", subject=f"{subject} banner", change="changed",
-                                  before=b[0].get("banner"), after=a[0].get("banner"), regression=False))
+    for subject, b, a in _offers(old, new, "ssh-offer-"):
+        if b is None or a is None:
+            out += _presence("ssh", subject, b, a, "SSH offer")
+            continue
+        for name in SSH_LISTS:
+            out += _listed("ssh", f"{subject} {name}", b.get(name) or [], a.get(name) or [])
+        if b.get("banner") != a.get("banner"):
+            out.append(Change(aspect="ssh", subject=f"{subject} banner", change="changed", before=b.get("banner"),
+                              after=a.get("banner"), regression=False))
     return out
 
 

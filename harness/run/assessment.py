@@ -161,7 +161,9 @@ class AssessmentRun:
                 signer=signer,
                 started=now_iso(),
                 observations=ObservationStore(guard, profile, recorder, replay.root if replay else None,
-                                              udp_ports=lambda unit: udp_common, udp_names=udp_known),
+                                              udp_ports=lambda unit: udp_common, udp_names=udp_known,
+                                              profile_folder=options.profile_path.resolve().parent
+                                              if options.profile_path else None),
                 policies=policies,
                 replay=replay,
                 folder=folder,

@@ -34,8 +34,10 @@ def test_cam_fails_default_ssh_password_and_undeclared_telnet(assessments, tmp_p
     assert ports["open"] == [22, 23, 80, 443, 1883, 8080] and ports["undeclared_open"] == [23]
     assert "<nmaprun" in (tmp_path / "cam" / "evidence/exposure.tcp_ports_declared_cam/nmap.xml").read_text()
     assert reqs["S1.1-13"]["verdict"] == "FAIL"
+    # S1.1-05, -07 and -16 from what the maker publishes: a policy without contact, nothing else
     assert res["summary"]["blocking_failures"] == [
-        "S1.1-01", "S1.1-02", "S1.1-04", "S1.1-08", "S1.1-12", "S1.1-13", "LA-1", "LA-2", "SU-2", "SU-4"]
+        "S1.1-01", "S1.1-02", "S1.1-04", "S1.1-05", "S1.1-07", "S1.1-08", "S1.1-12", "S1.1-13", "S1.1-16",
+        "LA-1", "LA-2", "SU-2", "SU-4"]
 
 
 def test_hub_passes_exposure_and_ssh_check_is_not_applicable(assessments):

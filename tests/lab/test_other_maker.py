@@ -34,10 +34,15 @@ def test_the_doorbells_only_gap_fails_s1_1_02_and_s1_1_13_naming_port_and_entry(
     report = evidence_file(bell.out, case, "undeclared.json")
     (result,) = report["results"]
     assert result["accepted"]["entry"] == "admin-password" and "mirai" in result["accepted"]["source"]
-    # everything the doorbell declares holds: nothing else fails but what that service causes
+    # everything the doorbell declares holds: nothing else fails but what that service causes, and
+    # what its maker does not publish (no support period, nothing on how updates are applied)
     failed = {c["check"] for c in bell.cases.values() if c["verdict"] == "FAIL"}
     assert failed == {"credentials.default_password_on_undeclared_services", "exposure.tcp_ports_declared",
-                      "communication.ssh_on_undeclared_ports", "credentials.brute_force_on_undeclared_services"}
+                      "communication.ssh_on_undeclared_ports", "credentials.brute_force_on_undeclared_services",
+                      "documents.support_period", "documents.update_procedure"}
+    # its policy sits on the maker's site, named by host: never resolved, so not judged either way
+    policy = bell.cases["documents.disclosure_policy"]
+    assert policy["verdict"] == "INCONCLUSIVE" and "host names are not resolved" in policy["reason"]
 
 
 def test_class1_generic_pairs_on_every_login_every_accepted_pair_reported(assessments):

@@ -1,0 +1,1 @@
+"""Published documents: disclosure policy, security.txt, update procedure, support period, read as evidence."""
