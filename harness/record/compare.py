@@ -14,7 +14,7 @@ names the observation store gives them), so the comparison needs no device and n
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +23,7 @@ from harness.record.results import CaseResult, RequirementResult, Results
 from harness.record.verdict import ACCEPTABLE, SEVERITY, Verdict
 
 Aspect = Literal["run", "requirement", "case", "port", "service", "tls", "ssh", "finding"]
-ASPECTS: tuple[str, ...] = ("run", "requirement", "case", "port", "service", "tls", "ssh", "finding")
+ASPECTS: tuple[str, ...] = get_args(Aspect)  # the order the renderings list them in
 
 # TLS versions oldest first, as sslyze names them in the recorded summary.
 TLS_ORDER = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")

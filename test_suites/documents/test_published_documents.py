@@ -32,6 +32,13 @@ def web_services(profile):
                 yield unit, s.port, s.protocol is Protocol.HTTPS or s.tls is TlsExpectation.REQUIRED
 
 
+def security_txts(profile, observations) -> tuple[list[FetchedDocument], list[FetchedDocument]]:
+    """(the declared security.txt, if any; what each declared web service answered at RFC 9116's
+    standard location): one observation each, shared by every check that asks."""
+    declared = [observations.document("security_txt", profile.urls.security_txt)] if profile.urls.security_txt else []
+    return declared, [observations.security_txt(u, port, tls) for u, port, tls in web_services(profile)]
+
+
 def kept(evidence, doc: FetchedDocument, name: str) -> str:
     """The document as read, beside its record (observations/_documents/…): the file an assessor opens."""
     return evidence.write_text(name, doc.text)
@@ -49,8 +56,7 @@ def test_disclosure_policy(profile, observations, catalogs, findings, evidence):
     urls = profile.urls
     declared = [observations.document("vulnerability_disclosure_policy", urls.vulnerability_disclosure_policy)] \
         if urls.vulnerability_disclosure_policy else []
-    sectxts = [observations.document("security_txt", urls.security_txt)] if urls.security_txt else []
-    standard = [observations.security_txt(u, port, tls) for u, port, tls in web_services(profile)]
+    sectxts, standard = security_txts(profile, observations)
     sectxts += [d for d in standard if d.found]
     unreadable = [d for d in standard if d.outcome in ("unreachable", "out-of-scope")]
 
@@ -191,9 +197,8 @@ def test_support_period(profile, observations, catalogs, findings, evidence):
             findings.passed(f"{candidate.source} says how to reach the manufacturer ({m.group(0)[:80]})",
                             target=doc.source, rule="documents.contact")
             return
-    sectxts = [observations.document("security_txt", profile.urls.security_txt)] if profile.urls.security_txt else []
-    sectxts += [observations.security_txt(u, port, tls) for u, port, tls in web_services(profile)]
-    for candidate in (d for d in sectxts if d.found):
+    declared_txt, standard = security_txts(profile, observations)
+    for candidate in (d for d in declared_txt + standard if d.found):
         st = parse_security_txt(candidate)
         if st.valid and st.contacts:
             findings.passed(f"{candidate.source} says how to reach the manufacturer ({st.contacts[0]})",
