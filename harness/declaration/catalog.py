@@ -26,10 +26,19 @@ class Method(StrEnum):
 
 
 class Crosswalk(BaseModel):
+    """The same requirement in other schemes: each key is a scheme name with `_` for `-`, each entry
+    a requirement ID of that scheme's catalog (a test checks that every one resolves)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    jc_star_1: list[str] = Field(default_factory=list)
     etsi_en_303_645: list[str] = Field(default_factory=list)
     nistir_8425: list[str] = Field(default_factory=list)
     nist_ir_8259a: list[str] = Field(default_factory=list)
+    nist_ir_8259b: list[str] = Field(default_factory=list)
+    uk_psti: list[str] = Field(default_factory=list)
+
+    def by_scheme(self) -> dict[str, list[str]]:
+        return {k.replace("_", "-"): v for k, v in self.model_dump().items() if v}
 
 
 class Requirement(BaseModel):
@@ -38,6 +47,9 @@ class Requirement(BaseModel):
     title: str = Field(min_length=3)
     title_ja: str | None = None
     capability: str | None = None
+    status: Literal["mandatory", "recommended", "mandatory-conditional", "recommended-conditional"] | None = Field(
+        default=None, description="the scheme's own obligation (EN 303 645: shall/should, and whether a condition "
+        "must hold for it to apply)")
     explanation: str = Field(min_length=20, description="plain language, for a small manufacturer")
     method: Method
     scheme_method: str | None = None

@@ -15,7 +15,7 @@ FIX = ("Offer only modern algorithms: curve25519/sntrup761 key exchange, ed25519
        "keys, chacha20-poly1305/AES-GCM/AES-CTR ciphers and SHA-2 (ETM) MACs.")
 
 
-@pytest.mark.requirements("S1.1-12")
+@pytest.mark.requirements("S1.1-12", "5.5-1", "5.5-7", "8425-DP")
 @pytest.mark.protocols("ssh")
 def test_ssh_algorithms(endpoint, observations, policies, evidence, findings):
     try:
@@ -39,7 +39,7 @@ def test_ssh_algorithms(endpoint, observations, policies, evidence, findings):
                         policy=policy.ref(), evidence=files)
 
 
-@pytest.mark.requirements("S1.1-12")
+@pytest.mark.requirements("S1.1-12", "5.5-1", "5.5-7", "8425-DP")
 def test_ssh_on_undeclared_ports(unit, observations, policies, evidence, findings, device_state):
     """An SSH server nobody declared gets the same algorithm audit as a declared one."""
 

@@ -49,13 +49,13 @@ def _judge(observations, policies, profile, evidence, findings, unit, port, labe
                         policy=policy.ref(), evidence=files)
 
 
-@pytest.mark.requirements("S1.1-12")
+@pytest.mark.requirements("S1.1-12", "5.5-1", "5.5-7", "5.8-1", "5.8-2", "8425-DP")
 @pytest.mark.protocols("https", "mqtts", "tls")
 def test_tls_configuration(endpoint, profile, observations, policies, evidence, findings):
     _judge(observations, policies, profile, evidence, findings, endpoint.unit, endpoint.port, endpoint.label)
 
 
-@pytest.mark.requirements("S1.1-12")
+@pytest.mark.requirements("S1.1-12", "5.5-1", "5.5-7", "5.8-1", "5.8-2", "8425-DP")
 def test_tls_on_undeclared_ports(unit, profile, observations, policies, evidence, findings, device_state):
     ports = list(undeclared_ports(observations, unit, device_state, ("https", "tls", "mqtts"), " that speaks TLS"))
     findings.covers(*(undeclared_name("tcp", p) for p in ports))

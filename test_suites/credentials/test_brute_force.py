@@ -67,7 +67,7 @@ def _measure(probe, label: str, known: tuple[str, str, str], profile, catalogs, 
     return m
 
 
-@pytest.mark.requirements("S1.1-04")
+@pytest.mark.requirements("S1.1-04", "5.1-5", "8425-IAC")
 @pytest.mark.probe_class("brute")
 @pytest.mark.protocols(*LOGIN_PROTOCOLS)
 def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs, observations, findings):
@@ -94,7 +94,7 @@ def test_brute_force_resistance(endpoint, profile, guard, evidence, catalogs, ob
     findings.passed(f"{endpoint.label}: {m.reason}")  # what was measured: the lockout, or the bound it proved
 
 
-@pytest.mark.requirements("S1.1-04")
+@pytest.mark.requirements("S1.1-04", "5.1-5", "8425-IAC")
 @pytest.mark.probe_class("brute")
 def test_brute_force_on_undeclared_services(unit, profile, guard, evidence, catalogs, observations, findings,
                                            device_state):

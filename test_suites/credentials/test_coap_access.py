@@ -73,7 +73,7 @@ def _code(attempt: dict) -> str:
     return (attempt.get("put_same_value") or attempt.get("put") or {}).get("code", "no answer")
 
 
-@pytest.mark.requirements("S1.1-01", "LA-2")
+@pytest.mark.requirements("S1.1-01", "LA-2", "5.5-4", "5.5-5", "8425-IAC")
 @pytest.mark.protocols("coap", "coaps")
 def test_coap_access_without_credentials(endpoint, guard, observations, evidence, findings):
     svc = endpoint.service
@@ -81,7 +81,7 @@ def test_coap_access_without_credentials(endpoint, guard, observations, evidence
                                                            endpoint.label, guard, observations, findings))
 
 
-@pytest.mark.requirements("S1.1-01", "LA-2")
+@pytest.mark.requirements("S1.1-01", "LA-2", "5.5-4", "5.5-5", "8425-IAC")
 def test_coap_access_on_undeclared_ports(unit, profile, guard, observations, evidence, findings, device_state):
     try:
         scan = observations.udp_scan(unit)

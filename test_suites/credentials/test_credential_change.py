@@ -17,7 +17,7 @@ def _change(guard, unit, svc, cc, username, old, new, timeout):
                        stdin=cc.input.format(old=old, new=new), timeout=timeout)
 
 
-@pytest.mark.requirements("S1.1-03", "DC-1", "DC-2")
+@pytest.mark.requirements("S1.1-03", "DC-1", "DC-2", "5.1-4", "8425-PC")
 @pytest.mark.probe_class("intrusive")
 def test_password_can_be_changed(unit, profile, guard, evidence, redactor):
     cc = profile.credential_change

@@ -41,7 +41,7 @@ def _judge(result: dict, label: str, findings, observations, unit, case: str) ->
                           rule="default-credential.coverage")
 
 
-@pytest.mark.requirements("S1.1-02", "LA-2")
+@pytest.mark.requirements("S1.1-02", "LA-2", "5.1-1", "8425-IAC", "PSTI-1")
 @pytest.mark.probe_class("auth")
 @pytest.mark.protocols(*LOGIN_PROTOCOLS)
 def test_default_password(endpoint, profile, guard, observations, evidence, findings, current_case):
@@ -53,7 +53,7 @@ def test_default_password(endpoint, profile, guard, observations, evidence, find
     _judge(result, endpoint.label, findings, observations, endpoint.unit, current_case)
 
 
-@pytest.mark.requirements("S1.1-02", "S1.1-13", "LA-2")
+@pytest.mark.requirements("S1.1-02", "S1.1-13", "LA-2", "5.1-1", "5.6-1", "8425-IAC", "PSTI-1")
 @pytest.mark.probe_class("auth")
 def test_default_password_on_undeclared_services(unit, profile, guard, observations, evidence, findings,
                                                  device_state, current_case):

@@ -34,7 +34,7 @@ def _tftp(observations, unit, port: int, label: str) -> tuple[bool | None, dict]
     return record["refused"], record
 
 
-@pytest.mark.requirements("S1.1-01", "LA-2")
+@pytest.mark.requirements("S1.1-01", "LA-2", "5.5-4", "5.5-5", "8425-IAC")
 @pytest.mark.protocols(*ANONYMOUS_PROTOCOLS, "tftp")
 def test_no_unauthenticated_access(endpoint, profile, guard, observations, evidence):
     if endpoint.service.protocol is Protocol.TFTP:
@@ -60,7 +60,7 @@ def test_no_unauthenticated_access(endpoint, profile, guard, observations, evide
         inconclusive(f"{endpoint.label}: {access.detail}")
 
 
-@pytest.mark.requirements("S1.1-01", "S1.1-13", "LA-2")
+@pytest.mark.requirements("S1.1-01", "S1.1-13", "LA-2", "5.5-4", "5.5-5", "5.6-1", "8425-IAC")
 def test_no_unauthenticated_access_on_undeclared_services(unit, profile, guard, observations, evidence, findings,
                                                           device_state):
     try:

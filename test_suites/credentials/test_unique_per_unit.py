@@ -39,7 +39,7 @@ def sequential(values: list[str]) -> bool:
     return all(b - a == 1 for a, b in pairwise(nums))
 
 
-@pytest.mark.requirements("S1.1-02", "LA-2")
+@pytest.mark.requirements("S1.1-02", "LA-2", "5.1-1", "8425-IAC", "PSTI-1")
 def test_unique_per_unit(profile, guard, evidence, findings):
     units = profile.units
     declared = str(profile.credentials.kind) if profile.credentials else None

@@ -99,7 +99,7 @@ def _declared_but_open(surface: WebSurface, service: Service | None, label: str,
             target=label, rule="web.protected_path_served")
 
 
-@pytest.mark.requirements("S1.1-01", "LA-2")
+@pytest.mark.requirements("S1.1-01", "LA-2", "5.5-4", "5.5-5", "8425-IAC")
 @pytest.mark.protocols(*WEB)
 def test_web_access_without_credentials(endpoint, profile, guard, observations, evidence, findings):
     svc = endpoint.service
@@ -111,7 +111,7 @@ def test_web_access_without_credentials(endpoint, profile, guard, observations, 
     evidence.write_json("web-access.json", record)
 
 
-@pytest.mark.requirements("S1.1-01", "LA-2")
+@pytest.mark.requirements("S1.1-01", "LA-2", "5.5-4", "5.5-5", "8425-IAC")
 def test_web_access_on_undeclared_ports(unit, profile, guard, observations, evidence, findings, device_state):
     web = undeclared_ports(observations, unit, device_state, WEB, " that speaks HTTP")
     records = []

@@ -50,7 +50,7 @@ def unread(findings, doc: FetchedDocument, rule: str) -> None:
                           target=doc.source, rule=rule, fix=UNREAD_FIX)
 
 
-@pytest.mark.requirements("S1.1-05", "NT-IQR")
+@pytest.mark.requirements("S1.1-05", "NT-IQR", "5.2-1", "8425-IQR", "PSTI-2")
 def test_disclosure_policy(profile, observations, catalogs, findings, evidence):
     rule = catalogs.get("S1.1-05").rule
     urls = profile.urls
@@ -125,7 +125,7 @@ def test_disclosure_policy(profile, observations, catalogs, findings, evidence):
                  "declare it in urls.vulnerability_disclosure_policy, and serve a security.txt (RFC 9116).")
 
 
-@pytest.mark.requirements("S1.1-07")
+@pytest.mark.requirements("S1.1-07", "5.3-3", "8425-EDU")
 def test_update_procedure(profile, observations, catalogs, findings, evidence):
     rule = catalogs.get("S1.1-07").rule
     refs = [(kind, ref) for kind, ref in (("update_procedure", profile.urls.update_procedure),
@@ -157,7 +157,7 @@ def test_update_procedure(profile, observations, catalogs, findings, evidence):
                           "web page, or by download from your site.")
 
 
-@pytest.mark.requirements("S1.1-16")
+@pytest.mark.requirements("S1.1-16", "5.3-13", "8425-DIS", "PSTI-3")
 def test_support_period(profile, observations, catalogs, findings, evidence):
     rule = catalogs.get("S1.1-16").rule
     ref = profile.urls.support_period

@@ -38,7 +38,7 @@ def _advertised(observations, unit, evidence, profile, state=None):
     return disc, advertised
 
 
-@pytest.mark.requirements("S1.1-13")
+@pytest.mark.requirements("S1.1-13", "5.6-1", "8425-IAC")
 def test_discovery_disclosure(unit, profile, observations, evidence, device_state):
     disc, advertised = _advertised(observations, unit, evidence, profile, device_state)
     found = find(advertised, profile, unit)
@@ -67,7 +67,7 @@ def test_discovery_disclosure(unit, profile, observations, evidence, device_stat
                          "from an unreachable unit says nothing about what it discloses")
 
 
-@pytest.mark.requirements("S1.1-10")
+@pytest.mark.requirements("S1.1-10", "8425-AI")
 def test_model_identifiable(unit, profile, observations, evidence, device_state):
     _, advertised = _advertised(observations, unit, evidence, profile, device_state)
     mentions = model_mentions(advertised, profile.identity.model)
@@ -97,7 +97,7 @@ def _web_ports(observations, profile, unit, state) -> dict[int, tuple[bool, obje
     return ports
 
 
-@pytest.mark.requirements("S1.1-13")
+@pytest.mark.requirements("S1.1-13", "5.6-1", "8425-IAC")
 def test_web_disclosure(unit, profile, observations, evidence, findings, device_state):
     """Serial numbers, MACs, UUIDs, firmware versions and internal paths in pages served without
     credentials (a status endpoint, a footer, a JSON API), by meaning and shape, declared or not."""

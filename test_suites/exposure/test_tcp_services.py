@@ -11,7 +11,7 @@ from harness.observation.probes.portscan import ScanUnavailable
 from harness.record.verdict import inconclusive
 
 
-@pytest.mark.requirements("S1.1-13", "LA-1")
+@pytest.mark.requirements("S1.1-13", "LA-1", "5.6-1", "5.6-5", "8425-IAC")
 def test_tcp_ports_declared(unit, profile, observations, evidence, findings, device_state):
     declared = {s.port: s for s in profile.services_for(unit, device_state) if s.transport is Transport.TCP}
     try:

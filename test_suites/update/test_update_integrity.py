@@ -182,7 +182,7 @@ def _restore(ep: UpdateEndpoint, baseline: DeviceState, u, unit, evidence) -> No
                            f"{after.version if after else 'nothing'} after re-installing {image.name}")
 
 
-@pytest.mark.requirements("S1.1-08", "SU-2")
+@pytest.mark.requirements("S1.1-08", "SU-2", "5.3-2", "5.3-7", "5.3-9", "5.3-10", "8425-SU")
 def test_genuine_images_verify_offline(profile, evidence):
     u = profile.update
     if u is None:
@@ -206,7 +206,7 @@ def test_genuine_images_verify_offline(profile, evidence):
              + "; ".join(refused) + ". Sign with a certificate that chains to the anchor the devices ship.")
 
 
-@pytest.mark.requirements("S1.1-01", "LA-2", "SU-4")
+@pytest.mark.requirements("S1.1-01", "LA-2", "SU-4", "5.5-5", "5.3-10", "8425-SU", "8425-IAC")
 @pytest.mark.probe_class("intrusive")
 def test_update_refused_without_credentials(unit, profile, device, evidence, observations, current_case):
     """Only an authorised party may update the device: the genuine newer image is sent with no
@@ -241,7 +241,7 @@ def test_update_refused_without_credentials(unit, profile, device, evidence, obs
                  "credentials and still runs its version: whether the request was refused cannot be told")
 
 
-@pytest.mark.requirements("S1.1-08", "SU-2", "SU-4")
+@pytest.mark.requirements("S1.1-08", "SU-2", "SU-4", "5.3-2", "5.3-7", "5.3-9", "5.3-10", "8425-SU")
 @pytest.mark.probe_class("intrusive")
 @pytest.mark.parametrize("case", CASES)
 def test_malicious_image_refused(case, unit, profile, device, evidence, run_cache, observations, current_case):
@@ -322,7 +322,7 @@ def _send_genuine(device, unit, path, role: str, u, evidence, expect_change: boo
     return image, before, outcome, after
 
 
-@pytest.mark.requirements("S1.1-06", "SU-1")
+@pytest.mark.requirements("S1.1-06", "SU-1", "5.3-1", "5.3-2", "8425-SU")
 @pytest.mark.probe_class("intrusive")
 def test_genuine_update_installs(unit, profile, device, evidence, run_cache, observations, current_case):
     u = _update(profile)
@@ -337,7 +337,7 @@ def test_genuine_update_installs(unit, profile, device, evidence, run_cache, obs
     run_cache[f"update-baseline:{unit.name}"] = after  # the genuine state to keep from now on
 
 
-@pytest.mark.requirements("S1.1-08", "SU-4")
+@pytest.mark.requirements("S1.1-08", "SU-4", "5.3-10", "8425-SU")
 @pytest.mark.probe_class("intrusive")
 def test_downgrade_refused(unit, profile, device, evidence, catalogs):
     u = _update(profile)
@@ -357,7 +357,7 @@ def test_downgrade_refused(unit, profile, device, evidence, catalogs):
                        f"S1.1-08. {rule.get('downgrade_when_not_claimed', '')} [{rule.get('downgrade_source', '')}]")
 
 
-@pytest.mark.requirements("S1.1-08", "SU-2")
+@pytest.mark.requirements("S1.1-08", "SU-2", "5.3-7", "5.3-9", "5.3-10", "8425-SU")
 @pytest.mark.probe_class("intrusive")
 def test_pull_channel_refuses_an_untrusted_server(unit, profile, guard, evidence):
     """The device fetches updates from a server; a man in the middle presenting a certificate the
