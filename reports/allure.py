@@ -99,7 +99,7 @@ class _Writer:
     def requirement(self, r: RequirementResult) -> None:
         labels = [*self._common(r.scheme), Label(LabelType.EPIC, r.scheme),
                   Label(LabelType.FEATURE, f"{r.id} {r.title}"), Label(LabelType.STORY, "requirement verdict"),
-                  Label(LabelType.TAG, r.method)]
+                  Label(LabelType.TAG, r.method), *(Label(LabelType.TAG, f"evaluated-by:{m}") for m in r.evaluated_by)]
         status, details = _status(r.verdict, "; ".join(r.notes))
         start = _ms(self.bundle.manifest.started)
         self.logger.report_result(TestResult(

@@ -30,7 +30,7 @@ def rows(bundle: VerifiedBundle) -> list[list[str]]:
     out = []
     for n, r in enumerate(view.requirements, 1):
         out.append([str(n), r.req.id, f"{r.title_ja} / {r.req.title}",
-                    f"{ja[r.req.verdict]} / {en[r.req.verdict]}", f"{ja[r.how]} / {en[r.how]}",
+                    f"{ja[r.req.verdict]} / {en[r.req.verdict]}", " + ".join(f"{ja[h]} / {en[h]}" for h in r.hows),
                     _reason(r), "\n".join(f"{e.path} sha256:{e.sha256}" for e in _evidence(r)),
                     ", ".join(r.req.cases)])
     return out

@@ -53,7 +53,8 @@ def table(results: Results, bundle: str | None = None, rejudged: bool = False) -
             for r in (r for r in reqs if r.verdict == group and r not in collapsed):
                 flag = " (provisional)" if r.provisional else ""
                 waiver = " [waived]" if r.waiver and r.waiver.active else ""
-                lines.append(f"  {r.id:<{width}}  {MARK[r.verdict]:<13} {r.title}{flag}{waiver}")
+                attested = " [attested by the operator, not a device test]" if r.evaluated_by == ["attestation"] else ""
+                lines.append(f"  {r.id:<{width}}  {MARK[r.verdict]:<13} {r.title}{flag}{waiver}{attested}")
                 if r.verdict in ("FAIL", "ERROR", "INCONCLUSIVE", "ADVISORY", "NOT_EVALUATED"):
                     for cid in r.cases:
                         case = cases[cid]
@@ -61,8 +62,13 @@ def table(results: Results, bundle: str | None = None, rejudged: bool = False) -
                             lines.append(f"  {'':<{width}}  {'':<13} - {cid}: {case.reason.splitlines()[0][:140]}")
                 if r.unjudged:  # what was not looked at is why it is not a PASS
                     lines.append(f"  {'':<{width}}  {'':<13} - not judged: {', '.join(r.unjudged)[:140]}")
-        if collapsed:
-            lines.append(f"  {MARK['NOT_EVALUATED']} ({len(collapsed)}): {', '.join(r.id for r in collapsed)}"
+        asked = [r for r in collapsed if any(n.startswith("needs operator answer") for n in r.notes)]
+        rest = [r for r in collapsed if r not in asked]
+        if asked:
+            lines.append(f"  {MARK['NOT_EVALUATED']} ({len(asked)}): {', '.join(r.id for r in asked)}"
+                         " - need an operator answer (--answers FILE, or --ask at a terminal)")
+        if rest:
+            lines.append(f"  {MARK['NOT_EVALUATED']} ({len(rest)}): {', '.join(r.id for r in rest)}"
                          " - no automated case judged these (document or attestation evidence, or a probe class"
                          " left off); the report says what each needs")
     s = results.summary

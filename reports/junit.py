@@ -58,7 +58,7 @@ def render(bundle: VerifiedBundle) -> str:
         for r in reqs:
             _case(suite, scheme, f"{r.id} {r.title}", r.verdict, "; ".join(r.notes), 0,
                   [("requirement", r.id), ("scheme", scheme), ("method", r.method),
-                   *(("case", c) for c in r.cases)])
+                   *(("evaluated_by", m) for m in r.evaluated_by), *(("case", c) for c in r.cases)])
     if results.coverage:
         suite = _suite(root, "coverage", [row.verdict for row in results.coverage])
         for row in results.coverage:

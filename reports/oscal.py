@@ -87,7 +87,8 @@ def _observation(c: CaseResult, ids: _Ids, units: dict[str, str], hashes: dict[s
 def _finding(r: RequirementResult, ids: _Ids, observed: set[str]) -> oc.Finding:
     related = [oc.RelatedObservation(observation_uuid=ids("case", c)) for c in r.cases if c in observed]
     remarks = "\n".join(r.notes) or None
-    props = [_prop("verdict", r.verdict.value), _prop("scheme", r.scheme), _prop("method", r.method)]
+    props = [_prop("verdict", r.verdict.value), _prop("scheme", r.scheme), _prop("method", r.method),
+             *(_prop("evaluated-by", m) for m in r.evaluated_by)]
     if r.waiver:
         props.append(_prop("waiver", "active" if r.waiver.active else "expired",
                            f"{r.waiver.reason} (approved by {r.waiver.approved_by}, expires {r.waiver.expires})"))

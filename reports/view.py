@@ -87,10 +87,19 @@ class CaseView:
 @dataclass
 class RequirementView:
     req: RequirementResult
-    how: str  # device-test, document, attestation, or not-run
+    how: str  # device-test, document, attestation, joined by + when several; or not-run
     cases: list[CaseView]
     coverage: list[CoverageRow]
     fixes: list[str]
+
+    @property
+    def hows(self) -> list[str]:
+        return self.how.split("+")
+
+    @property
+    def attested_only(self) -> bool:
+        """Only an operator's answer stands behind the verdict: every report says so."""
+        return self.how == "attestation"
 
     @property
     def title_ja(self) -> str:
@@ -116,9 +125,12 @@ class ReportView:
 def how_evaluated(req: RequirementResult, cases: list[CaseResult]) -> str:
     """A requirement some case judged was evaluated by that case's method (a device test, or the
     document or attestation check the case is); one no case reached says so, never its catalog method."""
+    if req.evaluated_by:
+        return "+".join(req.evaluated_by)
     judged = [c for c in cases if c.verdict != "NOT_EVALUATED"]
     if not judged:
         return "not-run"
+    # a bundle from before cases carried their method
     return req.method if req.method in ("document", "attestation") else "device-test"
 
 

@@ -24,6 +24,8 @@ from harness.record.verdict import ACCEPTABLE, Verdict, aggregate
 RESULTS_FORMAT = "iot-label-harness/results/v2"
 MANIFEST_FORMAT = "iot-label-harness/bundle/v2"
 
+METHODS = ("device-test", "document", "attestation")
+
 # Exit codes, the same in the CLI and the signed predicate (DESIGN.md, "Exit codes").
 EXIT_OK, EXIT_FAIL, EXIT_HARNESS, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -53,8 +55,12 @@ class CaseResult(_Model):
     findings: list[Finding] = Field(default_factory=list)
     evidence: list[str] = Field(default_factory=list)
     probe_class: str = "safe"
+    method: Literal["device-test", "document", "attestation"] = Field(
+        default="device-test", description="how the case evaluates: a test of the device, a published document "
+        "judged, or an operator's attestation (an answer to a question, never a device test)")
     gated_by: str | None = Field(default=None, description="the probe class the run did not enable, when the "
-                                 "case was left out for it (a narrower assessment chosen by the operator)")
+                                 "case was left out for it (a narrower assessment chosen by the operator), or "
+                                 "operator-answer for a question nobody answered")
     unit: str | None = None
     service: str | None = None
     covers: list[str] = Field(default_factory=list, description="other declared services of the unit this "
@@ -99,6 +105,9 @@ class RequirementResult(_Model):
     crosswalk: dict[str, list[str]] = Field(default_factory=dict, description="the same requirement in other "
                                             "schemes (etsi_en_303_645, nistir_8425, nist_ir_8259a)")
     cases: list[str] = Field(default_factory=list)
+    evaluated_by: list[Literal["device-test", "document", "attestation"]] = Field(
+        default_factory=list, description="the methods of the cases that reached a verdict on it; "
+        "['attestation'] alone means only an operator's answer stands behind the verdict")
     verdict: Verdict
     unjudged: list[str] = Field(default_factory=list, description="interfaces it bears on that no case judged "
                                 "(see the coverage matrix): with any, it cannot PASS")
@@ -175,6 +184,9 @@ class Manifest(_Model):
     exchanges: ExchangeSummary = Field(default_factory=ExchangeSummary,
                                        description="every exchange with the units, timed against its deadline")
     rejudged_from: RejudgedFrom | None = None
+    attestations: dict[str, str | int] = Field(
+        default_factory=dict, description="the operator questions this run asked and where the answers came "
+        "from: asked, answered, answers_file and its sha256, terminal (answers typed at --ask)")
 
 
 # ---------------------------------------------------------------- judgement of a whole run
@@ -216,8 +228,13 @@ def requirement_results(
             elif not rc:
                 notes.append(f"no automated case evaluates this yet; attach {req.method} evidence: {req.evidence}")
             elif verdict is Verdict.NOT_EVALUATED:
-                not_run = [c.id for c in rc if c.verdict is Verdict.NOT_EVALUATED]
-                notes.append(f"cases not run: {', '.join(not_run)}")
+                unanswered = [c.id for c in rc if c.gated_by == "operator-answer"]
+                not_run = [c.id for c in rc if c.verdict is Verdict.NOT_EVALUATED and c.id not in unanswered]
+                if unanswered:
+                    notes.append("needs operator answer: " + ", ".join(unanswered)
+                                 + " (an answers file with --answers FILE, or --ask at a terminal)")
+                if not_run:
+                    notes.append(f"cases not run: {', '.join(not_run)}")
             unjudged = gaps.get(req.id, [])
             if unjudged and req.id not in na:
                 notes.append("not judged: " + "; ".join(f"{g.interface} ({g.reason})" for g in unjudged))
@@ -237,6 +254,8 @@ def requirement_results(
                 automated=req.automated, provisional=req.provisional,
                 crosswalk={k: v for k, v in req.crosswalk.model_dump().items() if v},
                 cases=[c.id for c in rc], verdict=verdict, notes=notes,
+                evaluated_by=[m for m in METHODS if any(c.method == m and c.verdict is not Verdict.NOT_EVALUATED
+                                                        for c in rc)],
                 unjudged=[g.interface for g in unjudged] if req.id not in na else [],
                 explanation=req.explanation, waiver=waiver,
             ))

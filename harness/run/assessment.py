@@ -16,11 +16,13 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from harness import __version__
+from harness.declaration.answers import AnswersError, GivenAnswer, load_answers
 from harness.declaration.catalog import Catalogs, load_catalogs
 from harness.declaration.profile import DeviceProfile, load_profile, profile_sha256
+from harness.declaration.questions import Question, load_questions, questions_for, unknown_requirements
 from harness.judgement.coverage import coverage_matrix
 from harness.judgement.exposure import load_exposure_data
 from harness.judgement.policies import PoliciesInForce
@@ -44,6 +46,7 @@ from harness.record.signing import Signer, load_signer
 from harness.record.verdict import Verdict
 from harness.run.embedded_reports import seal_with_reports
 from harness.run.interrupts import deferred_interrupts
+from harness.run.prompt import NoTerminal, ask_all, open_terminal
 
 PARTIAL = "results.partial.jsonl"
 
@@ -71,6 +74,26 @@ class RunOptions:
     replay: Path | None = None  # re-judge this bundle's observations instead of observing a device
     tls_policy: str | None = None
     ssh_policy: str | None = None
+    answers: Path | None = None  # the operator's answers to the attestation questions (YAML)
+    ask: bool = False  # ask the unanswered questions at the terminal before the cases run
+
+
+def _attestation_inputs(options: RunOptions, schemes: list[str],
+                        catalogs: Catalogs) -> tuple[list[Question], dict[str, GivenAnswer]]:
+    """The questions this run asks and the answers given in a file, checked before anything is sent."""
+    problems = unknown_requirements(load_questions(), catalogs)
+    if problems:
+        raise RunSetupError("the operator question set names requirements no catalog has:\n  - "
+                            + "\n  - ".join(problems))
+    questions = questions_for(schemes, catalogs)
+    if options.ask and options.replay:
+        raise RunSetupError("--ask: re-judging keeps the answers the original run recorded; ask them in a new run")
+    if options.answers is None:
+        return questions, {}
+    try:
+        return questions, load_answers(options.answers, load_questions())
+    except AnswersError as e:
+        raise RunSetupError(str(e)) from None
 
 
 def allowed_classes(allow: list[str], deny: list[str]) -> frozenset[str]:
@@ -98,6 +121,9 @@ class AssessmentRun:
     started: str
     observations: ObservationStore
     policies: PoliciesInForce
+    questions: list[Question] = field(default_factory=list)
+    answers: dict[str, GivenAnswer] = field(default_factory=dict)
+    terminal: TextIO | None = None  # where --ask asks the questions (the controlling terminal)
     replay: VerifiedBundle | None = None
     folder: OutputFolder | None = None  # held (locked) until the bundle is sealed
     records: list[CaseResult] = field(default_factory=list)
@@ -114,6 +140,11 @@ class AssessmentRun:
         catalogs = load_catalogs()
         schemes, classes, state = _settings(options, profile, replay, catalogs)
         check_declared_ids(profile, catalogs)
+        questions, answers = _attestation_inputs(options, schemes, catalogs)
+        try:
+            terminal = open_terminal() if options.ask else None
+        except NoTerminal as e:
+            raise RunSetupError(str(e)) from None
         policies = PoliciesInForce(options.tls_policy or profile.communication.tls_policy,
                                    options.ssh_policy or profile.communication.ssh_policy)
         lacking = [] if replay else missing_inputs(profile, policies)
@@ -165,6 +196,9 @@ class AssessmentRun:
                                               profile_folder=options.profile_path.resolve().parent
                                               if options.profile_path else None),
                 policies=policies,
+                questions=questions,
+                answers=answers,
+                terminal=terminal,
                 replay=replay,
                 folder=folder,
             )
@@ -182,6 +216,32 @@ class AssessmentRun:
         except BaseException:
             folder.abandon()
             raise
+
+    def ask_operator(self, asked: list[str]) -> None:
+        """--ask: put the questions this run collected, and the answers file did not answer, to the
+        person at the terminal, before any case runs."""
+        if self.terminal is None:
+            return
+        by_id = {q.id: q for q in self.questions}
+        open_questions = [by_id[q] for q in asked if q in by_id and q not in self.answers]
+        try:
+            self.answers.update(ask_all(open_questions, self.options.operator or _default_operator(), self.terminal))
+        finally:
+            self.terminal.close()
+            self.terminal = None
+
+    def _attestation_summary(self) -> dict[str, str | int]:
+        asked = [c for c in self.records if c.method == "attestation"]
+        out: dict[str, str | int] = {"asked": len(asked),
+                                     "answered": sum(c.gated_by != "operator-answer" for c in asked)}
+        if self.options.answers is not None:
+            out["answers_file"] = str(self.options.answers)
+            with contextlib.suppress(OSError):
+                out["answers_file_sha256"] = hashlib.sha256(self.options.answers.read_bytes()).hexdigest()
+        typed = sum(a.source == "terminal" for a in self.answers.values())
+        if typed:
+            out["terminal"] = typed
+        return out
 
     def _write_manifest(self) -> None:
         assert self.manifest is not None
@@ -283,6 +343,7 @@ class AssessmentRun:
             self.manifest.connections = dict(self.guard.connections)
             self.manifest.refused_by_scope = list(self.guard.refused)
             self.manifest.exchanges = self.guard.exchanges.summary()
+            self.manifest.attestations = self._attestation_summary()
             self._write_manifest()
             partial = self.options.out / PARTIAL
             if complete and partial.exists():

@@ -108,6 +108,67 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_catalog_coverage(args: argparse.Namespace) -> int:
+    """Per requirement: how it is evaluated and by which checks and operator questions; exit 1 when
+    any requirement is orphaned (nothing evaluates it, so every run would leave it unjudged)."""
+    from harness.declaration.catalog import load_catalogs
+    from harness.run.suite_map import requirement_coverage
+
+    cats = load_catalogs()
+    if args.scheme not in cats.by_scheme:
+        _err(f"unknown scheme {args.scheme!r}; choose from {', '.join(cats.by_scheme)}")
+        return EXIT_ERROR
+    rows = requirement_coverage(cats, args.scheme)
+    orphans = [r.id for r in rows if r.orphan]
+    if args.json:
+        print(json.dumps({"scheme": args.scheme, "orphans": orphans, "requirements": [
+            {"id": r.id, "title": r.title, "method": r.method,
+             "checks": [{"id": c.id, "method": c.method, "probe_class": c.probe_class} for c in r.checks],
+             "questions": [q.id for q in r.questions]} for r in rows]}, indent=2, ensure_ascii=False))
+    else:
+        width = max(len(r.id) for r in rows)
+        print(f"{cats.by_scheme[args.scheme].title} ({cats.by_scheme[args.scheme].edition})")
+        for r in rows:
+            print(f"{r.id:<{width}}  {r.method:<11}  {r.title}")
+            for c in r.checks:
+                extra = f", probe class {c.probe_class}" if c.probe_class != "safe" else ""
+                print(f"{'':<{width}}    check     {c.id} ({c.method}{extra})")
+            for q in r.questions:
+                print(f"{'':<{width}}    question  {q.id}")
+            if r.orphan:
+                print(f"{'':<{width}}    ORPHAN: no check or question evaluates it")
+        print(f"\n{len(rows)} requirements; orphans: {', '.join(orphans) or 'none'}")
+    return EXIT_FAIL if orphans else EXIT_OK
+
+
+def cmd_catalog_questions(args: argparse.Namespace) -> int:
+    """The operator questions, as an answers file to fill in (or as JSON)."""
+    from harness.declaration.catalog import load_catalogs
+    from harness.declaration.questions import load_questions, questions_for
+
+    cats = load_catalogs()
+    bad = [s for s in args.scheme if s not in cats.by_scheme]
+    if bad:
+        _err(f"unknown scheme {', '.join(bad)}; choose from {', '.join(cats.by_scheme)}")
+        return EXIT_ERROR
+    qs = questions_for(args.scheme, cats) if args.scheme else list(load_questions())
+    if args.json:
+        print(json.dumps([q.model_dump(mode="json") for q in qs], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print("# Answers for `iot-harness run --answers FILE`: fill in each answer (PASS, FAIL or NOT_APPLICABLE),")
+    print("# a note (required unless PASS) and attachments (paths relative to this file); delete the ones")
+    print("# you cannot answer, which then stay NOT_EVALUATED \"needs operator answer\".")
+    print("answered_by: \"\"")
+    print("answers:")
+    for q in qs:
+        print(f"  # {q.asks}")
+        print(f"  # PASS means: {q.pass_when}  (bears on {', '.join(q.requirements)})")
+        if q.attach:
+            print(f"  # attach: {q.attach}")
+        print(f"  {q.id}:\n    answer: \n    note: \"\"\n    attachments: []")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- run
 def suites_dir() -> Path:
     import test_suites
@@ -206,9 +267,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not suites.is_dir():
         _err(f"--suite {args.suite}: not a folder of test files")
         return EXIT_ERROR
-    extra = _forward(args, "profile", "scheme", "allow", "deny", "allow_network", "operator", "state", "signing_key")
+    extra = _forward(args, "profile", "scheme", "allow", "deny", "allow_network", "operator", "state", "signing_key",
+                     "answers")
     if args.allow_wide_network:
         extra.append("--iot-allow-wide-network")
+    if args.ask:
+        extra.append("--iot-ask")
     return _run_suites(_pytest_args(suites, out, extra), out, args)
 
 
@@ -405,6 +469,10 @@ def _assessment_commands(sub) -> None:
                    "(default: the first, normally as-delivered)")
     r.add_argument("--signing-key", help="Ed25519 PEM private key (default: the installation key)")
     r.add_argument("--suite", help="folder of checks to run instead of the built-in test_suites/")
+    r.add_argument("--answers", metavar="FILE", help="the operator's answers to the attestation questions (YAML; "
+                   "`iot-harness catalog questions` prints one to fill in)")
+    r.add_argument("--ask", action="store_true", help="ask the questions --answers leaves open at the terminal, "
+                   "before any device is touched (without either, they stay NOT_EVALUATED)")
     r.add_argument("--json", action="store_true", help="print results.json instead of the table")
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (outside the bundle)")
     r.set_defaults(func=cmd_run)
@@ -516,6 +584,14 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--scheme", required=True)
     cl.add_argument("--json", action="store_true")
     cl.set_defaults(func=cmd_catalog_list)
+    cc = cat.add_parser("coverage", help="per requirement: method, checks and questions; exit 1 if any is orphaned")
+    cc.add_argument("--scheme", required=True)
+    cc.add_argument("--json", action="store_true")
+    cc.set_defaults(func=cmd_catalog_coverage)
+    cq = cat.add_parser("questions", help="the operator questions, printed as an answers file to fill in")
+    cq.add_argument("--scheme", action="append", default=[], help="only those bearing on this scheme (repeatable)")
+    cq.add_argument("--json", action="store_true")
+    cq.set_defaults(func=cmd_catalog_questions)
 
     for add in (_assessment_commands, _bundle_commands, _lab_commands):
         add(sub)

@@ -19,6 +19,7 @@ import pytest
 
 from harness.declaration.catalog import check_markers
 from harness.declaration.profile import Service, TlsExpectation, Unit
+from harness.declaration.questions import Question
 from harness.observation.protocols import spec
 from harness.observation.scope import PROBE_CLASSES, BudgetExhausted, ScopeViolation, install_audit_backstop
 from harness.record.evidence import DiskFull
@@ -74,6 +75,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--iot-operator", help="name recorded in the manifest")
     g.addoption("--iot-signing-key", help="Ed25519 PEM private key to sign the bundle")
     g.addoption("--iot-state", help="device state the units are in (one of the profile's states)")
+    g.addoption("--iot-answers", help="the operator's answers to the attestation questions (YAML)")
+    g.addoption("--iot-ask", action="store_true",
+                help="ask the attestation questions not answered by --iot-answers at the terminal, before the cases")
     g.addoption("--iot-extra-suite", action="store_true",
                 help="the suite is not the built-in one: skip the check that it covers every automated requirement")
 
@@ -82,6 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirements(*ids): requirement IDs the test evaluates")
     config.addinivalue_line("markers", "probe_class(name): safe (default), auth, intrusive, brute or dos")
     config.addinivalue_line("markers", "protocols(*names): declared service protocols `endpoint` ranges over")
+    config.addinivalue_line("markers", "method(name): how the case evaluates: device-test (default), document or "
+                            "attestation (an operator's answer, labelled so everywhere)")
     profile = config.getoption("iot_profile", None)
     replay = config.getoption("iot_replay", None)
     if not (profile or replay):
@@ -106,6 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
         operator=config.getoption("iot_operator"),
         signing_key=Path(k) if (k := config.getoption("iot_signing_key")) else None,
         state=config.getoption("iot_state"),
+        answers=Path(a) if (a := config.getoption("iot_answers")) else None,
+        ask=bool(config.getoption("iot_ask")),
     )
     try:
         run = AssessmentRun.start(options)
@@ -150,6 +158,16 @@ def _target_label(item: pytest.Item, device: str) -> str:
     if isinstance(ep, Endpoint):
         return ep.label
     return unit.name if isinstance(unit, Unit) else device
+
+
+def _method(item: pytest.Item) -> str:
+    m = item.get_closest_marker("method")
+    return str(m.args[0]) if m and m.args else "device-test"
+
+
+def _question_id(item: pytest.Item) -> str | None:
+    q = getattr(getattr(item, "callspec", None), "params", {}).get("question")
+    return q.id if isinstance(q, Question) else None
 
 
 def _probe_class(item: pytest.Item) -> str:
@@ -200,6 +218,10 @@ class ActiveRun:
     # ---------------------------------------------------------------- collection
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         profile = self.run.profile
+        if "question" in metafunc.fixturenames:
+            # each question is a case of its own, evaluating the requirements it names
+            metafunc.parametrize("question", [pytest.param(q, marks=pytest.mark.requirements(*q.requirements), id=q.id)
+                                              for q in self.run.questions])
         if "unit" in metafunc.fixturenames:
             metafunc.parametrize("unit", profile.units, ids=[u.name for u in profile.units])
         if "endpoint" in metafunc.fixturenames:
@@ -224,8 +246,13 @@ class ActiveRun:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        # a check with no question to ask (a scheme with none) has nothing to record
+        unasked = [i for i in items if "question" in getattr(i, "fixturenames", ()) and _question_id(i) is None]
+        items[:] = [i for i in items if i not in unasked]
         marked: dict[str, list[str]] = {}
         for item in items:
+            if _method(item) == "attestation":
+                continue  # questions name requirements by data, checked against the catalogs at start
             fn = f"{Path(str(item.path)).name}::{getattr(item, 'originalname', item.name)}"
             marked[fn] = _marker_ids(item)
         problems = check_markers(marked, self.run.catalogs, not config.getoption("iot_extra_suite"))
@@ -251,6 +278,10 @@ class ActiveRun:
         # gentlest first: a brute-force measurement that locks an account, or an update case that
         # restarts the device, must not change what the other checks observe
         items[:] = sorted(keep, key=lambda i: PROBE_CLASSES.index(_probe_class(i)))
+        if self.run.terminal is not None:
+            self.run.ask_operator([q for i in items if (q := _question_id(i))])
+            self.budgets.started = time.monotonic()  # the person's time at the prompt is not the run's
+            self.progress = Progress(self.run.profile.limits.run_budget_s, self.budgets.started)
         self.collected = len(items)
         self.progress.begin(self.collected)
 
@@ -258,7 +289,7 @@ class ActiveRun:
         unit, service = _target(item)
         self.run.record(CaseResult(
             id=case_id(item), check=check_id(item), verdict=Verdict.NOT_EVALUATED, requirements=_marker_ids(item),
-            reason=reason, probe_class=cls, gated_by=cls, unit=unit, service=service,
+            reason=reason, probe_class=cls, gated_by=cls, method=_method(item), unit=unit, service=service,
         ))
 
     # ---------------------------------------------------------------- fixtures
@@ -288,6 +319,11 @@ class ActiveRun:
     @pytest.fixture
     def evidence(self, request: pytest.FixtureRequest):
         return self.run.recorder.for_case(case_id(request.node))
+
+    @pytest.fixture
+    def operator_answers(self):
+        """The operator's answers by question id (answers file, then --ask at the terminal)."""
+        return self.run.answers
 
     @pytest.fixture
     def redactor(self):
@@ -373,6 +409,7 @@ class ActiveRun:
         files = list(self.run.recorder.for_case(cid).files)
         found = state["findings"].close(files + read, self.run.recorder.redactor.text)
         verdict, reason = case_verdict(found)
+        method = _method(item)
         rec = CaseResult(
             id=cid,
             check=check_id(item),
@@ -382,6 +419,10 @@ class ActiveRun:
             findings=found,
             evidence=files + read,
             probe_class=_probe_class(item),
+            method=method,
+            # an unanswered question waits for a person, like a probe class left off: it leaves its
+            # requirements NOT_EVALUATED without making the device's assessment incomplete
+            gated_by="operator-answer" if method == "attestation" and verdict is Verdict.NOT_EVALUATED else None,
             unit=unit,
             service=service,
             covers=list(state["findings"].covered),

@@ -20,6 +20,8 @@ from harness.record.verdict import fail
 
 WHAT = {"contact": "a contact point", "first_response": "when a reporter first hears back",
         "status_updates": "that the reporter is kept informed until the issue is resolved"}
+pytestmark = pytest.mark.method("document")
+
 UNREAD_FIX = ("Make the document reachable from the lab, or save it and give it as a file next to the profile "
               "(urls.<document>: path); it is judged the same way.")
 

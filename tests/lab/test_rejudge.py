@@ -86,3 +86,34 @@ def test_rejudging_under_the_same_policies_reproduces_every_verdict(assessments,
                 judged_anew.add(check)
         assert {c["check"] for c in rejudged} >= judged_anew, (device, judged_anew - {c["check"] for c in rejudged})
         assert [r["verdict"] for r in res["requirements"]] == [r["verdict"] for r in original.results["requirements"]]
+
+
+ALL_SCHEMES = ["jc-star-1", "nist-ir-8259a", "nist-ir-8259b", "etsi-en-303-645", "nistir-8425", "uk-psti"]
+
+
+@pytest.mark.parametrize("device", ["hub", "cam"])
+def test_one_run_answers_every_scheme_each_with_its_own_verdict_table(assessments, tmp_path, device):
+    """The same evidence judged for all six catalogs at once (offline, from the session's bundle, with
+    the declaration asking for every scheme): each scheme gets its own table, and a document or
+    device check counts for every requirement it bears on in each of them."""
+    profile = yaml.safe_load((LAB_PROFILES / f"{device}.yaml").read_text())
+    profile["schemes"] = ALL_SCHEMES
+    (tmp_path / f"{device}-all.yaml").write_text(yaml.safe_dump(profile))
+    r, res, _ = _rejudge(assessments[device].out, tmp_path / "re", "--profile", str(tmp_path / f"{device}-all.yaml"))
+    assert res["schemes"] == ALL_SCHEMES
+    for scheme in ALL_SCHEMES:
+        assert f"\n{scheme}  " in r.stdout, r.stdout
+    reqs = {q["id"]: q for q in res["requirements"]}
+    assert {q["scheme"] for q in res["requirements"]} == set(ALL_SCHEMES)
+    published = ["S1.1-05", "5.2-1", "8425-IQR", "PSTI-2", "S1.1-16", "5.3-13", "PSTI-3"]
+    if device == "hub":  # publishes a complete set
+        assert {i: reqs[i]["verdict"] for i in published} == dict.fromkeys(published, "PASS")
+        assert reqs["PSTI-2"]["evaluated_by"] == ["document"]
+    else:  # a policy without a contact, no support period
+        assert {i: reqs[i]["verdict"] for i in published} == dict.fromkeys(published, "FAIL")
+        # its telnet default password fails the password provisions of every scheme
+        assert reqs["S1.1-02"]["verdict"] == reqs["5.1-1"]["verdict"] == reqs["PSTI-1"]["verdict"] == "FAIL"
+    # what only a person can answer stays NOT_EVALUATED, and says so, in every scheme
+    for rid in ("5.6-4", "PSTI-SOC", "S1.1-11"):
+        assert reqs[rid]["verdict"] == "NOT_EVALUATED" and reqs[rid]["evaluated_by"] == []
+    assert verify(tmp_path / "re").ok
