@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -24,5 +25,23 @@ def run_cmd(*argv: str, input: str | None = None, check: bool = True) -> subproc
     if check and p.returncode != 0:
         raise LabError(f"`{' '.join(argv)}` failed ({p.returncode}): {p.stderr.strip() or p.stdout.strip()}")
     return p
+
+# the Debian packages the lab devices run, whose versions their SBOMs state
+SBOM_PACKAGES = ("openssh-server", "nginx", "mosquitto", "avahi-daemon", "swupdate", "libcoap3-bin", "dropbear-bin",
+                 "busybox", "busybox-static", "snmpd")
+
+
+@functools.cache
+def package_versions() -> dict[str, str]:
+    """Installed versions of the lab's daemons (dpkg), so an SBOM the lab serves is true of the
+    machine it runs on: a Debian release with other versions still gets a matching hub SBOM."""
+    p = run_cmd("dpkg-query", "-W", "-f", "${Package}\t${Version}\t${db:Status-Status}\n", *SBOM_PACKAGES, check=False)
+    out = {}
+    for line in p.stdout.splitlines():
+        name, version, status = [*line.split("\t"), "", ""][:3]
+        if status == "installed" and version:
+            out[name] = version
+    return out
+
 
 READY_TIMEOUT_S = 10.0

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from lab.common import lab_dir, repo_root, run_cmd
+from lab.common import lab_dir, package_versions, repo_root, run_cmd
 from lab.model import Certificate, DeviceDefinition, HostKey, UnitDef
 from lab.namespaces import LOOPBACK_PREFIX, NET_PREFIX, TESTER_IP, device_ip, map_port
 from lab.pki import CertFiles, make_cert
@@ -131,6 +131,7 @@ def build_unit(
         "client_keys": {k: _client_key(k) for k in d.client_keys},
         "secrets": secrets,
         "port": lambda p: map_port(p, mode),
+        "packages": package_versions(),
     }
     for f in d.files:
         path = udir / f.path

@@ -39,7 +39,7 @@ from harness.observation.probes.http_plain import PlainHttpAnswers, plain_http
 from harness.observation.probes.http_surface import StateChangeTarget, WebPage, WebSurface, explore
 from harness.observation.probes.identify import identify
 from harness.observation.probes.login import Unreachable
-from harness.observation.probes.portscan import PortScan, ScanUnavailable, tcp_scan, udp_scan
+from harness.observation.probes.portscan import PortScan, ScanUnavailable, VersionScan, tcp_scan, udp_scan, version_scan
 from harness.observation.probes.sshkex import SshOffer, SshOfferUnavailable, read_offer
 from harness.observation.probes.tftp import TftpAnswer
 from harness.observation.probes.tftp import ask as tftp_ask
@@ -139,6 +139,14 @@ class ObservationStore:
         """Every open TCP port of the unit (a full nmap connect scan)."""
         return self._observe(unit, "tcp-scan", lambda: tcp_scan(
             self.guard, unit.address, timeout_s=self.profile.limits.port_scan_timeout_s), asdict, _port_scan)
+
+    def service_versions(self, unit: Unit) -> VersionScan:
+        """What each open TCP port says it runs (nmap -sV on the ports the full scan found open)."""
+        parallel = max(1, min(4, self.profile.limits.max_connections_per_unit))
+        return self._observe(unit, "tcp-versions", lambda: version_scan(
+            self.guard, unit.address, self.tcp_scan(unit).open_ports, parallel=parallel), asdict,
+            lambda d: VersionScan(**{**d, "services": {int(k): v for k, v in d["services"].items()},
+                                     "unidentified": {int(k): v for k, v in d["unidentified"].items()}}))
 
     def udp_ports_probed(self, unit: Unit) -> list[int]:
         declared = [s.port for s in self.profile.services_for(unit) if s.transport is Transport.UDP]
@@ -317,7 +325,8 @@ class ObservationStore:
 def _port_scan(d: dict) -> PortScan:
     return PortScan(**{**d, "states": {int(k): v for k, v in d["states"].items()},
                        "scripts": {int(k): v for k, v in d["scripts"].items()},
-                       "confirmed": {int(k): v for k, v in d.get("confirmed", {}).items()}})
+                       "confirmed": {int(k): v for k, v in d.get("confirmed", {}).items()},
+                       "services": {int(k): v for k, v in d.get("services", {}).items()}})
 
 
 def _discovery(d: dict) -> DiscoveryResult:

@@ -184,6 +184,9 @@ class Manifest(_Model):
     exchanges: ExchangeSummary = Field(default_factory=ExchangeSummary,
                                        description="every exchange with the units, timed against its deadline")
     rejudged_from: RejudgedFrom | None = None
+    vulnerability_data: dict[str, str | int] | None = Field(
+        default=None, description="the OSV records (--osv-data) the SBOM's components were matched against; "
+        "null when no matching was asked for")
     attestations: dict[str, str | int] = Field(
         default_factory=dict, description="the operator questions this run asked and where the answers came "
         "from: asked, answered, answers_file and its sha256, terminal (answers typed at --ask)")

@@ -26,6 +26,7 @@ from harness.declaration.questions import Question, load_questions, questions_fo
 from harness.judgement.coverage import coverage_matrix
 from harness.judgement.exposure import load_exposure_data
 from harness.judgement.policies import PoliciesInForce
+from harness.judgement.vulnerabilities import OsvData, OsvDataError, load_osv
 from harness.observation.scope import DEFAULT_CLASSES, PROBE_CLASSES, Scope, ScopeGuard
 from harness.observation.store import ObservationStore
 from harness.record.bundle import bundle_files
@@ -76,6 +77,7 @@ class RunOptions:
     ssh_policy: str | None = None
     answers: Path | None = None  # the operator's answers to the attestation questions (YAML)
     ask: bool = False  # ask the unanswered questions at the terminal before the cases run
+    osv_data: Path | None = None  # a folder of OSV records to match the SBOM's components against
 
 
 def _attestation_inputs(options: RunOptions, schemes: list[str],
@@ -124,6 +126,7 @@ class AssessmentRun:
     questions: list[Question] = field(default_factory=list)
     answers: dict[str, GivenAnswer] = field(default_factory=dict)
     terminal: TextIO | None = None  # where --ask asks the questions (the controlling terminal)
+    osv: OsvData | None = None  # --osv-data, read once
     replay: VerifiedBundle | None = None
     folder: OutputFolder | None = None  # held (locked) until the bundle is sealed
     records: list[CaseResult] = field(default_factory=list)
@@ -144,6 +147,10 @@ class AssessmentRun:
         try:
             terminal = open_terminal() if options.ask else None
         except NoTerminal as e:
+            raise RunSetupError(str(e)) from None
+        try:
+            osv = load_osv(options.osv_data) if options.osv_data else None
+        except OsvDataError as e:
             raise RunSetupError(str(e)) from None
         policies = PoliciesInForce(options.tls_policy or profile.communication.tls_policy,
                                    options.ssh_policy or profile.communication.ssh_policy)
@@ -199,6 +206,7 @@ class AssessmentRun:
                 questions=questions,
                 answers=answers,
                 terminal=terminal,
+                osv=osv,
                 replay=replay,
                 folder=folder,
             )
@@ -344,6 +352,9 @@ class AssessmentRun:
             self.manifest.refused_by_scope = list(self.guard.refused)
             self.manifest.exchanges = self.guard.exchanges.summary()
             self.manifest.attestations = self._attestation_summary()
+            if self.osv is not None:
+                self.manifest.vulnerability_data = {"folder": str(self.osv.folder), "records": len(self.osv.records),
+                                                    "unreadable": len(self.osv.unreadable)}
             self._write_manifest()
             partial = self.options.out / PARTIAL
             if complete and partial.exists():
@@ -378,9 +389,12 @@ class AssessmentRun:
 
 def _settings(options: RunOptions, profile: DeviceProfile, replay: VerifiedBundle | None,
               catalogs: Catalogs) -> tuple[list[str], frozenset[str], str]:
-    """Schemes, probe classes and device state of the run; a re-judgement keeps the original's."""
+    """Schemes, probe classes and device state of the run; a re-judgement keeps the original's probe
+    classes and state, and its schemes unless told others (--scheme, or a corrected declaration's):
+    the same evidence can answer another label's requirements without touching the device."""
     if replay is not None:
-        schemes = options.schemes or list(replay.manifest.schemes)
+        corrected = list(profile.schemes) if options.profile_path else []
+        schemes = options.schemes or corrected or list(replay.manifest.schemes)
         classes = frozenset(replay.manifest.probe_classes_enabled)
         state = replay.manifest.device_state
     else:

@@ -268,7 +268,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"--suite {args.suite}: not a folder of test files")
         return EXIT_ERROR
     extra = _forward(args, "profile", "scheme", "allow", "deny", "allow_network", "operator", "state", "signing_key",
-                     "answers")
+                     "answers", "osv_data")
     if args.allow_wide_network:
         extra.append("--iot-allow-wide-network")
     if args.ask:
@@ -287,7 +287,7 @@ def cmd_rejudge(args: argparse.Namespace) -> int:
     except BundleRefused as e:
         _err(str(e))
         return EXIT_ERROR
-    extra = ["--iot-replay", str(src), *_forward(args, "profile", "tls_policy", "ssh_policy", "signing_key",
+    extra = ["--iot-replay", str(src), *_forward(args, "profile", "scheme", "tls_policy", "ssh_policy", "signing_key",
                                                  "operator")]
     return _run_suites(_pytest_args(suites_dir(), Path(args.out), extra), Path(args.out), args)
 
@@ -471,6 +471,8 @@ def _assessment_commands(sub) -> None:
     r.add_argument("--suite", help="folder of checks to run instead of the built-in test_suites/")
     r.add_argument("--answers", metavar="FILE", help="the operator's answers to the attestation questions (YAML; "
                    "`iot-harness catalog questions` prints one to fill in)")
+    r.add_argument("--osv-data", metavar="DIR", help="folder of OSV vulnerability records (JSON): match the declared "
+                   "SBOM's components against them, offline (S1.1-13); without it no matching is done")
     r.add_argument("--ask", action="store_true", help="ask the questions --answers leaves open at the terminal, "
                    "before any device is touched (without either, they stay NOT_EVALUATED)")
     r.add_argument("--json", action="store_true", help="print results.json instead of the table")
@@ -496,6 +498,8 @@ def _bundle_commands(sub) -> None:
     rj.add_argument("--tls-policy", help="TLS policy id or file to judge by (default: the recorded profile's)")
     rj.add_argument("--ssh-policy", help="SSH policy id or file to judge by (default: the recorded profile's)")
     rj.add_argument("--profile", help="a corrected declaration (default: the one the bundle recorded)")
+    rj.add_argument("--scheme", action="append", default=[], help="scheme to judge the evidence against (repeatable; "
+                    "default: the corrected declaration's, else the original run's)")
     rj.add_argument("--signing-key", help="Ed25519 PEM private key (default: the installation key)")
     rj.add_argument("--operator")
     rj.add_argument("--json", action="store_true", help="print results.json instead of the table")

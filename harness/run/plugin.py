@@ -78,6 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--iot-answers", help="the operator's answers to the attestation questions (YAML)")
     g.addoption("--iot-ask", action="store_true",
                 help="ask the attestation questions not answered by --iot-answers at the terminal, before the cases")
+    g.addoption("--iot-osv-data", help="folder of OSV records: match the SBOM's components against them, offline")
     g.addoption("--iot-extra-suite", action="store_true",
                 help="the suite is not the built-in one: skip the check that it covers every automated requirement")
 
@@ -86,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirements(*ids): requirement IDs the test evaluates")
     config.addinivalue_line("markers", "probe_class(name): safe (default), auth, intrusive, brute or dos")
     config.addinivalue_line("markers", "protocols(*names): declared service protocols `endpoint` ranges over")
+    config.addinivalue_line("markers", "needs_osv_data: collected only when the run is given OSV records (--osv-data)")
     config.addinivalue_line("markers", "method(name): how the case evaluates: device-test (default), document or "
                             "attestation (an operator's answer, labelled so everywhere)")
     profile = config.getoption("iot_profile", None)
@@ -114,6 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state=config.getoption("iot_state"),
         answers=Path(a) if (a := config.getoption("iot_answers")) else None,
         ask=bool(config.getoption("iot_ask")),
+        osv_data=Path(o) if (o := config.getoption("iot_osv_data")) else None,
     )
     try:
         run = AssessmentRun.start(options)
@@ -248,6 +251,9 @@ class ActiveRun:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         # a check with no question to ask (a scheme with none) has nothing to record
         unasked = [i for i in items if "question" in getattr(i, "fixturenames", ()) and _question_id(i) is None]
+        # vulnerability matching is the operator's choice, like a narrower scan: not asked, not run
+        # (the manifest's vulnerability_data says whether it was)
+        unasked += [i for i in items if i.get_closest_marker("needs_osv_data") and self.run.osv is None]
         items[:] = [i for i in items if i not in unasked]
         marked: dict[str, list[str]] = {}
         for item in items:
@@ -319,6 +325,11 @@ class ActiveRun:
     @pytest.fixture
     def evidence(self, request: pytest.FixtureRequest):
         return self.run.recorder.for_case(case_id(request.node))
+
+    @pytest.fixture
+    def osv_data(self):
+        """The OSV records the operator supplied (--osv-data), read once for the run."""
+        return self.run.osv
 
     @pytest.fixture
     def operator_answers(self):

@@ -113,6 +113,9 @@ def test_one_run_answers_every_scheme_each_with_its_own_verdict_table(assessment
         assert {i: reqs[i]["verdict"] for i in published} == dict.fromkeys(published, "FAIL")
         # its telnet default password fails the password provisions of every scheme
         assert reqs["S1.1-02"]["verdict"] == reqs["5.1-1"]["verdict"] == reqs["PSTI-1"]["verdict"] == "FAIL"
+        # and its SBOM, contradicted by what its services say they run, fails the component inventory
+        assert reqs["8425-AI"]["verdict"] == "FAIL"
+        assert any("sbom_versions_match" in c for c in reqs["8425-AI"]["cases"])
     # what only a person can answer stays NOT_EVALUATED, and says so, in every scheme
     for rid in ("5.6-4", "PSTI-SOC", "S1.1-11"):
         assert reqs[rid]["verdict"] == "NOT_EVALUATED" and reqs[rid]["evaluated_by"] == []

@@ -25,6 +25,11 @@ from harness.observation.probes.login import Unreachable
 from harness.observation.scope import ScopeGuard, ScopeViolation
 
 MAX_DOCUMENT_BYTES = 256 << 10  # a policy page or security.txt is a few KiB; a manual's text fits
+MAX_SBOM_BYTES = 8 << 20  # a firmware's SBOM lists hundreds of components, with hashes and licences
+
+
+def max_bytes(kind: str) -> int:
+    return MAX_SBOM_BYTES if kind == "sbom" else MAX_DOCUMENT_BYTES
 MAX_REDIRECTS = 3
 
 Outcome = Literal["fetched", "not-found", "refused", "unreachable", "out-of-scope"]
@@ -67,12 +72,12 @@ def read_file(kind: str, path: Path, shown_as: str) -> FetchedDocument:
     doc = FetchedDocument(kind, shown_as, "declared-file", "unreachable", fetched_at=_now())
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_DOCUMENT_BYTES + 1)
+            data = f.read(max_bytes(kind) + 1)
     except OSError as e:
         doc.detail = f"cannot read {shown_as}: {e.strerror}"
         return doc
     doc.outcome = "fetched"
-    return _content(doc, data[:MAX_DOCUMENT_BYTES], len(data) > MAX_DOCUMENT_BYTES)
+    return _content(doc, data[:max_bytes(kind)], len(data) > max_bytes(kind))
 
 
 def fetch(guard: ScopeGuard, kind: str, url: str, timeout: float,
@@ -98,7 +103,7 @@ def fetch(guard: ScopeGuard, kind: str, url: str, timeout: float,
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             answer = exchange(guard, address, port, parts.scheme == "https", "GET", path, timeout=timeout,
-                              max_bytes=MAX_DOCUMENT_BYTES)
+                              max_bytes=max_bytes(kind))
         except ScopeViolation as e:
             doc.outcome, doc.detail = "out-of-scope", f"{current}: refused by the scope guard, nothing sent ({e})"
             return doc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 
 import nmap
@@ -33,6 +34,8 @@ class PortScan:
     # port -> how the harness itself confirmed an answer nmap could not see (a TFTP server replies
     # from a new port, its transfer ID, which a UDP scan never reads as the port answering)
     confirmed: dict[int, str] = field(default_factory=dict)
+    # port -> what nmap's version detection (-sV) identified: name, product, version, extrainfo, cpe
+    services: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
 def nmap_arguments(timeout_s: float, udp: bool = False) -> str:
@@ -58,14 +61,62 @@ def udp_scan(guard: ScopeGuard, address: str, ports: list[int], timeout_s: float
                       extra=script)
 
 
-def _nmap_scan(guard: ScopeGuard, address: str, timeout_s: float, ports: str, udp: bool, extra: str = "") -> PortScan:
+@dataclass
+class VersionScan:
+    """nmap's version detection, one bounded run per open port (see `version_scan`)."""
+
+    address: str
+    services: dict[int, dict[str, str]] = field(default_factory=dict)  # name, product, version, extrainfo, cpe
+    unidentified: dict[int, str] = field(default_factory=dict)  # port -> why nothing was read
+    commands: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+VERSION_SCAN_PORT_S = 15.0
+
+
+def version_scan(guard: ScopeGuard, address: str, ports: list[int], parallel: int = 2,
+                 per_port_s: float = VERSION_SCAN_PORT_S) -> VersionScan:
+    """nmap's version detection (-sV, light) on ports already found open: the product and version
+    each service reveals to anyone who asks, read with nmap's probe database rather than banners
+    parsed by hand, so another vendor's daemon on another port is named the way labs already read
+    it. One nmap per port, each cut at `per_port_s` (a telnetd that delays every failed login would
+    hold a whole-host scan for minutes), `parallel` at a time within the unit's connection budget."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    result = VersionScan(address=address)
+    started = time.monotonic()
+
+    def one(port: int) -> tuple[int, PortScan | str]:
+        try:
+            return port, _nmap_scan(guard, address, per_port_s, str(port), udp=False,
+                                    extra=" -sV --version-intensity 2", kind="version-scan")
+        except ScanUnavailable:
+            return port, f"nmap identified nothing within {per_port_s:g} s"
+
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        for port, scan in pool.map(one, sorted(set(ports))):
+            if isinstance(scan, str):
+                result.unidentified[port] = scan
+                continue
+            result.commands.append(scan.command)
+            if port in scan.services:
+                result.services[port] = scan.services[port]
+            else:
+                result.unidentified[port] = "nmap named no product or version"
+    result.elapsed_s = round(time.monotonic() - started, 3)
+    return result
+
+
+def _nmap_scan(guard: ScopeGuard, address: str, timeout_s: float, ports: str, udp: bool, extra: str = "",
+               kind: str | None = None) -> PortScan:
     (target,) = guard.nmap_targets([address])
     if shutil.which("nmap") is None:
         raise ScanUnavailable("nmap is not installed (apt-get install nmap)")
     scanner = nmap.PortScanner()
     args = nmap_arguments(timeout_s, udp) + extra
     try:
-        with guard.exchanges.timed(target, None, "udp-scan" if udp else "port-scan", int(timeout_s) + 30):
+        with guard.exchanges.timed(target, None, kind or ("udp-scan" if udp else "port-scan"), int(timeout_s) + 30):
             scanner.scan(hosts=target, ports=ports, arguments=args, timeout=int(timeout_s) + 30)
     except nmap.PortScannerTimeout:
         raise ScanUnavailable(f"nmap did not finish within {int(timeout_s) + 30}s") from None
@@ -98,4 +149,6 @@ def _nmap_scan(guard: ScopeGuard, address: str, timeout_s: float, ports: str, ud
         elapsed_s=float(info.get("elapsed", 0) or 0),
         states=states,
         scripts={int(p): dict(d["script"]) for p, d in table.items() if d.get("script")},
+        services={int(p): {k: str(d.get(k) or "") for k in ("name", "product", "version", "extrainfo", "cpe")}
+                  for p, d in table.items() if d.get("product") or d.get("version")},
     )
