@@ -264,6 +264,26 @@ class CredentialChange(_Strict):
     input: str = Field(default="{old}\n{new}\n{new}\n", description="standard input, with {old} and {new}")
 
 
+class FactoryReset(_Strict):
+    """The declared way a user puts the product back to factory state (class `intrusive`: it erases
+    the unit). The check plants a user setting (and, with a credential_change, a changed password),
+    resets, and proves both are gone and the unit is back in a secure default."""
+
+    service: str = Field(description="name of the declared ssh service the reset and the setting go through")
+    method: Literal["ssh-command"] = "ssh-command"
+    command: str = Field(min_length=1, description="the reset, run as the service's account")
+    settle_s: float = Field(default=30.0, gt=0, le=600, description="how long a unit may take to come back")
+    canary_set: str = Field(min_length=1, description="stores a user setting; {value} is filled with a fresh one")
+    canary_get: str = Field(min_length=1, description="prints that setting")
+
+    @field_validator("canary_set")
+    @classmethod
+    def _has_value(cls, v: str) -> str:
+        if "{value}" not in v:
+            raise ValueError("canary_set must contain {value}, where the harness puts the setting it plants")
+        return v
+
+
 DISCLOSURE_KINDS = ("serial-number", "mac-address", "device-uuid", "firmware-version", "os-version",
                     "internal-path")
 
@@ -516,6 +536,7 @@ class DeviceProfile(_Strict):
     services: list[Service] = Field(default_factory=list)
     credentials: CredentialScheme
     credential_change: CredentialChange | None = None
+    factory_reset: FactoryReset | None = None
     update: UpdateMechanism | None = None
     urls: Urls = Field(default_factory=Urls)
     schemes: Annotated[
@@ -628,6 +649,13 @@ class DeviceProfile(_Strict):
             if svc.account.uses_key:
                 raise ValueError(f"credential_change changes a password: the account of {svc.name!r} must be a "
                                  "password account (secret), not a key_file")
+        if self.factory_reset:
+            svc = {s.name: s for s in self.services}.get(self.factory_reset.service)
+            if svc is None:
+                raise ValueError(f"factory_reset.service {self.factory_reset.service!r} is not a declared service")
+            if svc.account is None or svc.protocol is not Protocol.SSH or svc.account.uses_key:
+                raise ValueError(f"factory_reset goes through {svc.name!r}, which needs protocol ssh and a password "
+                                 "account (the factory password is what the unit must accept again after the reset)")
         na = {d.requirement for d in self.not_applicable}
         _unique("not_applicable requirements", [d.requirement for d in self.not_applicable])
         both = na & {w.requirement for w in self.waivers}

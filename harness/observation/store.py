@@ -140,6 +140,11 @@ class ObservationStore:
         return self._observe(unit, "tcp-scan", lambda: tcp_scan(
             self.guard, unit.address, timeout_s=self.profile.limits.port_scan_timeout_s), asdict, _port_scan)
 
+    def tcp_scan_after_reset(self, unit: Unit) -> PortScan:
+        """A second full TCP scan, taken after a factory reset: what the factory state exposes."""
+        return self._observe(unit, "tcp-scan-after-reset", lambda: tcp_scan(
+            self.guard, unit.address, timeout_s=self.profile.limits.port_scan_timeout_s), asdict, _port_scan)
+
     def service_versions(self, unit: Unit) -> VersionScan:
         """What each open TCP port says it runs (nmap -sV on the ports the full scan found open)."""
         parallel = max(1, min(4, self.profile.limits.max_connections_per_unit))

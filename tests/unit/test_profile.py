@@ -243,3 +243,15 @@ def test_a_key_account_validates_and_expands_the_unit_name(tmp_path):
     change = text.replace("schemes:", "credential_change: {service: console, command: passwd, input: x}\nschemes:")
     with pytest.raises(ProfileError, match="must be a password account"):
         load_profile(write(tmp_path, change))
+
+
+@pytest.mark.parametrize("reset, said", [
+    ("{service: nowhere, command: reset, canary_set: 'set {value}', canary_get: get}", "is not a declared service"),
+    ("{service: ssh, command: reset, canary_set: 'set name', canary_get: get}", "must contain {value}"),
+])
+def test_a_factory_reset_declaration_is_checked(tmp_path, reset, said):
+    path = tmp_path / "p.yaml"
+    path.write_text(MINIMAL + f"factory_reset: {reset}\n")
+    with pytest.raises(ProfileError) as e:
+        load_profile(path)
+    assert said in str(e.value)
