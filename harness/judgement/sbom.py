@@ -55,30 +55,14 @@ def parse_sbom(text: str) -> Sbom:
 
 def _cyclonedx_json(text: str, data: dict) -> Sbom:
     from cyclonedx.model.bom import Bom
-    from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
     spec = str(data.get("specVersion", ""))
-    fmt = f"CycloneDX {spec} (JSON)"
-    try:
-        version = SchemaVersion.from_version(spec)
-    except ValueError:
-        return Sbom(fmt, False, [f"specVersion {spec!r} is not a CycloneDX version this harness knows"])
-    problem = JsonStrictValidator(version).validate_str(text)
-    if problem is not None:
-        err = problem.data
-        where = "/".join(str(p) for p in getattr(err, "absolute_path", [])) or "(document)"
-        return Sbom(fmt, False, [f"{where}: {getattr(err, 'message', str(err))[:300]}"])
-    try:
-        bom = Bom.from_json(data)
-    except Exception as e:
-        return Sbom(fmt, False, [f"schema-valid but unreadable: {type(e).__name__}: {str(e)[:200]}"])
-    return _from_bom(fmt, bom)
+    return _cyclonedx(f"CycloneDX {spec} (JSON)", spec, text, JsonStrictValidator, lambda: Bom.from_json(data))
 
 
 def _cyclonedx_xml(text: str) -> Sbom:
     from cyclonedx.model.bom import Bom
-    from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.xml import XmlValidator
 
     try:
@@ -89,16 +73,25 @@ def _cyclonedx_xml(text: str) -> Sbom:
     if not ns.startswith(CDX_NS):
         return Sbom("unknown", False, [f"XML in namespace {ns or '(none)'!r}: not a CycloneDX BOM"])
     spec = ns[len(CDX_NS):]
-    fmt = f"CycloneDX {spec} (XML)"
+    return _cyclonedx(f"CycloneDX {spec} (XML)", spec, text, XmlValidator, lambda: Bom.from_xml(root))
+
+
+def _cyclonedx(fmt: str, spec: str, text: str, validator, read) -> Sbom:
+    """Validate against the schema of the version the document claims, then read it."""
+    from cyclonedx.schema import SchemaVersion
+
     try:
         version = SchemaVersion.from_version(spec)
     except ValueError:
         return Sbom(fmt, False, [f"CycloneDX version {spec!r} is not one this harness knows"])
-    problem = XmlValidator(version).validate_str(text)
+    problem = validator(version).validate_str(text)
     if problem is not None:
-        return Sbom(fmt, False, [str(problem.data)[:300]])
+        err = problem.data
+        where = "/".join(str(p) for p in getattr(err, "absolute_path", []))
+        message = getattr(err, "message", None) or str(err)
+        return Sbom(fmt, False, [f"{where}: {message[:300]}" if where else message[:300]])
     try:
-        bom = Bom.from_xml(root)
+        bom = read()
     except Exception as e:
         return Sbom(fmt, False, [f"schema-valid but unreadable: {type(e).__name__}: {str(e)[:200]}"])
     return _from_bom(fmt, bom)

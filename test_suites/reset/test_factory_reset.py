@@ -18,7 +18,8 @@ import pytest
 
 from harness.observation.logins import decided, parallelism, probe_for, try_defaults
 from harness.observation.probes.portscan import ScanUnavailable
-from harness.observation.probes.ssh import SshLoginProbe, SshUnreachable, run_command
+from harness.observation.probes.ssh import SshUnreachable
+from harness.observation.procedure import SshProcedure
 from harness.observation.protocols import LOGIN_PROTOCOLS
 from harness.observation.recovery import keep_for_recovery
 from harness.record.verdict import CaseEnded, inconclusive, not_applicable, not_evaluated
@@ -43,32 +44,17 @@ def _declared(profile, unit):
 def test_factory_reset_erases_user_data(unit, profile, guard, observations, evidence, findings, redactor,
                                         current_case):
     fr, svc = _declared(profile, unit)
-    username, factory = svc.account.username, unit.secrets[svc.account.secret].reveal()
-    timeout = max(profile.limits.connect_timeout_s, 10.0)
-    probe = SshLoginProbe(guard, unit.address, svc.port, timeout)
-    probe.probe_class = "intrusive"  # logins that serve the reset procedure, not default-credential tries
+    proc = SshProcedure(guard, unit, svc, profile)
+    factory = proc.original
     canary = "canary-" + secrets.token_hex(8)
-    steps: list[dict] = []
-
-    def run(password, command, label, stdin=""):
-        r = run_command(guard, unit.address, svc.port, username, password, command, stdin=stdin, timeout=timeout)
-        steps.append({"step": label, "command": command, "exit_status": r.exit_status,
-                      "output": (r.stdout + r.stderr)[-400:]})
-        return r
-
-    def login(password, label):
-        a = probe.attempt(username, password)
-        steps.append({"step": label, "accepted": a.accepted, "detail": a.detail})
-        return a.accepted
-
     changed = None  # the temporary password, while the unit holds it
     reset_ran = False
     try:
-        if not login(factory, "login with the factory password"):
+        if not proc.login(factory, "login with the factory password"):
             inconclusive(f"{unit.name}: the declared account does not log in with its factory password before the "
                          "reset")
-        run(factory, fr.canary_set.format(value=canary), "plant a user setting")
-        if canary not in run(factory, fr.canary_get, "read the setting back").stdout:
+        proc.run(factory, fr.canary_set.format(value=canary), "plant a user setting")
+        if canary not in proc.run(factory, fr.canary_get, "read the setting back").stdout:
             inconclusive(f"{unit.name}: the setting planted with {fr.canary_set!r} could not be read back with "
                          f"{fr.canary_get!r}, so its erasure cannot be judged")
         current = factory
@@ -76,11 +62,10 @@ def test_factory_reset_erases_user_data(unit, profile, guard, observations, evid
         if cc is not None and cc.service == svc.name:
             new = "Rst-" + secrets.token_urlsafe(12)
             redactor.add(new)
-            run(factory, cc.command, "change the password (user data the reset must erase)",
-                stdin=cc.input.format(old=factory, new=new))
-            if login(new, "login with the changed password"):
+            proc.change_password(cc, factory, new, "change the password (user data the reset must erase)")
+            if proc.login(new, "login with the changed password"):
                 changed = current = new
-        run(current, fr.command, "run the declared factory reset")
+        proc.run(current, fr.command, "run the declared factory reset")
         reset_ran = True
         deadline = time.monotonic() + fr.settle_s
         if changed is None:
@@ -92,16 +77,16 @@ def test_factory_reset_erases_user_data(unit, profile, guard, observations, evid
         while time.monotonic() < deadline:
             time.sleep(POLL_S)
             try:
-                if login(factory, "wait for the factory password to be accepted again"):
+                if proc.login(factory, "wait for the factory password to be accepted again"):
                     back = True
                     break
             except SshUnreachable:
-                steps.append({"step": "wait for the unit to come back", "detail": "not answering yet"})
+                proc.steps.append({"step": "wait for the unit to come back", "detail": "not answering yet"})
         if not back:
             inconclusive(f"{unit.name} did not accept its factory password within {fr.settle_s:g} s of the reset "
                          "(factory_reset.settle_s)", fix="Raise settle_s if the product takes longer to reset.")
         observations.note(RESET_DONE, unit.name, current_case, at=time.time())
-        left = run(factory, fr.canary_get, "read the setting after the reset").stdout
+        left = proc.run(factory, fr.canary_get, "read the setting after the reset").stdout
         if canary in left:
             findings.fail(f"{unit.name}: the user setting planted before the reset is still there after it "
                           f"({fr.canary_get!r} still prints it)", target=unit.name, rule="reset.user_data_erased",
@@ -111,7 +96,7 @@ def test_factory_reset_erases_user_data(unit, profile, guard, observations, evid
             findings.passed(f"{unit.name}: the user setting planted before the reset is gone after it",
                             target=unit.name, rule="reset.user_data_erased")
         if changed is not None:
-            if login(changed, "login with the changed password after the reset"):
+            if proc.login(changed, "login with the changed password after the reset"):
                 findings.fail(f"{unit.name}: the password the user set before the reset still logs in after it",
                               target=unit.name, rule="reset.credentials_erased",
                               fix="Make the factory reset put the factory credential back and forget the user's.")
@@ -121,26 +106,12 @@ def test_factory_reset_erases_user_data(unit, profile, guard, observations, evid
                                 "factory one is accepted", target=unit.name, rule="reset.credentials_erased")
     finally:
         evidence.write_json("reset.json", {"unit": unit.name, "service": svc.name, "reset": fr.command,
-                                           "canary": canary, "passwords": "never recorded", "steps": steps,
+                                           "canary": canary, "passwords": "never recorded", "steps": proc.steps,
                                            "reset_ran": reset_ran})
-        if changed is not None and not _back_to_factory(guard, unit, svc, profile, username, changed, factory,
-                                                        timeout, login):
-            where = keep_for_recovery(unit.name, username, changed)
+        if changed is not None and not proc.restore(profile.credential_change, changed):
+            where = keep_for_recovery(unit.name, proc.username, changed)
             pytest.fail(f"{unit.name}: the factory password could not be restored; the temporary one is kept "
                         f"(mode 0600, outside the bundle) in {where}")
-
-
-def _back_to_factory(guard, unit, svc, profile, username, changed, factory, timeout, login) -> bool:
-    """The password this check set, when the reset did not remove it: put the factory one back."""
-    cc = profile.credential_change
-    try:
-        if login(factory, "is the factory password accepted"):
-            return True
-        run_command(guard, unit.address, svc.port, username, changed, cc.command,
-                    stdin=cc.input.format(old=changed, new=factory), timeout=timeout)
-        return bool(login(factory, "login with the factory password after putting it back"))
-    except (SshUnreachable, OSError):
-        return False
 
 
 @pytest.mark.requirements("S1.1-15", "DC-3", "8425-PC")

@@ -65,7 +65,7 @@ def test_each_format_is_read_with_its_components():
 
 @pytest.mark.parametrize("text, said", [
     (cyclonedx([("nginx", "1.22.1")]).replace('"application"', '"gadget"'), "components/0/type"),
-    ('{"bomFormat": "CycloneDX", "specVersion": "9.9"}', "specVersion '9.9'"),
+    ('{"bomFormat": "CycloneDX", "specVersion": "9.9"}', "CycloneDX version '9.9'"),
     (SPDX_JSON.replace('"documentNamespace": "https://acme.invalid/spdx/cam100-1.0", ', ""), "document_namespace"),
     ('<?xml version="1.0"?><!DOCTYPE b [<!ENTITY x SYSTEM "file:///etc/passwd">]><b>&x;</b>', "unsafe XML"),
     ("just some text", "not a CycloneDX"),
