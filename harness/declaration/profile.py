@@ -465,7 +465,12 @@ class Urls(_Strict):
     support_period: DocumentRef = Field(default=None, description="for how long security updates are provided")
     update_procedure: DocumentRef = Field(default=None, description="how users get updates applied")
     user_manual: DocumentRef = Field(default=None, description="the manual, as text or HTML")
-    sbom: DocumentRef = None
+    privacy: DocumentRef = Field(default=None, description="the privacy notice: what personal data is processed, "
+                                 "why, and by whom")
+    data_deletion: DocumentRef = Field(default=None, description="how users erase their data from the device and "
+                                       "its services")
+    sbom: DocumentRef = Field(default=None, description="the firmware's SBOM: CycloneDX (JSON or XML) or SPDX (JSON "
+                              "or tag-value)")
 
 
 class NotApplicableDeclaration(_Strict):

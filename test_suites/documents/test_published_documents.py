@@ -137,26 +137,68 @@ def test_update_procedure(profile, observations, catalogs, findings, evidence):
              "or user manual", target=profile.identity.model, rule="documents.update_procedure",
              fix="Publish how updates are applied (automatic, app, the device's menu or web page, or download) "
              "and declare it in urls.update_procedure.")
+    judge_statements(observations, evidence, findings, refs, rule, ["updates", "how"],
+                     what="how updates are applied", rule_id="documents.update_procedure",
+                     fix="Say how updates reach the device: automatically, through the app, from its menu or web page, "
+                     "or by download from your site.")
+
+
+def judge_statements(observations, evidence, findings, refs, rule, names, what, rule_id, fix) -> None:
+    """PASS when one of the declared documents states everything `names` asks (by the catalog's
+    patterns); otherwise a FAIL per document read, naming what it leaves out. An unreadable one is
+    INCONCLUSIVE on its own, so it can never pass for a document that said nothing."""
     results = []
     for kind, ref in refs:
         doc = observations.document(kind, ref)
         if not doc.found:
-            unread(findings, doc, "documents.update_procedure")
+            unread(findings, doc, rule_id)
             continue
         path = kept(evidence, doc, f"{kind}.txt")
-        said = {s.name: s.found for s in stated(plain_text(doc), rule, ["updates", "how"])}
+        said = {s.name: s.found for s in stated(plain_text(doc), rule, names)}
         results.append((doc, said, path))
     explained = [(d, s, p) for d, s, p in results if all(s.values())]
     if explained:
         doc, said, path = explained[0]
-        findings.passed(f"{doc.source} tells users how updates are applied ({said['updates']} ... {said['how']})",
-                        target=doc.source, rule="documents.update_procedure", evidence=[path])
+        findings.passed(f"{doc.source} says {what} ({' ... '.join(said[n] for n in names)})",
+                        target=doc.source, rule=rule_id, evidence=[path])
     elif results:
-        for doc, _, path in results:
-            findings.fail(f"{doc.source} does not say how updates are applied", target=doc.source,
-                          rule="documents.update_procedure", evidence=[path],
-                          fix="Say how updates reach the device: automatically, through the app, from its menu or "
-                          "web page, or by download from your site.")
+        for doc, said, path in results:
+            missing = [n.replace("_", " ") for n in names if not said[n]]
+            findings.fail(f"{doc.source} does not say {what} (nothing on: {', '.join(missing)})", target=doc.source,
+                          rule=rule_id, evidence=[path], fix=fix)
+
+
+def declared(profile, *kinds: str) -> list[tuple[str, str]]:
+    return [(k, getattr(profile.urls, k)) for k in kinds if getattr(profile.urls, k)]
+
+
+@pytest.mark.requirements("6-1")
+def test_privacy_information(profile, observations, catalogs, findings, evidence):
+    refs = declared(profile, "privacy", "user_manual")
+    if not refs:
+        fail("no privacy information is published: the profile declares no privacy notice (urls.privacy) or manual",
+             target=profile.identity.model, rule="documents.privacy_information",
+             fix="Publish what personal data the product and its services process, why, and who else receives it, "
+             "and declare it in urls.privacy.")
+    judge_statements(observations, evidence, findings, refs, catalogs.get("6-1").rule,
+                     ["personal_data", "purpose", "recipients"],
+                     what="what personal data is processed, why and by whom", rule_id="documents.privacy_information",
+                     fix="State what personal data is processed, for what purpose, and which third parties get it.")
+
+
+@pytest.mark.requirements("5.11-3")
+def test_data_deletion_instructions(profile, observations, catalogs, findings, evidence):
+    refs = declared(profile, "data_deletion", "user_manual", "privacy")
+    if not refs:
+        fail("nothing published tells users how to erase their data: the profile declares no deletion instructions "
+             "(urls.data_deletion), manual or privacy notice", target=profile.identity.model,
+             rule="documents.data_deletion_instructions",
+             fix="Publish how a user erases their data from the device (e.g. the factory reset) and from your "
+             "services, and declare it in urls.data_deletion.")
+    judge_statements(observations, evidence, findings, refs, catalogs.get("5.11-3").rule, ["erase", "how"],
+                     what="how users erase their data", rule_id="documents.data_deletion_instructions",
+                     fix="Say how a user erases their data and settings: the reset steps, and how to delete the "
+                     "account and its data from your services.")
 
 
 @pytest.mark.requirements("S1.1-16", "5.3-13", "8425-DIS", "PSTI-3")

@@ -24,11 +24,15 @@ GOOD = {
                         "reporter informed until the issue is fixed.</p></body></html>",
     "/support": "<p>Security updates for the Cam100 are provided until 2031-03-31.</p>",
     "/updates": "Firmware updates are installed automatically; you can also start one from the app.",
+    "/privacy": "<p>The Cam100 processes personal data: your video clips and account e-mail. We use them only to "
+                "show you your clips. Clips are stored by our cloud service provider. To delete your data, run a "
+                "factory reset from the app settings and delete your account.</p>",
 }
 BAD = {
     "/.well-known/security.txt": "Contact: mailto:psirt@acme.example\nExpires: 2021-01-01T00:00:00.000Z\n",
     "/security/policy": "<p>We take security seriously. Thank you for helping us.</p>",
     "/support": "<p>Security updates for this model were provided until 31 March 2024.</p>",
+    "/privacy": "<p>We respect your privacy and process personal data with care.</p>",
 }
 
 
@@ -93,7 +97,8 @@ def run(tmp_path, pages, urls) -> tuple[dict, dict, dict]:
 
 
 DECLARED = {"vulnerability_disclosure_policy": "https://{host}/security/policy",
-            "support_period": "https://{host}/support", "update_procedure": "https://{host}/updates"}
+            "support_period": "https://{host}/support", "update_procedure": "https://{host}/updates",
+            "privacy": "https://{host}/privacy"}
 
 
 def test_complete_documents_pass_from_what_was_fetched(tmp_path):
@@ -104,6 +109,7 @@ def test_complete_documents_pass_from_what_was_fetched(tmp_path):
     assert "valid security.txt; contact mailto:psirt@acme.example" in said
     assert "a first response (5 business days)" in said and "psirt@acme.example" in said
     assert "until 2031-03-31" in cases["support_period"]["findings"][0]["reason"]
+    assert cases["privacy_information"]["verdict"] == cases["data_deletion_instructions"]["verdict"] == "PASS", cases
     # the evidence: each document as read, and its record with hash and time
     record = json.loads((run_["out"] / "observations/_documents/vulnerability_disclosure_policy.json").read_text())
     doc = record["observation"]
@@ -121,11 +127,15 @@ def test_incomplete_expired_and_ended_documents_fail_with_the_reason(tmp_path):
     assert all(f["fix"] for f in policy)
     assert "the support period ended on 2024-03-31" in cases["support_period"]["reason"]
     assert "declares no update procedure or user manual" in cases["update_procedure"]["reason"]
+    privacy = cases["privacy_information"]
+    assert privacy["verdict"] == "FAIL" and "nothing on: purpose, recipients" in privacy["reason"], privacy
+    assert cases["data_deletion_instructions"]["verdict"] == "FAIL"
 
 
 def test_nothing_published_is_a_fail_naming_what_to_publish(tmp_path):
     reqs, cases, _ = run(tmp_path, {}, {})
     assert reqs["S1.1-05"] == reqs["S1.1-16"] == reqs["NT-IQR"] == "FAIL"
+    assert "no privacy information is published" in cases["privacy_information"]["reason"]
     reason = cases["disclosure_policy"]["reason"]
     assert "no vulnerability disclosure policy is published" in reason and "/.well-known/security.txt" in reason
 
