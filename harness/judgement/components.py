@@ -75,6 +75,16 @@ def from_server_header(source: str, header: str) -> list[Revealed]:
     return out
 
 
+_SLASHED = re.compile(r"([A-Za-z][\w.+-]*?)/v?(\d[\w.+~:-]*)")
+
+
+def from_description(source: str, text: str) -> list[Revealed]:
+    """Free text a device describes itself with (SNMP sysDescr): only `product/version` tokens count,
+    since "firmware 2.0.1" or "Linux 6.1" in prose names no component reliably."""
+    return [Revealed(product, version, source, text.strip()[:200]) for product, version in _SLASHED.findall(text)
+            if product.lower() not in NOT_COMPONENTS]
+
+
 def _norm_version(v: str) -> str:
     v = v.strip().lower()
     return re.sub(r"^\d+:", "", v)  # a Debian epoch is packaging, not the upstream version

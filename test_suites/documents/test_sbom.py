@@ -2,7 +2,7 @@
 product knows and declares its components).
 
 Every product and version a unit names to anyone who asks, by nmap's version detection on each
-open TCP port and in its SSDP SERVER header, must be in the SBOM, at that version: a component
+open TCP port, in its SSDP SERVER header and its SNMP sysDescr, must be in the SBOM, at that version: a component
 the SBOM leaves out is software the manufacturer did not declare (an unintended bundled
 function), a different version means the SBOM is not this firmware's inventory. The SBOM itself
 (CycloneDX JSON/XML or SPDX JSON/tag-value, `urls.sbom`: a URL or a file next to the profile) is
@@ -13,7 +13,13 @@ INCONCLUSIVE, never a PASS.
 
 import pytest
 
-from harness.judgement.components import Comparison, compare, from_server_header, from_version_scan
+from harness.judgement.components import (
+    Comparison,
+    compare,
+    from_description,
+    from_server_header,
+    from_version_scan,
+)
 from harness.judgement.sbom import parse_sbom
 from harness.judgement.vulnerabilities import match
 from harness.observation.probes.login import Unreachable
@@ -64,6 +70,13 @@ def revealed(unit, observations):
                 found += from_server_header(f"{unit.name} SSDP SERVER", answer["SERVER"])
     except Unreachable:
         pass  # discovery is best effort here: the port scan is the inventory this check rests on
+    if 161 in observations.udp_ports_probed(unit):
+        try:
+            described = observations.udp_scan(unit).scripts.get(161, {}).get("snmp-sysdescr")
+        except ScanUnavailable:
+            described = None  # best effort too
+        if described:
+            found += from_description(f"{unit.name}:udp/161 SNMP sysDescr", described)
     return found
 
 

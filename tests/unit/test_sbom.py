@@ -13,7 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.judgement.components import compare, from_server_header, from_version_scan, same_version
+from harness.judgement.components import (
+    compare,
+    from_description,
+    from_server_header,
+    from_version_scan,
+    same_version,
+)
 from harness.judgement.sbom import Component, parse_sbom
 from tests.conftest import ROOT, harness
 
@@ -83,6 +89,10 @@ def test_versions_match_on_substance_not_on_packaging():
                                         "cpe": "cpe:/a:matt_johnston:dropbear_ssh_server:2022.83"},
                                    8883: {"product": "Eclipse Mosquitto", "version": "", "cpe": ""}})
     seen += from_server_header("u SSDP SERVER", "Linux/6.1 UPnP/1.0 MiniUPnPd/2.3.3")
+    # prose names no component; only product/version tokens in a sysDescr do
+    assert from_description("u SNMP", "LabCam100 firmware 2.0.1 on Linux 6.1") == []
+    assert [r.product for r in from_description("u SNMP", "ACME OS lighttpd/1.4.69 busybox/1.36")] == \
+        ["lighttpd", "busybox"]
     result = {c.revealed.product: c.status for c in compare(seen, [
         Component("dropbear-bin", "2019.78"), Component("mosquitto", "2.0.11"), Component("opensshx", "1")])}
     assert result == {"Dropbear sshd": "version-differs", "Eclipse Mosquitto": "declared", "MiniUPnPd": "undeclared"}
