@@ -262,6 +262,11 @@ def _writable_file(path: Path) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.fleet or len(args.profile) > 1:
+        return cmd_fleet(args)
+    if not args.profile:
+        _err("give a device profile (--profile FILE), several, or a fleet file (--fleet FILE)")
+        return EXIT_ERROR
     out = Path(args.out)
     suites = Path(args.suite).resolve() if args.suite else suites_dir()
     if not suites.is_dir():
@@ -274,6 +279,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.ask:
         extra.append("--iot-ask")
     return _run_suites(_pytest_args(suites, out, extra), out, args)
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Several devices: one `run` each, `--parallel` at a time; fleet.json and a table of verified
+    digests; the worst exit code of the devices'."""
+    from harness.run.fleet import Fleet, FleetDevice, FleetError, check_fleet, load_fleet, table
+
+    if args.fleet and args.profile:
+        _err("give either --fleet FILE or --profile (repeatable), not both")
+        return EXIT_ERROR
+    if args.ask:
+        _err("--ask needs one device at a terminal; a fleet takes its answers from files (answers: in the fleet "
+             "file, or --answers for all)")
+        return EXIT_ERROR
+    if args.fleet:
+        try:
+            fleet = load_fleet(Path(args.fleet))
+        except FleetError as e:
+            _err(str(e))
+            return EXIT_ERROR
+        devices, parallel = fleet.devices, args.parallel or fleet.parallel
+    else:
+        split = [c for c in args.allow.split(",") if c]
+        deny = [c for c in args.deny.split(",") if c]
+        devices = [FleetDevice(profile=Path(p), allow=split, deny=deny, scheme=args.scheme,
+                               answers=Path(args.answers) if args.answers else None,
+                               suite=Path(args.suite) if args.suite else None) for p in args.profile]
+        parallel = args.parallel or 4
+    if parallel < 1:
+        _err(f"--parallel {parallel}: at least one device must run at a time")
+        return EXIT_ERROR
+    problems = check_fleet(devices)
+    if problems:
+        _err("the fleet cannot run (nothing was sent):\n  - " + "\n  - ".join(problems))
+        return EXIT_ERROR
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        _err(f"--out {out}: the fleet's folder must be new or empty (each device gets a folder inside it)")
+        return EXIT_ERROR
+    common = _forward(args, "operator", "signing_key", "allow_network", "osv_data")
+    common = [a.replace("--iot-", "--", 1) if a.startswith("--iot-") else a for a in common]
+    if args.allow_wide_network:
+        common.append("--allow-wide-network")
+    summary = Fleet(devices, out, parallel, common).run()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(table(summary))
+        print(f"fleet summary: {out / 'fleet.json'}")
+    return summary["exit_code"]
 
 
 def cmd_rejudge(args: argparse.Namespace) -> int:
@@ -454,7 +509,12 @@ def _assessment_commands(sub) -> None:
     """run and rejudge: the commands that produce a bundle."""
     r = sub.add_parser("run", help="assess one device and write a signed evidence bundle",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--profile", required=True)
+    r.add_argument("--profile", action="append", default=[], help="device profile; repeat it to assess several "
+                   "devices at once (each in a folder of its own under --out)")
+    r.add_argument("--fleet", metavar="FILE", help="a fleet file: devices with their own profile, --allow, answers "
+                   "and folder name, and how many run at once")
+    r.add_argument("--parallel", type=int, metavar="N", help="devices assessed at once in a fleet (default 4, or "
+                   "the fleet file's)")
     r.add_argument("--out", required=True, help="new folder for the bundle")
     r.add_argument("--scheme", action="append", default=[], help="scheme to evaluate (default: the profile's)")
     r.add_argument("--allow", default="", help="enable probe classes beyond safe and auth: intrusive,brute,dos")

@@ -29,7 +29,7 @@ def test_loopback_inventory_states_what_cannot_run(loopback_lab):
     missing = {(u["device"], u["daemon"]) for u in inv["unavailable"]}
     assert missing == {("cam", "dropbear"), ("cam", "telnetd"), ("cam", "avahi"), ("cam", "snmpd"),
                        ("cam", "updater"), ("hub", "sshd"), ("hub", "console"), ("hub", "avahi"), ("hub", "updater"),
-                       ("hub", "sensors"), ("plug", "coap"),
+                       ("hub", "sensors"), ("hub", "resetd"), ("plug", "coap"),
                        ("router", "sshd"), ("router", "miniupnpd"), ("router", "snmpd"), ("router", "updater"),
                        ("router", "tftpd"),
                        ("nvr", "console"), ("nvr", "debugsshd"), ("nvr", "updater"), ("bell", "sshd"),

@@ -1,0 +1,104 @@
+"""Several devices in one command: each in its own `run` (its own guard, budget, bundle), a few at a
+time; fleet.json lists every bundle's verified digest and the worst exit code; a Ctrl-C reaches
+every run, each seals its bundle incomplete, and none is corrupted; a fleet that would assess one
+unit twice at once, or write two bundles into one folder, is refused before anything is sent."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from harness.record.bundle import verify
+from tests.conftest import ROOT, harness
+
+PROFILE = """
+identity: {{vendor: Acme, model: {model}, firmware_version: "1.0"}}
+units: [{{name: u1, address: {address}}}]
+services: []
+credentials: {{kind: unique-per-unit}}
+schemes: [uk-psti]
+"""
+SLOW_SUITE = '''
+import time
+
+import pytest
+
+
+@pytest.mark.requirements("PSTI-2")
+def test_slow(profile):
+    time.sleep(60)
+'''
+
+
+def profiles(tmp_path, n: int) -> list[str]:
+    out = []
+    for i in range(n):
+        p = tmp_path / f"dev{i}.yaml"
+        p.write_text(PROFILE.format(model=f"M{i}", address=f"127.0.0.{90 + i}"))
+        out.append(str(p))
+    return out
+
+
+def test_a_fleet_assesses_every_device_and_lists_verified_digests(tmp_path):
+    paths = profiles(tmp_path, 3)
+    (tmp_path / "answers.yaml").write_text("answered_by: QA\nanswers:\n  statement-of-compliance:\n"
+                                           "    answer: FAIL\n    note: no statement of compliance exists yet\n")
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(textwrap.dedent(f"""
+        parallel: 2
+        devices:
+          - {{profile: {paths[0]}, suite: {ROOT}/test_suites/attestations}}
+          - {{profile: {paths[1]}, name: second, suite: {ROOT}/test_suites/attestations}}
+          - {{profile: {paths[2]}, suite: {ROOT}/test_suites/attestations, answers: answers.yaml}}
+    """))
+    r = harness("run", "--fleet", str(fleet), "--out", str(tmp_path / "out"), timeout=600)
+    summary = json.loads((tmp_path / "out" / "fleet.json").read_text())
+    assert [d["name"] for d in summary["devices"]] == ["dev0", "second", "dev2"]
+    for d in summary["devices"]:
+        assert d["verified"] and d["complete"] and d["digest"] == verify(tmp_path / "out" / d["name"]).digest
+    # the third device's FAIL answer makes it exit 1, the worst of the fleet
+    assert [d["exit_code"] for d in summary["devices"]] == [0, 0, 1]
+    assert summary["exit_code"] == r.returncode == 1
+    assert "fleet exit code: 1" in r.stdout and "verified " in r.stdout
+
+
+def test_repeated_profiles_run_as_a_fleet_and_a_bad_fleet_is_refused(tmp_path):
+    paths = profiles(tmp_path, 2)
+    r = harness("run", "--profile", paths[0], "--profile", paths[1], "--out", str(tmp_path / "out"),
+                "--suite", str(ROOT / "test_suites" / "attestations"), "--parallel", "2", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(json.loads((tmp_path / "out" / "fleet.json").read_text())["devices"]) == 2
+    twice = harness("run", "--profile", paths[0], "--profile", paths[0], "--out", str(tmp_path / "o2"))
+    assert twice.returncode == 2 and "would write to 'dev0'" in twice.stderr
+    (tmp_path / "copy.yaml").write_text((tmp_path / "dev0.yaml").read_text())
+    same_unit = harness("run", "--profile", paths[0], "--profile", str(tmp_path / "copy.yaml"),
+                        "--out", str(tmp_path / "o3"))
+    assert same_unit.returncode == 2 and "assessed twice at once" in same_unit.stderr
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
+    (tmp_path / "bad.yaml").write_text("devices: []\n")
+    bad = harness("run", "--fleet", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o4"))
+    assert bad.returncode == 2 and "fleet file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ctrl_c_seals_every_bundle_incomplete_and_none_is_corrupted(tmp_path):
+    (tmp_path / "slow" / "checks").mkdir(parents=True)
+    (tmp_path / "slow" / "checks" / "test_slow.py").write_text(SLOW_SUITE)
+    paths = profiles(tmp_path, 2)
+    proc = subprocess.Popen([sys.executable, "-m", "harness.run.cli", "run", "--profile", paths[0], "--profile",
+                             paths[1], "--out", str(tmp_path / "out"), "--suite", str(tmp_path / "slow")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all((tmp_path / "out" / n / "manifest.json").exists()
+                                                  for n in ("dev0", "dev1")):
+        time.sleep(0.2)
+    time.sleep(2)
+    os.kill(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=120)
+    summary = json.loads((tmp_path / "out" / "fleet.json").read_text())
+    assert summary["interrupted"] and summary["exit_code"] == proc.returncode == 2
+    for d in summary["devices"]:
+        assert d["verified"] and not d["complete"], d  # sealed, signed, and marked incomplete
+        assert verify(tmp_path / "out" / d["name"]).ok
