@@ -26,6 +26,10 @@ class Question(BaseModel):
     asks: str = Field(min_length=20, description="the question, in plain words")
     pass_when: str = Field(min_length=5, description="what a PASS answer states")
     attach: str | None = Field(default=None, description="what to attach, where it helps an assessor")
+    fallback_for: list[str] = Field(default_factory=list, description="checks (suite.check) this question stands in "
+                                    "for where they could not run (a reset that is a button): unanswered, it does "
+                                    "not hold back a requirement those checks decided; answered, it counts as any "
+                                    "answer does")
 
 
 class QuestionSet(BaseModel):

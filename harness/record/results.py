@@ -58,6 +58,8 @@ class CaseResult(_Model):
     method: Literal["device-test", "document", "attestation"] = Field(
         default="device-test", description="how the case evaluates: a test of the device, a published document "
         "judged, or an operator's attestation (an answer to a question, never a device test)")
+    fallback_for: list[str] = Field(default_factory=list, description="the checks an operator question stands in "
+                                    "for: unanswered, it does not hold back a requirement those checks decided")
     gated_by: str | None = Field(default=None, description="the probe class the run did not enable, when the "
                                  "case was left out for it (a narrower assessment chosen by the operator), or "
                                  "operator-answer for a question nobody answered")
@@ -220,7 +222,8 @@ def requirement_results(
     for scheme in schemes:
         for req in catalogs.by_scheme[scheme].requirements:
             rc = by_req.get(req.id, [])
-            verdict = aggregate(c.verdict for c in rc)
+            counted = [c for c in rc if not _stood_in_for(c, rc)]
+            verdict = aggregate(c.verdict for c in counted)
             notes: list[str] = []
             if req.id in na:
                 if verdict is Verdict.FAIL:
@@ -231,8 +234,8 @@ def requirement_results(
             elif not rc:
                 notes.append(f"no automated case evaluates this yet; attach {req.method} evidence: {req.evidence}")
             elif verdict is Verdict.NOT_EVALUATED:
-                unanswered = [c.id for c in rc if c.gated_by == "operator-answer"]
-                not_run = [c.id for c in rc if c.verdict is Verdict.NOT_EVALUATED and c.id not in unanswered]
+                unanswered = [c.id for c in counted if c.gated_by == "operator-answer"]
+                not_run = [c.id for c in counted if c.verdict is Verdict.NOT_EVALUATED and c.id not in unanswered]
                 if unanswered:
                     notes.append("needs operator answer: " + ", ".join(unanswered)
                                  + " (an answers file with --answers FILE, or --ask at a terminal)")
@@ -263,6 +266,15 @@ def requirement_results(
                 explanation=req.explanation, waiver=waiver,
             ))
     return out
+
+
+def _stood_in_for(case: CaseResult, cases: list[CaseResult]) -> bool:
+    """An unanswered fallback question, where the checks it stands in for all reached a verdict on
+    this requirement: the test decided, and the question was only for when it could not."""
+    if case.gated_by != "operator-answer" or not case.fallback_for:
+        return False
+    stand_ins = [c for c in cases if c.check in case.fallback_for]
+    return bool(stand_ins) and all(c.verdict is not Verdict.NOT_EVALUATED for c in stand_ins)
 
 
 def blocking_failures(requirements: list[RequirementResult]) -> list[str]:

@@ -168,9 +168,14 @@ def _method(item: pytest.Item) -> str:
     return str(m.args[0]) if m and m.args else "device-test"
 
 
-def _question_id(item: pytest.Item) -> str | None:
+def _question(item: pytest.Item) -> Question | None:
     q = getattr(getattr(item, "callspec", None), "params", {}).get("question")
-    return q.id if isinstance(q, Question) else None
+    return q if isinstance(q, Question) else None
+
+
+def _question_id(item: pytest.Item) -> str | None:
+    q = _question(item)
+    return q.id if q else None
 
 
 def _probe_class(item: pytest.Item) -> str:
@@ -434,6 +439,7 @@ class ActiveRun:
             # an unanswered question waits for a person, like a probe class left off: it leaves its
             # requirements NOT_EVALUATED without making the device's assessment incomplete
             gated_by="operator-answer" if method == "attestation" and verdict is Verdict.NOT_EVALUATED else None,
+            fallback_for=list(q.fallback_for) if (q := _question(item)) else [],
             unit=unit,
             service=service,
             covers=list(state["findings"].covered),

@@ -35,9 +35,10 @@ def test_cam_fails_default_ssh_password_and_undeclared_telnet(assessments, tmp_p
     assert "<nmaprun" in (tmp_path / "cam" / "evidence/exposure.tcp_ports_declared_cam/nmap.xml").read_text()
     assert reqs["S1.1-13"]["verdict"] == "FAIL"
     # S1.1-05, -07 and -16 from what the maker publishes: a policy without contact, nothing else
+    # S1.1-14/-15 (DC-3, DP-2): its "factory reset" keeps the user's settings and its shared default password
     assert res["summary"]["blocking_failures"] == [
-        "S1.1-01", "S1.1-02", "S1.1-04", "S1.1-05", "S1.1-07", "S1.1-08", "S1.1-12", "S1.1-13", "S1.1-16",
-        "LA-1", "LA-2", "SU-2", "SU-4"]
+        "S1.1-01", "S1.1-02", "S1.1-04", "S1.1-05", "S1.1-07", "S1.1-08", "S1.1-12", "S1.1-13", "S1.1-14",
+        "S1.1-15", "S1.1-16", "DC-3", "DP-2", "LA-1", "LA-2", "SU-2", "SU-4"]
 
 
 def test_hub_passes_exposure_and_ssh_check_is_not_applicable(assessments):
@@ -50,6 +51,8 @@ def test_hub_passes_exposure_and_ssh_check_is_not_applicable(assessments):
     assert ssh["reason"] == "hub:ssh/22: the service does not offer password authentication (offers: publickey)"
     assert cases["exposure.tcp_ports_declared[hub]"]["verdict"] == "PASS"
     assert reqs["S1.1-13"]["verdict"] == "PASS"
+    # its factory reset erases the planted setting and the changed password, back to the label password
+    assert reqs["S1.1-14"]["verdict"] == reqs["S1.1-15"]["verdict"] == reqs["DC-3"]["verdict"] == "PASS"
     assert reqs["S1.1-02"]["verdict"] == "ADVISORY"  # no pair accepted; some left untried to spare lockouts
     ports = json.loads((tmp_path / "hub" / "evidence/exposure.tcp_ports_declared_hub/ports.json").read_text())
     assert ports["open"] == [22, 80, 443, 2222, 8443, 8883] and ports["undeclared_open"] == []

@@ -238,3 +238,33 @@ def test_ask_at_a_real_terminal_records_the_typed_answers(tmp_path):
     soc = json.loads((tmp_path / "b" / next(p for p in cases["statement-of-compliance"]["evidence"]
                                            if p.endswith("attestation.json"))).read_text())
     assert soc["source"] == "terminal" and soc["attachments"][0]["given_as"] == "photos/label.jpg"
+
+
+def test_an_unanswered_fallback_question_does_not_hold_back_what_its_check_decided():
+    from datetime import date
+
+    from harness.declaration.catalog import load_catalogs
+    from harness.declaration.profile import DeviceProfile
+    from harness.record.results import CaseResult, requirement_results
+    from harness.record.verdict import Verdict
+
+    profile = DeviceProfile.model_validate({
+        "identity": {"vendor": "A", "model": "M", "firmware_version": "1"},
+        "units": [{"name": "u1", "address": "127.0.0.79"}], "credentials": {"kind": "unique-per-unit"},
+        "schemes": ["jc-star-1"]})
+    question = CaseResult(id="attestations.operator_answer[data-deletion]", check="attestations.operator_answer",
+                          verdict=Verdict.NOT_EVALUATED, requirements=["S1.1-14"], method="attestation",
+                          gated_by="operator-answer", fallback_for=["reset.factory_reset_erases_user_data"])
+
+    def s114(reset_verdict):
+        reset = CaseResult(id="reset.factory_reset_erases_user_data[u1]", check="reset.factory_reset_erases_user_data",
+                           verdict=reset_verdict, requirements=["S1.1-14"])
+        reqs = requirement_results([reset, question], load_catalogs(), profile, ["jc-star-1"], date.today())
+        return next(r for r in reqs if r.id == "S1.1-14")
+
+    passed = s114(Verdict.PASS)
+    assert passed.verdict == "PASS" and passed.evaluated_by == ["device-test"]
+    assert not any("needs operator answer" in n for n in passed.notes)
+    # the reset could not run (no factory_reset declared): the question is what is left, and it is open
+    untested = s114(Verdict.NOT_EVALUATED)
+    assert untested.verdict == "NOT_EVALUATED" and any("needs operator answer" in n for n in untested.notes)
