@@ -70,6 +70,9 @@ def profile_without(tmp_path: Path, device: str, service: str | None) -> str:
     data["units"] = data["units"][:1]
     data["services"] = [s for s in data["services"] if s["name"] != service]
     data.pop("update", None)
+    for key in ("credential_change", "factory_reset"):  # a procedure through the service left out goes too
+        if data.get(key, {}).get("service") == service:
+            data.pop(key)
     path = tmp_path / f"{device}-without-{service or 'nothing'}.yaml"
     path.write_text(yaml.safe_dump(data))
     return str(path)
