@@ -35,11 +35,13 @@ def test_the_doorbells_only_gap_fails_s1_1_02_and_s1_1_13_naming_port_and_entry(
     (result,) = report["results"]
     assert result["accepted"]["entry"] == "admin-password" and "mirai" in result["accepted"]["source"]
     # everything the doorbell declares holds: nothing else fails but what that service causes, and
-    # what its maker does not publish (no support period, nothing on how updates are applied)
+    # what its maker does not publish (no support period, nothing on how updates are applied, no privacy
+    # notice or deletion instructions)
     failed = {c["check"] for c in bell.cases.values() if c["verdict"] == "FAIL"}
     assert failed == {"credentials.default_password_on_undeclared_services", "exposure.tcp_ports_declared",
                       "communication.ssh_on_undeclared_ports", "credentials.brute_force_on_undeclared_services",
-                      "documents.support_period", "documents.update_procedure"}
+                      "documents.support_period", "documents.update_procedure", "documents.privacy_information",
+                      "documents.data_deletion_instructions"}
     # its policy sits on the maker's site, named by host: never resolved, so not judged either way
     policy = bell.cases["documents.disclosure_policy"]
     assert policy["verdict"] == "INCONCLUSIVE" and "host names are not resolved" in policy["reason"]
