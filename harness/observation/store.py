@@ -148,8 +148,18 @@ class ObservationStore:
     def service_versions(self, unit: Unit) -> VersionScan:
         """What each open TCP port says it runs (nmap -sV on the ports the full scan found open)."""
         parallel = max(1, min(4, self.profile.limits.max_connections_per_unit))
-        return self._observe(unit, "tcp-versions", lambda: version_scan(
-            self.guard, unit.address, self.tcp_scan(unit).open_ports, parallel=parallel), asdict,
+
+        def make() -> VersionScan:
+            # a login prompt takes nmap's probes as usernames: failed logins that could lock the very
+            # account the credential checks test next, for a banner that rarely names a version
+            prompts = {p for p, (proto, _) in self.protocols(unit).items() if proto == "telnet"}
+            scan = version_scan(self.guard, unit.address,
+                                [p for p in self.tcp_scan(unit).open_ports if p not in prompts], parallel=parallel)
+            for port in sorted(prompts):
+                scan.unidentified[port] = "not probed: a telnet login prompt (nmap's probes would be failed logins)"
+            return scan
+
+        return self._observe(unit, "tcp-versions", make, asdict,
             lambda d: VersionScan(**{**d, "services": {int(k): v for k, v in d["services"].items()},
                                      "unidentified": {int(k): v for k, v in d["unidentified"].items()}}))
 
