@@ -71,7 +71,7 @@ def profile_without(tmp_path: Path, device: str, service: str | None) -> str:
     data["services"] = [s for s in data["services"] if s["name"] != service]
     data.pop("update", None)
     for key in ("credential_change", "factory_reset"):  # a procedure through the service left out goes too
-        if data.get(key, {}).get("service") == service:
+        if service is not None and (data.get(key) or {}).get("service") == service:
             data.pop(key)
     path = tmp_path / f"{device}-without-{service or 'nothing'}.yaml"
     path.write_text(yaml.safe_dump(data))
