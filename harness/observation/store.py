@@ -83,6 +83,7 @@ class ObservationStore:
         self._lock = threading.Lock()
         self._read: set[str] = set()
         self._facts: list[dict[str, Any]] = []
+        self._quiet = threading.local()  # set on prefetch threads: what they make is no case's reading
 
     # ------------------------------------------------------------ bookkeeping
     def begin_case(self) -> None:
@@ -105,7 +106,8 @@ class ObservationStore:
         with self._key_lock(path):
             if path not in self._memo:
                 self._memo[path] = self._load(path, decode) if self.replay_from else self._make(path, make, encode)
-        self._read.add(path)
+        if not getattr(self._quiet, "on", False):
+            self._read.add(path)
         state, value = self._memo[path]
         if state == "error":
             kind, text = value
@@ -133,6 +135,30 @@ class ObservationStore:
         if "error" in data:
             return "error", (data["error"]["type"], data["error"]["text"])
         return "ok", decode(data["observation"])
+
+    def prefetch(self, work: list[Callable[[], Any]], parallel: int) -> None:
+        """Start slow, read-only observations (nmap's version detection) in the background while the
+        first cases run: a case that needs one waits on the same key lock and reads the one result,
+        so nothing is made twice and nothing differs. A failure here is left for the case that asks
+        to meet (recorded errors) or to make again (anything else). `settle()` must be called before
+        the bundle is sealed: nothing may be written into it after."""
+        def quietly(job: Callable[[], Any]) -> None:
+            self._quiet.on = True
+            try:
+                job()
+            except BaseException:
+                pass
+
+        self._prefetching = ThreadPoolExecutor(max(1, parallel), thread_name_prefix="prefetch")
+        for job in work:
+            self._prefetching.submit(quietly, job)
+
+    def settle(self) -> None:
+        """Wait for the prefetch still running (each bounded by its own scan deadlines); drop what
+        has not started."""
+        pool, self._prefetching = getattr(self, "_prefetching", None), None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------ observations
     def tcp_scan(self, unit: Unit) -> PortScan:

@@ -295,6 +295,19 @@ class ActiveRun:
             self.progress = Progress(self.run.profile.limits.run_budget_s, self.budgets.started)
         self.collected = len(items)
         self.progress.begin(self.collected)
+        self._prefetch(items)
+
+    def _prefetch(self, items: list[pytest.Item]) -> None:
+        """Begin, for every unit at once, the scan the collected cases will wait on longest: nmap's
+        version detection, where an SBOM is to be compared with it (about 10 s per unit, which the
+        units and the first cases now share)."""
+        run = self.run
+        if run.replay or not run.profile.urls.sbom or not any(check_id(i).startswith("documents.sbom_")
+                                                               for i in items):
+            return
+        store = run.observations
+        store.prefetch([lambda u=unit: store.service_versions(u) for unit in run.profile.units],
+                       parallel=len(run.profile.units))
 
     def _record_gated(self, item: pytest.Item, cls: str, reason: str) -> None:
         unit, service = _target(item)
@@ -478,6 +491,7 @@ class ActiveRun:
         if not reason and self.done < self.collected:
             reason = f"only {self.done} of {self.collected} cases ran"
         self.progress.close()
+        self.run.observations.settle()  # nothing may be written into the bundle once it is sealed
         self.run.finish(complete=not reason, reason=reason)
 
 
