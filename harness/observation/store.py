@@ -17,6 +17,7 @@ refuses every connection, so a check either judges anew from what was recorded o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -144,10 +145,8 @@ class ObservationStore:
         the bundle is sealed: nothing may be written into it after."""
         def quietly(job: Callable[[], Any]) -> None:
             self._quiet.on = True
-            try:
+            with contextlib.suppress(BaseException):  # the case that needs it meets the failure properly
                 job()
-            except BaseException:
-                pass
 
         self._prefetching = ThreadPoolExecutor(max(1, parallel), thread_name_prefix="prefetch")
         for job in work:
