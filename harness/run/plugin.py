@@ -295,7 +295,8 @@ class ActiveRun:
             self.progress = Progress(self.run.profile.limits.run_budget_s, self.budgets.started)
         self.collected = len(items)
         self.progress.begin(self.collected)
-        self._prefetch(items)
+        if not config.getoption("collectonly"):  # collecting sends no packet
+            self._prefetch(items)
 
     def _prefetch(self, items: list[pytest.Item]) -> None:
         """Begin, for every unit at once, the scan the collected cases will wait on longest: nmap's
