@@ -110,31 +110,28 @@ def _walk(components):
 
 
 def _spdx_json(data: dict) -> Sbom:
-    from spdx_tools.spdx.parser.error import SPDXParsingError
     from spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser import JsonLikeDictParser
 
-    fmt = f"{data.get('spdxVersion')} (JSON)"
-    try:
-        doc = JsonLikeDictParser().parse(data)
-    except SPDXParsingError as e:
-        return Sbom(fmt, False, [m[:300] for m in e.get_messages()][:10])
-    except Exception as e:
-        return Sbom(fmt, False, [f"unreadable: {type(e).__name__}: {str(e)[:200]}"])
-    return _from_spdx(fmt, doc)
+    return _spdx(f"{data.get('spdxVersion')} (JSON)", lambda: JsonLikeDictParser().parse(data))
 
 
 def _spdx_tag_value(text: str) -> Sbom:
-    from spdx_tools.spdx.parser.error import SPDXParsingError
     from spdx_tools.spdx.parser.tagvalue.parser import Parser
 
-    fmt = "SPDX (tag-value)"
+    return _spdx("SPDX (tag-value)", lambda: Parser().parse(text), tag_value=True)
+
+
+def _spdx(fmt: str, parse, tag_value: bool = False) -> Sbom:
+    """Parse (spdx-tools' own errors become the reasons), then validate the document read."""
+    from spdx_tools.spdx.parser.error import SPDXParsingError
+
     try:
-        doc = Parser().parse(text)
+        doc = parse()
     except SPDXParsingError as e:
         return Sbom(fmt, False, [m[:300] for m in e.get_messages()][:10])
     except Exception as e:
         return Sbom(fmt, False, [f"unreadable: {type(e).__name__}: {str(e)[:200]}"])
-    return _from_spdx(f"{doc.creation_info.spdx_version} (tag-value)", doc)
+    return _from_spdx(f"{doc.creation_info.spdx_version} (tag-value)" if tag_value else fmt, doc)
 
 
 def _from_spdx(fmt: str, doc) -> Sbom:

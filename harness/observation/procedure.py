@@ -9,6 +9,16 @@ from typing import Any
 from harness.declaration.profile import CredentialChange, DeviceProfile, Service, Unit
 from harness.observation.probes.ssh import CommandResult, SshLoginProbe, SshUnreachable, run_command
 from harness.observation.scope import ScopeGuard
+from harness.record.verdict import not_applicable
+
+
+def procedure_service(profile: DeviceProfile, unit: Unit, name: str, what: str) -> Service:
+    """The declared service a procedure goes through (the profile validator proved it exists), or
+    NOT_APPLICABLE when this unit does not expose it."""
+    svc = next(s for s in profile.services if s.name == name)
+    if svc not in profile.services_for(unit):
+        not_applicable(f"{unit.name} does not expose the declared {what} service {svc.name!r}")
+    return svc
 
 
 class SshProcedure:

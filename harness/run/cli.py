@@ -318,8 +318,13 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()):
         _err(f"--out {out}: the fleet's folder must be new or empty (each device gets a folder inside it)")
         return EXIT_ERROR
-    common = _forward(args, "operator", "signing_key", "allow_network", "osv_data")
-    common = [a.replace("--iot-", "--", 1) if a.startswith("--iot-") else a for a in common]
+    common: list[str] = []  # what every device's run shares
+    for opt, value in (("--operator", args.operator), ("--signing-key", args.signing_key),
+                       ("--osv-data", args.osv_data)):
+        if value:
+            common += [opt, str(value)]
+    for network in args.allow_network:
+        common += ["--allow-network", network]
     if args.allow_wide_network:
         common.append("--allow-wide-network")
     summary = Fleet(devices, out, parallel, common).run()

@@ -163,9 +163,13 @@ def _target_label(item: pytest.Item, device: str) -> str:
     return unit.name if isinstance(unit, Unit) else device
 
 
+def _marker_arg(item: pytest.Item, name: str, default: str) -> str:
+    m = item.get_closest_marker(name)
+    return str(m.args[0]) if m and m.args else default
+
+
 def _method(item: pytest.Item) -> str:
-    m = item.get_closest_marker("method")
-    return str(m.args[0]) if m and m.args else "device-test"
+    return _marker_arg(item, "method", "device-test")
 
 
 def _question(item: pytest.Item) -> Question | None:
@@ -179,8 +183,7 @@ def _question_id(item: pytest.Item) -> str | None:
 
 
 def _probe_class(item: pytest.Item) -> str:
-    m = item.get_closest_marker("probe_class")
-    return str(m.args[0]) if m and m.args else "safe"
+    return _marker_arg(item, "probe_class", "safe")
 
 
 class ActiveRun:

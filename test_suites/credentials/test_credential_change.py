@@ -7,9 +7,9 @@ import secrets
 
 import pytest
 
-from harness.observation.procedure import SshProcedure
+from harness.observation.procedure import SshProcedure, procedure_service
 from harness.observation.recovery import keep_for_recovery
-from harness.record.verdict import fail, inconclusive, not_applicable, not_evaluated
+from harness.record.verdict import fail, inconclusive, not_evaluated
 
 
 @pytest.mark.requirements("S1.1-03", "DC-1", "DC-2", "5.1-4", "8425-PC")
@@ -19,9 +19,7 @@ def test_password_can_be_changed(unit, profile, guard, evidence, redactor):
     if cc is None:
         not_evaluated("the profile declares no credential_change procedure; describe how a user changes "
                       "the password (credential_change) so it can be tested")
-    svc = next(s for s in profile.services if s.name == cc.service)
-    if svc not in profile.services_for(unit):
-        not_applicable(f"{unit.name} does not expose the declared change service {svc.name!r}")
+    svc = procedure_service(profile, unit, cc.service, "change")
     proc = SshProcedure(guard, unit, svc, profile)
     old = proc.original
     new = "Chg-" + secrets.token_urlsafe(12)

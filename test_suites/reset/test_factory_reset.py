@@ -19,10 +19,10 @@ import pytest
 from harness.observation.logins import decided, parallelism, probe_for, try_defaults
 from harness.observation.probes.portscan import ScanUnavailable
 from harness.observation.probes.ssh import SshUnreachable
-from harness.observation.procedure import SshProcedure
+from harness.observation.procedure import SshProcedure, procedure_service
 from harness.observation.protocols import LOGIN_PROTOCOLS
 from harness.observation.recovery import keep_for_recovery
-from harness.record.verdict import CaseEnded, inconclusive, not_applicable, not_evaluated
+from harness.record.verdict import CaseEnded, inconclusive, not_evaluated
 
 RESET_DONE = "factory-reset-done"
 POLL_S = 2.0
@@ -33,10 +33,7 @@ def _declared(profile, unit):
     if fr is None:
         not_evaluated("the profile declares no factory_reset: say how a user resets the product (the ssh service, "
                       "the command, and a user setting to plant and read) so that erasure can be tested")
-    svc = next(s for s in profile.services if s.name == fr.service)
-    if svc not in profile.services_for(unit):
-        not_applicable(f"{unit.name} does not expose the declared reset service {svc.name!r}")
-    return fr, svc
+    return fr, procedure_service(profile, unit, fr.service, "reset")
 
 
 @pytest.mark.requirements("S1.1-14", "DP-2", "5.11-1", "8425-DP")
