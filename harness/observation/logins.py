@@ -14,7 +14,7 @@ from harness.declaration.profile import Service
 from harness.observation.credentials import candidates, default_credentials
 from harness.observation.probes.login import LoginProbe, Unreachable
 from harness.observation.protocols import login_probe
-from harness.record.verdict import inconclusive, not_applicable
+from harness.record.verdict import Inconclusive, NotApplicable, inconclusive, not_applicable
 
 
 def probe_for(guard, address: str, service: Service, profile, label: str) -> LoginProbe:
@@ -74,6 +74,26 @@ def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1,
         "accepted": _entry(accepted[0]) if accepted else None,  # the first, for a quick read
         "all_accepted": [_entry(c) for c in accepted],
     }
+
+
+def default_series(guard, address: str, service: Service, profile, label: str) -> dict[str, Any]:
+    """One service's whole default-credential series as an observation: what `try_defaults` saw,
+    or, where it ended the case (not applicable, unreachable), that ending, so a series made in
+    the background ends the case that reads it exactly as if the case had made it."""
+    limits = profile.limits
+    try:
+        return try_defaults(probe_for(guard, address, service, profile, label), label,
+                            limits.max_login_attempts_per_service, parallelism(profile),
+                            limits.max_default_attempts_per_account)
+    except (NotApplicable, Inconclusive) as e:
+        return {"endpoint": label, "ended": e.verdict.value, "reason": e.reason}
+
+
+def series_result(series: dict[str, Any]) -> dict[str, Any]:
+    """The series' attempts, or the case's ending where the series ended it."""
+    if "ended" in series:
+        raise {cls.verdict.value: cls for cls in (NotApplicable, Inconclusive)}[series["ended"]](series["reason"])
+    return series
 
 
 def _entry(cred) -> dict[str, str]:

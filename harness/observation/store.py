@@ -39,6 +39,7 @@ from harness.observation.probes.dtls import DtlsOutcome, handshake_without_crede
 from harness.observation.probes.http_plain import PlainHttpAnswers, plain_http
 from harness.observation.probes.http_surface import StateChangeTarget, WebPage, WebSurface, explore
 from harness.observation.probes.identify import identify
+from harness.observation.logins import default_series
 from harness.observation.probes.login import Unreachable
 from harness.observation.probes.portscan import PortScan, ScanUnavailable, VersionScan, tcp_scan, udp_scan, version_scan
 from harness.observation.probes.sshkex import SshOffer, SshOfferUnavailable, read_offer
@@ -170,9 +171,19 @@ class ObservationStore:
         return self._observe(unit, "tcp-scan-after-reset", lambda: tcp_scan(
             self.guard, unit.address, timeout_s=self.profile.limits.port_scan_timeout_s), asdict, _port_scan)
 
+    def default_logins(self, unit: Unit, service: Service, label: str) -> dict[str, Any]:
+        """The well-known pairs tried on one declared login service (`logins.default_series`):
+        an observation, so the series can start in the background as the run begins and overlap
+        the other units' device-imposed login delays; the case reads the one series it made."""
+        return self._observe(unit, f"default-logins-{service.name}",
+                             lambda: default_series(self.guard, unit.address, service, self.profile, label),
+                             lambda d: d, lambda d: d)
+
     def service_versions(self, unit: Unit) -> VersionScan:
         """What each open TCP port says it runs (nmap -sV on the ports the full scan found open)."""
-        parallel = max(1, min(4, self.profile.limits.max_connections_per_unit))
+        # half the unit's budget: the other half stays free for the cases and login series that
+        # run beside it (see the plugin's prefetch)
+        parallel = max(1, min(4, self.profile.limits.max_connections_per_unit // 2))
 
         def make() -> VersionScan:
             # a login prompt takes nmap's probes as usernames: failed logins that could lock the very

@@ -184,6 +184,9 @@ def _pytest_args(suites: Path, out: Path, extra: list[str]) -> list[str]:
         "--rootdir", str(suites.parent),
         "--confcutdir", str(suites),
         "-p", "no:terminal",
+        # labgrid's own pytest plugin (installed with labgrid) reads terminal options this run has
+        # switched off; `run` reaches labgrid through its client API instead (harness.run.places)
+        "-p", "no:labgrid",
         "--import-mode=importlib",
         "--iot-out", str(out),
         *extra,

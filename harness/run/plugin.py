@@ -186,6 +186,10 @@ def _probe_class(item: pytest.Item) -> str:
     return _marker_arg(item, "probe_class", "safe")
 
 
+# probe classes whose cases change what the device does next (a lockout, a reset, a new image)
+CHANGES_DEVICE = frozenset({"intrusive", "brute", "dos"})
+
+
 class ActiveRun:
     """Hooks and fixtures that exist only while an assessment runs."""
 
@@ -213,6 +217,11 @@ class ActiveRun:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item):
+        if _probe_class(item) in CHANGES_DEVICE:
+            # what runs in the background must see the device as it was: a lockout, a restart or
+            # a new image under a default-password series could turn an accepted pair into a
+            # rejected one (a false PASS)
+            self.run.observations.settle()
         self.budgets.arm()
         yield
 
@@ -302,16 +311,25 @@ class ActiveRun:
             self._prefetch(items)
 
     def _prefetch(self, items: list[pytest.Item]) -> None:
-        """Begin, for every unit at once, the scan the collected cases will wait on longest: nmap's
-        version detection, where an SBOM is to be compared with it (about 10 s per unit, which the
-        units and the first cases now share)."""
+        """Begin, for every unit at once, the observations the collected cases would otherwise wait
+        on one after another: nmap's version detection where an SBOM is to be compared with it
+        (about 10 s per unit), and each declared login service's default-credential series (a
+        failed login costs seconds of the device's own delay). The units' waits then overlap each
+        other and the first cases; every connection still takes a slot of the unit's budget in
+        the one scope guard, so a unit never sees more than its declared limit at once."""
         run = self.run
-        if run.replay or not run.profile.urls.sbom or not any(check_id(i).startswith("documents.sbom_")
-                                                               for i in items):
+        if run.replay:
             return
         store = run.observations
-        store.prefetch([lambda u=unit: store.service_versions(u) for unit in run.profile.units],
-                       parallel=len(run.profile.units))
+        work: list = []
+        if run.profile.urls.sbom and any(check_id(i).startswith("documents.sbom_") for i in items):
+            work += [lambda u=unit: store.service_versions(u) for unit in run.profile.units]
+        for item in items:
+            ep = getattr(getattr(item, "callspec", None), "params", {}).get("endpoint")
+            if check_id(item) == "credentials.default_password" and isinstance(ep, Endpoint):
+                work.append(lambda ep=ep: store.default_logins(ep.unit, ep.service, ep.label))
+        if work:
+            store.prefetch(work, parallel=len(work))
 
     def _record_gated(self, item: pytest.Item, cls: str, reason: str) -> None:
         unit, service = _target(item)

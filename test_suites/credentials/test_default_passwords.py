@@ -10,7 +10,7 @@ import pytest
 
 from harness.judgement.inventory import as_service, undeclared_ports
 from harness.observation.discovered import undeclared_name
-from harness.observation.logins import decided, parallelism, probe_for, try_defaults
+from harness.observation.logins import decided, parallelism, probe_for, series_result, try_defaults
 from harness.observation.protocols import LOGIN_PROTOCOLS
 from harness.record.verdict import CaseEnded, not_applicable
 
@@ -45,10 +45,7 @@ def _judge(result: dict, label: str, findings, observations, unit, case: str) ->
 @pytest.mark.probe_class("auth")
 @pytest.mark.protocols(*LOGIN_PROTOCOLS)
 def test_default_password(endpoint, profile, guard, observations, evidence, findings, current_case):
-    probe = probe_for(guard, endpoint.address, endpoint.service, profile, endpoint.label)
-    limits = profile.limits
-    result = try_defaults(probe, endpoint.label, limits.max_login_attempts_per_service, parallelism(profile),
-                          limits.max_default_attempts_per_account)
+    result = series_result(observations.default_logins(endpoint.unit, endpoint.service, endpoint.label))
     evidence.write_json("attempts.json", result)
     _judge(result, endpoint.label, findings, observations, endpoint.unit, current_case)
 

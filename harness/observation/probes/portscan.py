@@ -88,11 +88,16 @@ def version_scan(guard: ScopeGuard, address: str, ports: list[int], parallel: in
     started = time.monotonic()
 
     def one(port: int) -> tuple[int, PortScan | str]:
+        # version probes are real conversations with the service: each nmap talks over one
+        # connection at a time and holds one slot of the unit's budget for it, as any probe does
+        release = guard.hold(address, port, 1, timeout=per_port_s)
         try:
             return port, _nmap_scan(guard, address, per_port_s, str(port), udp=False,
-                                    extra=" -sV --version-intensity 2", kind="version-scan")
+                                    extra=" -sV --version-intensity 2 --max-parallelism 1", kind="version-scan")
         except ScanUnavailable:
             return port, f"nmap identified nothing within {per_port_s:g} s"
+        finally:
+            release()
 
     with ThreadPoolExecutor(max(1, parallel)) as pool:
         for port, scan in pool.map(one, sorted(set(ports))):
