@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from harness.declaration.profile import DeviceProfile, Service, Transport, Unit
 from harness.observation.discovered import DiscoveredInterface
+from harness.observation.logins import default_series
 from harness.observation.probes.coap import CoapObservation, CoapProbe, CoapUnavailable, probe_writes
 from harness.observation.probes.coap import observe as coap_observe
 from harness.observation.probes.discovery import Advertised, DiscoveryResult, discover
@@ -39,7 +40,6 @@ from harness.observation.probes.dtls import DtlsOutcome, handshake_without_crede
 from harness.observation.probes.http_plain import PlainHttpAnswers, plain_http
 from harness.observation.probes.http_surface import StateChangeTarget, WebPage, WebSurface, explore
 from harness.observation.probes.identify import identify
-from harness.observation.logins import default_series
 from harness.observation.probes.login import Unreachable
 from harness.observation.probes.portscan import PortScan, ScanUnavailable, VersionScan, tcp_scan, udp_scan, version_scan
 from harness.observation.probes.sshkex import SshOffer, SshOfferUnavailable, read_offer

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import socketserver
+import textwrap
 import threading
 import time
-import textwrap
 
 import pytest
 
@@ -112,8 +112,8 @@ def test_units_default_password_series_overlap_within_each_units_budget(devices,
                 "--out", str(out), timeout=180)
     assert (out / "results.json").exists(), r.stderr
     cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
-    first = cases["credentials.default_password[u1:console1/%d]" % servers[0].server_address[1]]
-    second = cases["credentials.default_password[u2:console2/%d]" % servers[1].server_address[1]]
+    first = cases[f"credentials.default_password[u1:console1/{servers[0].server_address[1]}]"]
+    second = cases[f"credentials.default_password[u2:console2/{servers[1].server_address[1]}]"]
     # verdicts as a sequential run gives them: the unit that takes admin/admin FAILs, naming the
     # entry; the other passes after real, rejected attempts (an advisory beside it names the pairs
     # left untried below the lockout threshold)
