@@ -671,6 +671,23 @@ class DeviceProfile(_Strict):
             )
         return self
 
+    def only_units(self, names: list[str]) -> DeviceProfile:
+        """The declaration narrowed to some of its units (those a labgrid place holds): a service
+        declared only for units left out goes with them; the rest is re-validated as a whole."""
+        unknown = sorted(set(names) - {u.name for u in self.units})
+        if unknown:
+            raise ValueError(f"units {unknown} are not declared; declared: {[u.name for u in self.units]}")
+        services = []
+        for s in self.services:
+            if s.units is None:
+                services.append(s)
+            elif kept := [u for u in s.units if u in names]:
+                services.append(s.model_copy(update={"units": kept}))
+        data = self.model_dump(mode="json", exclude_none=False)
+        data["units"] = [u.model_dump(mode="json") for u in self.units if u.name in names]
+        data["services"] = [s.model_dump(mode="json") for s in services]
+        return DeviceProfile.model_validate(data)
+
     def services_for(self, unit: Unit, state: str | None = None) -> list[Service]:
         """Services the unit exposes; with `state`, only those declared reachable in that state."""
         return [

@@ -7,13 +7,14 @@ untried for that cap are listed in the evidence and reported as an advisory, nev
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from harness.declaration.profile import Service
 from harness.observation.credentials import candidates, default_credentials
 from harness.observation.probes.login import LoginProbe, Unreachable
 from harness.observation.protocols import login_probe
+from harness.observation.scope import in_own_context
 from harness.record.verdict import Inconclusive, NotApplicable, inconclusive, not_applicable
 
 
@@ -37,8 +38,8 @@ def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1,
                  per_account_cap: int | None = None) -> dict[str, Any]:
     """Fingerprint, then try matching vendor pairs and the generic ones, every one within the caps,
     even after one is accepted: a manufacturer has to remove every shipped pair, so the report
-    names all of them. Batches run `parallel` logins at once, within the unit's connection budget;
-    an unreachable service or two batches without any readable outcome end the series."""
+    names all of them. `parallel` logins are in flight at once, within the unit's connection
+    budget; an unreachable service, or a run of attempts without a readable outcome, ends the series."""
     try:
         seen = probe.fingerprint()
         reason = probe.not_applicable()
@@ -46,19 +47,10 @@ def try_defaults(probe: LoginProbe, label: str, cap: int, parallel: int = 1,
         inconclusive(f"{label}: {e}")
     if reason:
         not_applicable(f"{label}: {reason}")
-    attempts, accepted, undecided_batches = [], [], 0
     todo, untried = per_account(candidates(probe.protocol, seen, cap), per_account_cap or cap)
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        for i in range(0, len(todo), max(1, parallel)):
-            batch = todo[i : i + max(1, parallel)]
-            outcomes = list(pool.map(lambda c: _one(probe, c), batch))
-            attempts += [row for row, _ in outcomes]
-            accepted += [cred for (_, ok), cred in zip(outcomes, batch, strict=True) if ok]
-            if any(row["outcome"].startswith("unreachable") for row, _ in outcomes):
-                break
-            undecided_batches = undecided_batches + 1 if all(row.get("accepted") is None for row, _ in outcomes) else 0
-            if undecided_batches >= 2:
-                break  # two whole batches without a verdict: more attempts will not decide
+    outcomes = _attempt_all(probe, todo, max(1, parallel))
+    attempts = [row for row, _ in outcomes]
+    accepted = [cred for (_, ok), cred in zip(outcomes, todo, strict=False) if ok]
     return {
         "endpoint": label,
         "protocol": probe.protocol,
@@ -96,6 +88,31 @@ def series_result(series: dict[str, Any]) -> dict[str, Any]:
     return series
 
 
+def _attempt_all(probe: LoginProbe, todo: list, parallel: int) -> list[tuple[dict[str, Any], bool]]:
+    """Each pair once, `parallel` in flight at a time (a new one starts as soon as one ends, so
+    the device's per-failure delay is waited out `parallel` times over, not once per batch), in
+    list order in the result. No new pair starts once the service proved unreachable, or after
+    2 x `parallel` attempts in a row without a readable outcome: more would not decide."""
+    done: dict[int, tuple[dict[str, Any], bool]] = {}
+    pending: dict[Future, int] = {}
+    following, undecided, stop = iter(enumerate(todo)), 0, False
+    one = in_own_context(lambda c: _one(probe, c))
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        while True:
+            while not stop and len(pending) < parallel and (nxt := next(following, None)) is not None:
+                pending[pool.submit(one, nxt[1])] = nxt[0]
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in sorted(finished, key=pending.__getitem__):
+                row, _accepted = done[pending.pop(f)] = f.result()
+                if row["outcome"].startswith("unreachable"):
+                    stop = True
+                undecided = undecided + 1 if row.get("accepted") is None else 0
+                stop = stop or undecided >= 2 * parallel
+    return [done[i] for i in sorted(done)]
+
+
 def _entry(cred) -> dict[str, str]:
     return {"entry": cred.id, "username": cred.username, "source": cred.source}
 
@@ -110,8 +127,9 @@ def _one(probe: LoginProbe, cred) -> tuple[dict[str, Any], bool]:
 
 
 def parallelism(profile) -> int:
-    """Half the unit's connection budget: room for the other probes, never more than 4."""
-    return max(1, min(4, profile.limits.max_connections_per_unit // 2))
+    """Logins at once: the unit's connection budget, never more than 4. The one guard's budget
+    still holds it: a series running in the background leaves a slot for the case in front."""
+    return max(1, min(4, profile.limits.max_connections_per_unit))
 
 
 def decided(result: dict[str, Any]) -> bool:

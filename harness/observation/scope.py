@@ -46,6 +46,59 @@ class ScopeViolation(Exception):
 PROBE_CLASSES = ("safe", "auth", "intrusive", "brute", "dos")
 DEFAULT_CLASSES = frozenset({"safe", "auth"})
 _acting_as: contextvars.ContextVar[str] = contextvars.ContextVar("probe_class", default="safe")
+# set for work done in the background (prefetched observations): see `UnitBudget`
+_in_background: contextvars.ContextVar[bool] = contextvars.ContextVar("in_background", default=False)
+BACKGROUND_WAIT_S = 120.0  # background work queues behind other work, itself deadline-bound
+
+
+def background_share(budget: int) -> int:
+    """Connections a unit's background work may hold at once: all but one of its budget, so a
+    case always finds a slot free without waiting for a background exchange to end."""
+    return max(1, budget - 1)
+
+
+class UnitBudget:
+    """One unit's connection budget: at most `size` connections at once, whoever asks. Cases come
+    first: while a case waits for a slot, no background work takes one, and background work
+    never holds more than `background_share` at once. Prefetching thus fills the idle slots of a
+    run without ever delaying the case in front of it by more than one exchange."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.free = size
+        self.background_held = 0
+        self.cases_waiting = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, timeout: float, background: bool) -> bool:
+        share = background_share(self.size)
+        with self._cond:
+            if not background:
+                self.cases_waiting += 1
+            try:
+                ok = self._cond.wait_for(
+                    lambda: self.free > 0 and (not background or (self.cases_waiting == 0
+                                                                  and self.background_held < share)), timeout)
+                if ok:
+                    self.free -= 1
+                    self.background_held += background
+                return ok
+            finally:
+                if not background:
+                    self.cases_waiting -= 1
+
+    def release(self, background: bool) -> None:
+        with self._cond:
+            self.free += 1
+            self.background_held -= background
+            self._cond.notify_all()
+
+
+def in_own_context(fn: Callable[..., object]) -> Callable[..., object]:
+    """`fn` to run on a pool thread with the caller's context (probe class, background mark):
+    pool threads do not inherit it. Each call gets its own copy, as a context runs on one thread."""
+    ctx = contextvars.copy_context()
+    return lambda *a, **k: ctx.copy().run(fn, *a, **k)
 
 
 class ProbeClassRefused(ScopeViolation):
@@ -108,17 +161,27 @@ class ScopeGuard:
     max_connections_per_unit: int = 4
     connect_timeout_s: float = 5.0
     allowed_classes: frozenset[str] = DEFAULT_CLASSES
-    _budgets: dict[IPAddress, threading.BoundedSemaphore] = field(default_factory=dict, init=False)
+    _budgets: dict[IPAddress, UnitBudget] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     refused: list[str] = field(default_factory=list, init=False)
     connections: dict[str, int] = field(default_factory=dict, init=False)
     exchanges: ExchangeLedger = field(default_factory=ExchangeLedger, init=False)
 
-    def _budget(self, ip: IPAddress) -> threading.BoundedSemaphore:
+    def _budget(self, ip: IPAddress) -> UnitBudget:
         with self._lock:
             if ip not in self._budgets:
-                self._budgets[ip] = threading.BoundedSemaphore(self.max_connections_per_unit)
+                self._budgets[ip] = UnitBudget(self.max_connections_per_unit)
             return self._budgets[ip]
+
+    @staticmethod
+    @contextmanager
+    def background() -> Iterator[None]:
+        """Mark the work inside as background: its connections take the unit's background share."""
+        token = _in_background.set(True)
+        try:
+            yield
+        finally:
+            _in_background.reset(token)
 
     def check(self, address: str) -> IPAddress:
         try:
@@ -186,8 +249,9 @@ class ScopeGuard:
         ip = self.check(address)
         _check_port(port)
         wait = timeout or self.connect_timeout_s
+        background = _in_background.get()
         budget = self._budget(ip)
-        if not budget.acquire(timeout=wait * 4):
+        if not budget.acquire(BACKGROUND_WAIT_S if background else wait * 4, background):
             raise BudgetExhausted(f"{ip}: all {self.max_connections_per_unit} connections stayed busy")
         deadline = exchange_deadline(wait)
         watchdog = _Watchdog(deadline) if bounded else None
@@ -199,7 +263,7 @@ class ScopeGuard:
                 with self.exchanges.timed(str(ip), port, "connection", deadline, watchdog.fired), watchdog:
                     yield str(ip)
         finally:
-            budget.release()
+            budget.release(background)
 
     @contextmanager
     def tcp(self, address: str, port: int, timeout: float | None = None) -> Iterator[socket.socket]:

@@ -47,7 +47,7 @@ from harness.observation.probes.tftp import TftpAnswer
 from harness.observation.probes.tftp import ask as tftp_ask
 from harness.observation.probes.tls import CertificateFacts, TlsObservation, TlsUnavailable
 from harness.observation.probes.tls import scan as tls_scan
-from harness.observation.scope import ScopeGuard, ScopeViolation
+from harness.observation.scope import ScopeGuard, ScopeViolation, background_share
 
 T = TypeVar("T")
 FOLDER = "observations"
@@ -146,7 +146,9 @@ class ObservationStore:
         the bundle is sealed: nothing may be written into it after."""
         def quietly(job: Callable[[], Any]) -> None:
             self._quiet.on = True
-            with contextlib.suppress(BaseException):  # the case that needs it meets the failure properly
+            # the meeting case meets a failure properly; the background share keeps the case
+            # running meanwhile from waiting on a slot (see ScopeGuard.background)
+            with contextlib.suppress(BaseException), self.guard.background():
                 job()
 
         self._prefetching = ThreadPoolExecutor(max(1, parallel), thread_name_prefix="prefetch")
@@ -181,9 +183,8 @@ class ObservationStore:
 
     def service_versions(self, unit: Unit) -> VersionScan:
         """What each open TCP port says it runs (nmap -sV on the ports the full scan found open)."""
-        # half the unit's budget: the other half stays free for the cases and login series that
-        # run beside it (see the plugin's prefetch)
-        parallel = max(1, min(4, self.profile.limits.max_connections_per_unit // 2))
+        # prefetched, it fills what the cases leave of the unit's budget (see UnitBudget)
+        parallel = min(4, background_share(self.profile.limits.max_connections_per_unit))
 
         def make() -> VersionScan:
             # a login prompt takes nmap's probes as usernames: failed logins that could lock the very

@@ -12,7 +12,7 @@ blocks the run's exit code) until its expiry date.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -189,6 +189,9 @@ class Manifest(_Model):
     vulnerability_data: dict[str, str | int] | None = Field(
         default=None, description="the OSV records (--osv-data) the SBOM's components were matched against; "
         "null when no matching was asked for")
+    labgrid: dict[str, Any] | None = Field(
+        default=None, description="the labgrid coordinator, places (tags, holder, reservation) and resources the "
+        "units were reached through; null when the profile's addresses were used directly")
     attestations: dict[str, str | int] = Field(
         default_factory=dict, description="the operator questions this run asked and where the answers came "
         "from: asked, answered, answers_file and its sha256, terminal (answers typed at --ask)")

@@ -78,6 +78,8 @@ class RunOptions:
     answers: Path | None = None  # the operator's answers to the attestation questions (YAML)
     ask: bool = False  # ask the unanswered questions at the terminal before the cases run
     osv_data: Path | None = None  # a folder of OSV records to match the SBOM's components against
+    units: list[str] = field(default_factory=list)  # assess only these declared units (a labgrid place's)
+    labgrid: dict[str, Any] | None = None  # the places the units were reached through (for the manifest)
 
 
 def _attestation_inputs(options: RunOptions, schemes: list[str],
@@ -140,6 +142,11 @@ class AssessmentRun:
 
         replay = _open_replay(options.replay) if options.replay else None
         profile = _declaration(options, replay)
+        if options.units:
+            try:
+                profile = profile.only_units(options.units)
+            except ValueError as e:
+                raise RunSetupError(f"the units the labgrid places hold: {e}") from None
         catalogs = load_catalogs()
         schemes, classes, state = _settings(options, profile, replay, catalogs)
         check_declared_ids(profile, catalogs)
@@ -294,6 +301,7 @@ class AssessmentRun:
             },
             signer={"fingerprint": self.signer.keyid, "origin": self.signer.origin},
             rejudged_from=rejudged,
+            labgrid=self.options.labgrid,
         )
 
     def device(self) -> Device:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -281,7 +282,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         extra.append("--iot-allow-wide-network")
     if args.ask:
         extra.append("--iot-ask")
+    if args.lg_place or args.lg_tags:
+        return _run_on_places(args, suites, out, extra)
     return _run_suites(_pytest_args(suites, out, extra), out, args)
+
+
+def _run_on_places(args: argparse.Namespace, suites: Path, out: Path, extra: list[str]) -> int:
+    """Hold the labgrid places for the whole run: acquired (or waited for, within --lg-wait)
+    before any case, released however the run ends; the units assessed are those the places hold."""
+    import tempfile
+
+    from harness.declaration.profile import ProfileError, load_profile
+    from harness.run.places import PlaceError, PlaceLocks, parse_tags, units_on_places
+
+    try:
+        profile = load_profile(Path(args.profile[0]))
+    except ProfileError as e:
+        _err(str(e))
+        return EXIT_ERROR
+    # Ctrl-C and SIGTERM while waiting for a place end the wait (and release what was had)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    coordinator = args.lg_coordinator or os.environ.get("LG_COORDINATOR")
+    try:
+        with PlaceLocks(coordinator, args.lg_place, parse_tags(args.lg_tags), args.lg_wait) as record:
+            units = units_on_places(profile, record.places)
+            held = ", ".join(f"{p.name} (unit {p.unit})" for p in record.places)
+            print(f"labgrid: holding {held} from {record.coordinator} (waited {record.waited_s:g} s)",
+                  file=sys.stderr, flush=True)
+            with tempfile.TemporaryDirectory(prefix="iot-labgrid-") as tmp:
+                path = Path(tmp) / "labgrid.json"
+                path.write_text(json.dumps(record.as_json()))
+                extra = [*extra, "--iot-labgrid", str(path), *[a for u in units for a in ("--iot-unit", u)]]
+                return _run_suites(_pytest_args(suites, out, extra), out, args)
+    except PlaceError as e:
+        _err(str(e))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err("interrupted before the run began (waiting for labgrid places); nothing was sent to a unit, and "
+             "every place this run held is released")
+        return EXIT_INCOMPLETE
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
@@ -323,7 +363,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     common: list[str] = []  # what every device's run shares
     for opt, value in (("--operator", args.operator), ("--signing-key", args.signing_key),
-                       ("--osv-data", args.osv_data)):
+                       ("--osv-data", args.osv_data), ("--lg-coordinator", args.lg_coordinator)):
         if value:
             common += [opt, str(value)]
     for network in args.allow_network:
@@ -543,6 +583,16 @@ def _assessment_commands(sub) -> None:
                    "SBOM's components against them, offline (S1.1-13); without it no matching is done")
     r.add_argument("--ask", action="store_true", help="ask the questions --answers leaves open at the terminal, "
                    "before any device is touched (without either, they stay NOT_EVALUATED)")
+    lg = r.add_argument_group("labgrid places", "take the units from a labgrid farm, locked for the run")
+    lg.add_argument("--lg-place", action="append", default=[], metavar="NAME",
+                    help="acquire this labgrid place and assess the declared unit it holds (repeatable)")
+    lg.add_argument("--lg-tags", action="append", default=[], metavar="K=V[,K=V]",
+                    help="reserve any free place with these tags, e.g. model=LabCam100 (repeatable: one place each)")
+    lg.add_argument("--lg-coordinator", metavar="HOST:PORT",
+                    help="labgrid coordinator (default: $LG_COORDINATOR, else 127.0.0.1:20408); loopback or the lab "
+                         "network only")
+    lg.add_argument("--lg-wait", type=float, default=0.0, metavar="SECONDS",
+                    help="wait this long for a held place to be released (default 0: refuse at once)")
     r.add_argument("--json", action="store_true", help="print results.json instead of the table")
     r.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (outside the bundle)")
     r.set_defaults(func=cmd_run)
@@ -617,6 +667,12 @@ def _lab_commands(sub) -> None:
     lu.add_argument("--devices", help="comma-separated lab devices to bring up (default: all)")
     lu.add_argument("--mode", choices=["netns", "loopback"],
                     help="force a mode (default: netns when namespaces can be made, else loopback)")
+    lu.add_argument("--units", type=int, metavar="N",
+                    help="N units of each model brought up (the defined ones first), with a one-unit profile each "
+                         "and a fleet file listing them all")
+    lu.add_argument("--labgrid", action="store_true",
+                    help="also start a labgrid coordinator and exporter (tester-side loopback) publishing each "
+                         "unit as a place tagged model/device/unit")
     lab.add_parser("down", help="kill every lab daemon and delete the namespaces (idempotent)")
     ls = lab.add_parser("status", help="namespaces and daemons; exit 1 if a daemon died")
     ls.add_argument("--json", action="store_true")

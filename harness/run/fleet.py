@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.declaration.datafile import DataFileError, load_yaml_model
 from harness.declaration.profile import ProfileError, load_profile
+from harness.run.launcher import WarmRun
 
 FLEET_FORMAT = "iot-label-harness/fleet/v1"
 WORST_FIRST = (2, 1, 3, 0)  # harness error, FAIL, incomplete, pass
@@ -40,6 +39,9 @@ class FleetDevice(BaseModel):
     state: str | None = None
     scheme: list[str] = Field(default_factory=list)
     suite: Path | None = Field(default=None, description="a folder of checks instead of the built-in suite")
+    lg_place: list[str] = Field(default_factory=list, description="labgrid place(s) to hold for the run")
+    lg_tags: list[str] = Field(default_factory=list, description="labgrid tag filter(s): any free place each")
+    lg_wait: float = Field(default=0.0, ge=0, le=3600, description="seconds to wait for a held place")
 
 
 class FleetFile(BaseModel):
@@ -91,6 +93,8 @@ def check_fleet(devices: list[FleetDevice]) -> list[str]:
         except ProfileError as e:
             problems.append(str(e))
             continue
+        if d.lg_place or d.lg_tags:
+            continue  # the places' locks keep two runs off one unit, whatever the profiles share
         for unit in profile.units:
             other = addresses.get(unit.address)
             if other is not None and other != d.profile:
@@ -101,7 +105,8 @@ def check_fleet(devices: list[FleetDevice]) -> list[str]:
 
 
 def _argv(d: FleetDevice, out: Path, common: list[str]) -> list[str]:
-    argv = [sys.executable, "-m", "harness.run.cli", "run", "--profile", str(d.profile), "--out", str(out), *common]
+    """The device's `iot-harness run` arguments."""
+    argv = ["run", "--profile", str(d.profile), "--out", str(out), *common]
     if d.allow:
         argv += ["--allow", ",".join(d.allow)]
     if d.deny:
@@ -111,6 +116,12 @@ def _argv(d: FleetDevice, out: Path, common: list[str]) -> list[str]:
             argv += [opt, str(value)]
     for s in d.scheme:
         argv += ["--scheme", s]
+    for place in d.lg_place:
+        argv += ["--lg-place", place]
+    for tags in d.lg_tags:
+        argv += ["--lg-tags", tags]
+    if d.lg_wait:
+        argv += ["--lg-wait", str(d.lg_wait)]
     return argv
 
 
@@ -122,7 +133,7 @@ def worst(codes: list[int | None]) -> int:
 class Fleet:
     def __init__(self, devices: list[FleetDevice], out: Path, parallel: int, common: list[str]) -> None:
         self.devices, self.out, self.parallel, self.common = devices, out, parallel, common
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, WarmRun] = {}
         self.stopping = threading.Event()
         self.lock = threading.Lock()
 
@@ -163,15 +174,15 @@ class Fleet:
         if self.stopping.is_set():
             outcome.problem = "not started: the fleet run was stopped first"
             return outcome
-        with open(log, "wb") as f:
-            with self.lock:
-                # its own session: a Ctrl-C at the terminal reaches the fleet, which forwards it once
-                proc = subprocess.Popen(_argv(d, out, self.common), stdin=subprocess.DEVNULL, stdout=f,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-                self.procs[name] = proc
-                if self.stopping.is_set():
-                    proc.send_signal(signal.SIGINT)
-            outcome.exit_code = proc.wait()
+        log.write_bytes(b"")
+        with self.lock:
+            # its own process and session, forked warm (launcher.WarmRun): a Ctrl-C at the terminal
+            # reaches the fleet, which forwards it once
+            proc = WarmRun(_argv(d, out, self.common), log)
+            self.procs[name] = proc
+            if self.stopping.is_set():
+                proc.send_signal(signal.SIGINT)
+        outcome.exit_code = proc.wait()
         try:
             bundle = open_bundle(out)
         except BundleRefused as e:

@@ -9,6 +9,8 @@ the session ends, complete or not.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -18,9 +20,10 @@ from typing import Any
 import pytest
 
 from harness.declaration.catalog import check_markers
-from harness.declaration.profile import Service, TlsExpectation, Unit
+from harness.declaration.profile import Service, TlsExpectation, Unit, load_profile
 from harness.declaration.questions import Question
-from harness.observation.protocols import spec
+from harness.judgement.inventory import as_service, undeclared_ports
+from harness.observation.protocols import LOGIN_PROTOCOLS, spec
 from harness.observation.scope import PROBE_CLASSES, BudgetExhausted, ScopeViolation, install_audit_backstop
 from harness.record.evidence import DiskFull
 from harness.record.findings import CaseFindings
@@ -28,6 +31,7 @@ from harness.record.results import CaseResult, case_verdict
 from harness.record.verdict import CaseEnded, Verdict, not_applicable
 from harness.run.assessment import AssessmentRun, RunOptions, RunSetupError, now_iso
 from harness.run.budget import Budgets, CaseOverBudget
+from harness.run.places import PlaceError, PlaceRecord, places_from_env, units_on_places
 from harness.run.progress import Progress
 
 RUN_KEY = pytest.StashKey[AssessmentRun]()
@@ -79,6 +83,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--iot-ask", action="store_true",
                 help="ask the attestation questions not answered by --iot-answers at the terminal, before the cases")
     g.addoption("--iot-osv-data", help="folder of OSV records: match the SBOM's components against them, offline")
+    g.addoption("--iot-unit", action="append", default=[],
+                help="assess only this declared unit (repeatable); `run --lg-place` sets it from the places held")
+    g.addoption("--iot-labgrid", help="JSON record of the labgrid places the units were reached through (set by "
+                "`run --lg-place/--lg-tags`); with labgrid's --lg-env, the environment's targets are read instead")
     g.addoption("--iot-extra-suite", action="store_true",
                 help="the suite is not the built-in one: skip the check that it covers every automated requirement")
 
@@ -119,12 +127,40 @@ def pytest_configure(config: pytest.Config) -> None:
         osv_data=Path(o) if (o := config.getoption("iot_osv_data")) else None,
     )
     try:
+        options.units, options.labgrid = _labgrid_units(config, options)
+    except PlaceError as e:
+        raise pytest.UsageError(str(e)) from None
+    try:
         run = AssessmentRun.start(options)
     except RunSetupError as e:
         raise pytest.UsageError(str(e)) from None
     install_audit_backstop(run.guard.scope)
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(ActiveRun(run), "iot-label-harness-active-run")
+
+
+def _labgrid_units(config: pytest.Config, options: RunOptions) -> tuple[list[str], dict[str, Any] | None]:
+    """The units to assess and the labgrid record: from `run --lg-*` (a record file), or from
+    labgrid's own `--lg-env` when pytest runs the suites directly: the environment's targets'
+    NetworkService resources (a RemotePlace's, once acquired with labgrid-client) must name
+    declared units, as a place held by `run` must."""
+    units = list(config.getoption("iot_unit"))
+    if record := config.getoption("iot_labgrid"):
+        return units, json.loads(Path(record).read_text())
+    env_file = getattr(config.option, "lg_env", None) or os.environ.get("LG_ENV")
+    if not env_file or options.profile_path is None:
+        return units, None
+    from harness.declaration.profile import ProfileError
+
+    held = places_from_env(env_file, getattr(config.option, "lg_coordinator", None))
+    try:
+        profile = load_profile(options.profile_path)
+    except ProfileError as e:
+        raise pytest.UsageError(str(e)) from None
+    found = units_on_places(profile, held)
+    record = PlaceRecord(coordinator=getattr(config.option, "lg_coordinator", None) or "", places=held,
+                         asked={"env": [str(env_file)]})
+    return units or found, record.as_json()
 
 
 def check_id(item: pytest.Item) -> str:
@@ -180,6 +216,11 @@ def _question(item: pytest.Item) -> Question | None:
 def _question_id(item: pytest.Item) -> str | None:
     q = _question(item)
     return q.id if q else None
+
+
+def _reads_version_scan(item: pytest.Item) -> bool:
+    """The SBOM checks compare the SBOM with what nmap's version detection reads off the unit."""
+    return check_id(item).startswith("documents.sbom_")
 
 
 def _probe_class(item: pytest.Item) -> str:
@@ -300,7 +341,9 @@ class ActiveRun:
             config.hook.pytest_deselected(items=left_out)
         # gentlest first: a brute-force measurement that locks an account, or an update case that
         # restarts the device, must not change what the other checks observe
-        items[:] = sorted(keep, key=lambda i: PROBE_CLASSES.index(_probe_class(i)))
+        # within a class, the cases that read nmap's version detection last: it runs in the
+        # background meanwhile, so they find it made instead of waiting for it
+        items[:] = sorted(keep, key=lambda i: (PROBE_CLASSES.index(_probe_class(i)), _reads_version_scan(i)))
         if self.run.terminal is not None:
             self.run.ask_operator([q for i in items if (q := _question_id(i))])
             self.budgets.started = time.monotonic()  # the person's time at the prompt is not the run's
@@ -322,14 +365,25 @@ class ActiveRun:
             return
         store = run.observations
         work: list = []
-        if run.profile.urls.sbom and any(check_id(i).startswith("documents.sbom_") for i in items):
+        if run.profile.urls.sbom and any(_reads_version_scan(i) for i in items):
             work += [lambda u=unit: store.service_versions(u) for unit in run.profile.units]
         for item in items:
-            ep = getattr(getattr(item, "callspec", None), "params", {}).get("endpoint")
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            ep, unit = params.get("endpoint"), params.get("unit")
             if check_id(item) == "credentials.default_password" and isinstance(ep, Endpoint):
                 work.append(lambda ep=ep: store.default_logins(ep.unit, ep.service, ep.label))
+            if check_id(item) == "credentials.default_password_on_undeclared_services" and isinstance(unit, Unit):
+                work.append(lambda unit=unit: self._undeclared_series(unit))
         if work:
             store.prefetch(work, parallel=len(work))
+
+    def _undeclared_series(self, unit: Unit) -> None:
+        """The default-credential series on every undeclared port that speaks a login protocol (the
+        scan and the identification first, as the case itself would read them)."""
+        store = self.run.observations
+        for port, proto in undeclared_ports(store, unit, self.run.state, LOGIN_PROTOCOLS, "").items():
+            svc, label = as_service(unit, port, str(proto))
+            store.default_logins(unit, svc, label)
 
     def _record_gated(self, item: pytest.Item, cls: str, reason: str) -> None:
         unit, service = _target(item)

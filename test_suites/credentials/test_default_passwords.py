@@ -10,7 +10,7 @@ import pytest
 
 from harness.judgement.inventory import as_service, undeclared_ports
 from harness.observation.discovered import undeclared_name
-from harness.observation.logins import decided, parallelism, probe_for, series_result, try_defaults
+from harness.observation.logins import decided, series_result
 from harness.observation.protocols import LOGIN_PROTOCOLS
 from harness.record.verdict import CaseEnded, not_applicable
 
@@ -55,16 +55,14 @@ def test_default_password(endpoint, profile, guard, observations, evidence, find
 def test_default_password_on_undeclared_services(unit, profile, guard, observations, evidence, findings,
                                                  device_state, current_case):
     undeclared = undeclared_ports(observations, unit, device_state, None, "")
-    limits, results = profile.limits, []
+    results = []
     for port, proto in sorted(undeclared.items()):
         if proto not in LOGIN_PROTOCOLS:
             continue
         svc, label = as_service(unit, port, proto)
         findings.covers(undeclared_name("tcp", port))
         try:
-            probe = probe_for(guard, unit.address, svc, profile, label)
-            result = try_defaults(probe, label, limits.max_login_attempts_per_service, parallelism(profile),
-                                  limits.max_default_attempts_per_account)
+            result = series_result(observations.default_logins(unit, svc, label))
         except CaseEnded as e:  # not applicable / inconclusive for that one port; the others go on
             findings.add(e.verdict, e.reason, target=label)
             results.append({"endpoint": label, "protocol": proto, "not_tried": e.reason})

@@ -16,6 +16,7 @@ import pytest
 
 from harness.observation.communities import default_communities
 from harness.observation.discovered import undeclared_name
+from harness.observation.logins import parallelism
 from harness.observation.probes.portscan import ScanUnavailable
 from harness.observation.probes.snmp import SnmpProbe, write_test
 from harness.record.verdict import inconclusive, not_applicable
@@ -78,7 +79,7 @@ def test_snmp_default_community(unit, profile, guard, observations, evidence, fi
     communities = default_communities()
     cap = profile.limits.max_login_attempts_per_service
     timeout = min(profile.limits.connect_timeout_s, REQUEST_TIMEOUT_S)
-    workers = max(1, min(4, profile.limits.max_connections_per_unit // 2))
+    workers = parallelism(profile)  # like logins: each wrong community costs the agent's silence
     records = []
     for port, name in sorted(agents.items()):
         label = f"{unit.name}:{name}/udp/{port}"

@@ -399,6 +399,13 @@ CAPPED = {"http-endless-body-200", "http-huge-401"}
 def test_each_misbehaving_service_ends_inconclusive_within_its_deadline(hostile, name):
     cases = [(d, c) for d, c in hostile.cases.get(name, []) if "not enabled" not in c["reason"]]  # brute: --allow
     assert cases, f"no case judged {name}: {sorted(hostile.cases)}"
+    if TCP[name].vanish:
+        # one well-formed answer came before the listener closed: whichever observation got it
+        # (the port scan, or a series begun in the background) may rest on it, but never as a
+        # PASS or FAIL of the device, and every case after it meets a device that is gone
+        judged = [c for _, c in cases if c["verdict"] not in ("INCONCLUSIVE", "ERROR")]
+        assert len(judged) <= 1 and all(c["verdict"] == "NOT_APPLICABLE" for c in judged), judged
+        cases = [(d, c) for d, c in cases if c not in judged]
     for device, c in cases:
         assert c["reason"], c["id"]
         if name in CAPPED:

@@ -189,3 +189,29 @@ def test_a_url_from_a_device_is_checked_as_the_http_library_reads_it(guard, no_n
 def test_a_url_on_the_unit_is_rebuilt_from_what_was_checked(guard):
     assert guard.url("127.0.0.5", "http://127.0.0.5:5000/desc.xml?x=1") == ("http://127.0.0.5:5000/desc.xml?x=1", 5000)
     assert guard.url("127.0.0.5", "https://127.0.0.5/") == ("https://127.0.0.5:443/", 443)
+
+
+def test_unit_budget_serves_cases_first_and_caps_background_work():
+    """Prefetched work fills idle slots, but never all of them, and never one a case is waiting for."""
+    import threading
+    import time as _time
+
+    from harness.observation.scope import UnitBudget, background_share
+
+    budget = UnitBudget(4)
+    assert background_share(4) == 3 and background_share(1) == 1
+    assert all(budget.acquire(0.1, background=True) for _ in range(3))
+    assert not budget.acquire(0.1, background=True)  # the last slot stays for the cases
+    assert budget.acquire(0.1, background=False)  # ...and a case gets it at once
+    got: list[str] = []
+    case = threading.Thread(target=lambda: got.append("case") if budget.acquire(5, False) else None)
+    case.start()
+    _time.sleep(0.1)
+    late = threading.Thread(target=lambda: got.append("background") if budget.acquire(0.5, True) else None)
+    late.start()
+    _time.sleep(0.1)
+    budget.release(background=True)  # one slot frees while both wait: the case takes it
+    case.join(2)
+    late.join(2)
+    assert got == ["case"], got
+    assert budget.free == 0 and budget.background_held == 2

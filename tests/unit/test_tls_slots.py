@@ -23,10 +23,10 @@ def test_slots_stay_held_while_sslyze_threads_still_run(monkeypatch):
     with pytest.raises(tls.TlsUnavailable, match="did not finish"):
         tls.scan(guard, "127.0.0.5", 4443, deadline_s=0.2)
     budget = guard._budget(guard.scope.check("127.0.0.5"))
-    assert budget._value == 0  # all four slots still held by the running scan
+    assert budget.free == 0  # all four slots still held by the running scan
     release.set()
     for _ in range(100):
-        if budget._value == 4:
+        if budget.free == 4:
             break
         time.sleep(0.05)
-    assert budget._value == 4  # and given back once it ended
+    assert budget.free == 4  # and given back once it ended

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import nmap
 
-from harness.observation.scope import ScopeGuard
+from harness.observation.scope import ScopeGuard, in_own_context
 
 
 class ScanUnavailable(Exception):
@@ -100,7 +100,7 @@ def version_scan(guard: ScopeGuard, address: str, ports: list[int], parallel: in
             release()
 
     with ThreadPoolExecutor(max(1, parallel)) as pool:
-        for port, scan in pool.map(one, sorted(set(ports))):
+        for port, scan in pool.map(in_own_context(one), sorted(set(ports))):
             if isinstance(scan, str):
                 result.unidentified[port] = scan
                 continue

@@ -1,0 +1,91 @@
+"""Starting a fleet's device runs warm: each is still its own process (its own scope guard,
+budgets, bundle and signature; a crash or Ctrl-C in one cannot touch another), but forked from
+a server process that imported the harness, pytest and the probe libraries once.
+
+On a two-core bench the CPU is what limits how many units overlap, and a fresh interpreter
+spends a good part of a short run importing the same modules again. Python's multiprocessing
+"forkserver" is the standard way to do this safely: the server is single-threaded (the fleet's
+scheduling threads are never forked), so no lock is copied half-held into a child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from pathlib import Path
+
+# what every device run imports; the server holds them, each child inherits them
+PRELOAD = [
+    "harness.run.cli", "harness.run.plugin", "harness.run.assessment", "harness.observation.store",
+    "harness.judgement.tls", "harness.record.bundle", "reports.html", "reports.console",
+    "pytest", "_pytest.main", "sslyze", "paramiko", "nmap", "requests", "cryptography.x509",
+]
+
+_context: multiprocessing.context.ForkServerContext | None = None
+
+
+def _warm() -> multiprocessing.context.ForkServerContext:
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(PRELOAD)
+    return _context
+
+
+def _child(argv: list[str], log: str) -> None:
+    """In the forked child: a session of its own (a terminal's Ctrl-C reaches the fleet, which
+    forwards it once), the log as stdout and stderr, default signal handling, then the run."""
+    os.setsid()
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.default_int_handler)
+    from harness.run.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 2
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 2
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # no multiprocessing finalizers: the run has sealed its bundle, nothing is pending
+
+
+class WarmRun:
+    """One device's `iot-harness run`, forked from the warm server; the few Popen calls the
+    fleet uses (wait, poll, send_signal)."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.process = _warm().Process(target=_child, args=(argv, str(log)), daemon=False)
+        self.process.start()
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def wait(self) -> int:
+        self.process.join()
+        code = self.process.exitcode
+        assert code is not None
+        return code if code >= 0 else 2  # killed by a signal: a harness error, never a pass
+
+    def send_signal(self, signum: int) -> None:
+        if self.process.exitcode is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
