@@ -138,3 +138,11 @@ def make_places(spec_file: str) -> None:
 
 if __name__ == "__main__":
     make_places(sys.argv[1])
+
+
+def down() -> None:
+    """Stop the exporter and the coordinator (`lab down` does it too, with every lab daemon)."""
+    from lab.daemons import stop_daemon
+
+    for name in ("labgrid-exporter", "labgrid-coordinator"):
+        stop_daemon(FARM_DEV, name)

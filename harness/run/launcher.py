@@ -10,6 +10,7 @@ scheduling threads are never forked), so no lock is copied half-held into a chil
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -85,7 +86,5 @@ class WarmRun:
 
     def send_signal(self, signum: int) -> None:
         if self.process.exitcode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
-            except ProcessLookupError:
-                pass

@@ -312,7 +312,7 @@ def units_on_places(profile: DeviceProfile, places: list[HeldPlace]) -> list[str
     return units
 
 
-def places_from_env(env_file: str, coordinator: str | None = None) -> list[HeldPlace]:
+def places_from_env(env_file: str, coordinator: str | None = None) -> tuple[str, list[HeldPlace]]:
     """The targets of a labgrid environment file (`--lg-env`), as places: a `RemotePlace` target
     brings its place's resources from the coordinator (labgrid requires it to be acquired by this
     user first, so the lock is labgrid's); a local target lists its own NetworkService resources."""
@@ -330,8 +330,8 @@ def places_from_env(env_file: str, coordinator: str | None = None) -> list[HeldP
     if coordinator:
         env.config.set_option("coordinator_address", coordinator)
     # the network rule holds for a coordinator named in an environment file too
-    coordinator_address(env.config.get_option("coordinator_address", os.environ.get("LG_COORDINATOR",
-                                                                                     DEFAULT_COORDINATOR)))
+    address = coordinator_address(env.config.get_option("coordinator_address",
+                                                        os.environ.get("LG_COORDINATOR", DEFAULT_COORDINATOR)))
     held = []
     try:
         for name in env.config.get_targets():
@@ -350,4 +350,4 @@ def places_from_env(env_file: str, coordinator: str | None = None) -> list[HeldP
                                   resources=resources))
     finally:
         env.cleanup()
-    return held
+    return address, held

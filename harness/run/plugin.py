@@ -152,13 +152,13 @@ def _labgrid_units(config: pytest.Config, options: RunOptions) -> tuple[list[str
         return units, None
     from harness.declaration.profile import ProfileError
 
-    held = places_from_env(env_file, getattr(config.option, "lg_coordinator", None))
+    coordinator, held = places_from_env(env_file, getattr(config.option, "lg_coordinator", None))
     try:
         profile = load_profile(options.profile_path)
     except ProfileError as e:
         raise pytest.UsageError(str(e)) from None
     found = units_on_places(profile, held)
-    record = PlaceRecord(coordinator=getattr(config.option, "lg_coordinator", None) or "", places=held,
+    record = PlaceRecord(coordinator=coordinator, places=held,
                          asked={"env": [str(env_file)]})
     return units or found, record.as_json()
 
