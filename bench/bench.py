@@ -57,6 +57,77 @@ def probe_seconds(address: str, calls: str, imports: str) -> float:
     return float(r.stdout.strip() or "nan")
 
 
+def _tree_rss_mib(root: int) -> float:
+    """Resident memory of a process and all its descendants, and of the fleet's forkserver tree
+    (its device runs are the forkserver's children, not the fleet's), read from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        parents[int(entry.name)] = int(fields.get("PPid", "0"))
+        rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0])
+    keep = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, ppid in parents.items():
+            if ppid in keep and pid not in keep:
+                keep.add(pid)
+                changed = True
+    return sum(rss.get(p, 0) for p in keep) / 1024
+
+
+def fleet_run(fleet: Path, out: Path) -> tuple[float, float, dict]:
+    """A fleet run as an operator starts it; its wall time, the peak memory of everything it
+    started, and its fleet.json."""
+    cmd = manager.tester_command([sys.executable, "-m", "harness.run.cli", "run", "--fleet", str(fleet),
+                                  "--out", str(out)])
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_mib(proc.pid))
+        time.sleep(0.25)
+    return time.monotonic() - t0, peak, json.loads((out / "fleet.json").read_text())
+
+
+def scaling(work: Path) -> None:
+    """Many units at once: one camera unit's default run, then 4 and 16 of them in one fleet
+    command, then the 16 again taken through labgrid places (the cost of reserving them)."""
+    import yaml
+
+    inv = manager.up(["cam"], units=16, labgrid=True)
+    try:
+        units = [u["name"] for u in inv["devices"][0]["units"]]
+        profiles = manager.lab_dir() / "profiles" / "units"
+        one, _ = timed(lambda: cli("run", "--profile", str(profiles / f"{units[2]}.yaml"), "--out",
+                                   str(work / "one-unit")))
+        row(f"default run, one unit ({units[2]})", one, 20.0)
+        walls: dict[tuple[int, bool], float] = {}
+        for n, places in ((4, False), (16, False), (16, True)):
+            devices = [{"profile": str(profiles / f"{u}.yaml"), "name": u,
+                        **({"lg_place": [inv["labgrid"]["places"][u]]} if places else {})} for u in units[:n]]
+            fleet = work / f"fleet-{n}-{places}.yaml"
+            fleet.write_text(yaml.safe_dump({"parallel": n, "devices": devices}))
+            dt, peak, summary = fleet_run(fleet, work / f"fleet-{n}-{'labgrid' if places else 'direct'}")
+            walls[(n, places)] = dt
+            verified = sum(1 for d in summary["devices"] if d["verified"] and d["digest"])
+            how = " through labgrid places" if places else ""
+            row(f"{n} units at once{how} ({verified} bundles verified), x one unit", dt / one, 2.0, "x")
+            print(f"  {n} units{how}: {dt:.1f} s wall, peak memory of the whole fleet {peak:.0f} MiB", flush=True)
+            if places:
+                row("labgrid places: 16 units through places / directly", dt / walls[(16, False)], 1.1, "x")
+                row("peak memory, the whole 16-unit fleet run through places", peak, 4096.0, "MiB")
+    finally:
+        manager.down(quiet=True)
+
+
 def main() -> int:
     ok, why = manager.netns_available()
     if not ok:
@@ -88,8 +159,7 @@ def main() -> int:
             out = work / d["name"]
             dt, _ = timed(lambda d=d, out=out: cli("run", "--profile", d["profile"], "--out", str(out)))
             cases = len(json.loads((out / "results.json").read_text())["cases"])
-            row(f"assessment run, {d['name']} ({len(d['units'])} units, {cases} cases)", dt,
-                60.0 if d["name"] == "hub" else 15.0)
+            row(f"assessment run, {d['name']} ({len(d['units'])} units, {cases} cases)", dt, 20.0)
         # the page a manufacturer opens, as Chromium draws it with no network: kept as an artefact
         from reports.browser import screenshot
         from tests.report_screenshot import verdict_pixels
@@ -118,6 +188,7 @@ def main() -> int:
         row("lab down", dt, 5.0)
     finally:
         manager.down(quiet=True)
+    scaling(work)
     # a hostile device on loopback (tests/unit/test_hostile_devices.py): the slowest case against
     # the bound every case must keep, and the run's own peak memory
     from tests.unit.test_hostile_devices import (

@@ -22,6 +22,9 @@ from tests.conftest import LAB_PROFILES, ROOT, harness
 DEVICES = ("cam", "hub", "router", "nvr", "bell", "plug", "gate", "lock")
 FULL = ("--allow", "intrusive,brute")
 
+# checks the lab tests hand to `iot-harness run --suite`, not tests of this session
+collect_ignore = ["hold_suite"]
+
 
 @dataclass
 class Run:

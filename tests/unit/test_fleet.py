@@ -11,6 +11,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from harness.record.bundle import verify
 from tests.conftest import ROOT, harness
 
@@ -102,3 +104,17 @@ def test_ctrl_c_seals_every_bundle_incomplete_and_none_is_corrupted(tmp_path):
     for d in summary["devices"]:
         assert d["verified"] and not d["complete"], d  # sealed, signed, and marked incomplete
         assert verify(tmp_path / "out" / d["name"]).ok
+
+
+def test_a_scaled_lab_keeps_every_defined_address_and_names_new_units_after_the_model():
+    from lab import manager
+
+    defs = manager.scaled(manager.definitions(["cam", "bell"]), 4)  # in file order: bell, then cam
+    by = {d.name: [(u.name, u.octet) for u in d.units] for d in defs}
+    assert by["bell"] == [("bell", 14), ("bell2", 30), ("bell3", 31), ("bell4", 32)]
+    assert by["cam"] == [("cam", 10), ("cam2", 20), ("cam3", 33), ("cam4", 34)]
+    # a model not brought up keeps its addresses free: a later full lab never collides
+    defined = {u.octet for d in manager.definitions() for u in d.units}
+    assert not defined & {o for _, o in by["bell"][1:] + by["cam"][2:]}
+    with pytest.raises(manager.LabError, match="no address left"):
+        manager.scaled(manager.definitions(), 40)
