@@ -79,6 +79,8 @@ def read_yaml(path: Path, max_bytes: int = MAX_DATA_FILE_BYTES) -> Any:
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
+        if "nesting depth" in str(getattr(e, "problem", "")):  # libyaml's own bound on nesting
+            raise YamlInputError("(file)", "is nested too deeply to be a declaration; check the indentation") from None
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         raise YamlInputError(where, f"not valid YAML: {getattr(e, 'problem', e)}") from None
