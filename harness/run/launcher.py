@@ -17,12 +17,31 @@ import signal
 import sys
 from pathlib import Path
 
-# what every device run imports; the server holds them, each child inherits them
-PRELOAD = [
-    "harness.run.cli", "harness.run.plugin", "harness.run.assessment", "harness.observation.store",
-    "harness.judgement.tls", "harness.record.bundle", "reports.html", "reports.console",
-    "pytest", "_pytest.main", "sslyze", "paramiko", "nmap", "requests", "cryptography.x509",
+# what a device run imports: all of the harness and the reports, and the libraries its probes,
+# judgements and reports load (many of them lazily, inside the functions that need them). The
+# server imports them once; a name that does not import here is skipped, as multiprocessing does.
+THIRD_PARTY = [
+    "pytest", "_pytest.main", "_pytest.python", "_pytest.runner", "_pytest.fixtures", "pluggy",
+    "sslyze", "sslyze.plugins.scan_commands", "nassl._nassl", "tls_parser", "paramiko", "nmap", "requests",
+    "urllib3", "cryptography.x509", "cryptography.hazmat.primitives.serialization", "pysnmp.hlapi.v3arch.asyncio",
+    "telnetlib3", "zeroconf", "paho.mqtt.client", "websocket", "aiocoap", "tftpy",
+    "spdx_tools.spdx.parser.parse_anything",
+    "spdx_tools.spdx.validation.document_validator", "cyclonedx.model.bom", "cyclonedx.validation.json",
+    "cyclonedx.validation.xml", "debian.debian_support", "defusedxml.ElementTree", "jinja2", "yaml", "pydantic",
+    "trestle.oscal.assessment_results", "allure_commons", "sectxt", "dns.resolver", "labgrid.remote.client", "grpc",
 ]
+
+
+def preload() -> list[str]:
+    import pkgutil
+
+    import harness
+    import reports
+
+    ours = [m.name for pkg in (harness, reports)
+            for m in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + ".")]
+    return ["harness", "reports", *ours, *THIRD_PARTY]
+
 
 _context: multiprocessing.context.ForkServerContext | None = None
 
@@ -31,7 +50,7 @@ def _warm() -> multiprocessing.context.ForkServerContext:
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(PRELOAD)
+        _context.set_forkserver_preload(preload())
     return _context
 
 
