@@ -146,8 +146,8 @@ class ObservationStore:
         the bundle is sealed: nothing may be written into it after."""
         def quietly(job: Callable[[], Any]) -> None:
             self._quiet.on = True
-            # the meeting case meets a failure properly; the background share keeps the case
-            # running meanwhile from waiting on a slot (see ScopeGuard.background)
+            # the case that needs it meets a failure properly; marked background, its connections
+            # yield to the cases' (scope.UnitBudget)
             with contextlib.suppress(BaseException), self.guard.background():
                 job()
 
