@@ -58,8 +58,8 @@ def probe_seconds(address: str, calls: str, imports: str) -> float:
 
 
 def _tree_rss_mib(root: int) -> float:
-    """Resident memory of a process and all its descendants, and of the fleet's forkserver tree
-    (its device runs are the forkserver's children, not the fleet's), read from /proc."""
+    """Memory (PSS) of a process and all its descendants, the fleet's forkserver and the device
+    runs it forks included, read from /proc."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -71,7 +71,11 @@ def _tree_rss_mib(root: int) -> float:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         parents[int(entry.name)] = int(fields.get("PPid", "0"))
-        rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0])
+        try:  # proportional set size: pages the forked runs share are counted once, not per run
+            rollup = (entry / "smaps_rollup").read_text()
+            rss[int(entry.name)] = int(next(ln.split()[1] for ln in rollup.splitlines() if ln.startswith("Pss:")))
+        except (OSError, StopIteration):
+            rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0])
     keep = {root}
     changed = True
     while changed:
