@@ -139,7 +139,8 @@ def _version_over_ssh(u, profile, guard, unit):
         r = run_command(guard, unit.address, svc.port, account.username, password, u.version_command,
                         timeout=timeout, key=key)
         if r.exit_status != 0:
-            raise DeviceUnreachable(f"{u.version_command!r} exited {r.exit_status} on {svc.name}")
+            how = "ended without an exit status" if r.exit_status is None else f"exited {r.exit_status}"
+            raise DeviceUnreachable(f"{u.version_command!r} {how} on {svc.name}")
         return r.stdout
 
     return read

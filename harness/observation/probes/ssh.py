@@ -202,7 +202,14 @@ def run_command(
             ch.settimeout(timeout)
             ch.exec_command(command)
             if stdin:
-                ch.sendall(stdin.encode())
+                try:
+                    ch.sendall(stdin.encode())
+                except OSError:
+                    # a command may end without reading what it was given (a procedure that asks
+                    # nothing): the channel closes under the write, and its exit still says what
+                    # happened; anything else is a broken exchange
+                    if not ch.closed:
+                        raise
             ch.shutdown_write()
             out, err = b"", b""
             deadline = time.monotonic() + timeout
@@ -219,7 +226,8 @@ def run_command(
                     time.sleep(0.05)
             if not ch.exit_status_ready():
                 raise SshUnreachable(f"{command!r} did not finish within {timeout:g}s")
-            status = ch.recv_exit_status()
+            # paramiko reports a channel closed with no exit-status as -1: the device said nothing
+            status = ch.exit_status if ch.exit_status >= 0 else None
             while ch.recv_ready() and len(out) <= MAX_COMMAND_OUTPUT:
                 out += ch.recv(65536)
             while ch.recv_stderr_ready() and len(err) <= MAX_COMMAND_OUTPUT:
