@@ -9,6 +9,7 @@ rendering succeeded, so a failed render never leaves half a folder where CI expe
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import inspect
@@ -61,14 +62,37 @@ def formats_in(modules) -> list[ReportFormat]:
     return out
 
 
+def _extra_report_files() -> list[Path]:
+    return [path for folder in [Path(p) for p in os.environ.get(REPORTS_PATH_ENV, "").split(os.pathsep) if p]
+            for path in sorted(folder.glob("*.py"))]
+
+
+def format_names() -> list[str]:
+    """The formats' names, read from each module's literal `FORMAT = "..."` without importing it:
+    the CLI's help lists them on every command, and importing every writer (trestle's models,
+    openpyxl) would cost each `iot-harness` call most of a second."""
+    here = Path(__file__).parent
+    files = [here / f"{m.name}.py" for m in pkgutil.iter_modules([str(here)])] + _extra_report_files()
+    names = set()
+    for path in files:
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue  # report_formats() meets it properly, when a report is asked for
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "FORMAT" for t in node.targets)
+                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                names.add(node.value.value)
+    return sorted(names)
+
+
 def report_formats() -> dict[str, ReportFormat]:
     here = Path(__file__).parent
     modules = [importlib.import_module(f"reports.{m.name}") for m in pkgutil.iter_modules([str(here)])]
-    for folder in [Path(p) for p in os.environ.get(REPORTS_PATH_ENV, "").split(os.pathsep) if p]:
-        for path in sorted(folder.glob("*.py")):
-            spec = importlib.util.spec_from_file_location(f"iot_harness_report_{path.stem}", path)
-            if spec and spec.loader:
-                mod = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(mod)
-                modules.append(mod)
+    for path in _extra_report_files():
+        spec = importlib.util.spec_from_file_location(f"iot_harness_report_{path.stem}", path)
+        if spec and spec.loader:
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            modules.append(mod)
     return {f.name: f for f in formats_in(modules)}

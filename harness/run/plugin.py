@@ -96,6 +96,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "probe_class(name): safe (default), auth, intrusive, brute or dos")
     config.addinivalue_line("markers", "protocols(*names): declared service protocols `endpoint` ranges over")
     config.addinivalue_line("markers", "needs_osv_data: collected only when the run is given OSV records (--osv-data)")
+    config.addinivalue_line("markers", "observes(*names): slow, read-only observations the check reads for its unit "
+                            f"({', '.join(sorted(EARLY_OBSERVATIONS))}), begun for every unit as the run starts")
     config.addinivalue_line("markers", "method(name): how the case evaluates: device-test (default), document or "
                             "attestation (an operator's answer, labelled so everywhere)")
     profile = config.getoption("iot_profile", None)
@@ -216,6 +218,22 @@ def _question(item: pytest.Item) -> Question | None:
 def _question_id(item: pytest.Item) -> str | None:
     q = _question(item)
     return q.id if q else None
+
+
+# observations of a unit that are read-only, light on the device and mostly spent waiting on it
+# (nmap's UDP scan waits out its SNMP script's 5 s when the agent refuses 'public'; discovery
+# waits for mDNS and SSDP answers): a check names them with @pytest.mark.observes and the run
+# begins them for every unit at once, beside the TCP scan, instead of when the first case asks
+EARLY_OBSERVATIONS = frozenset({"udp_scan", "discovery"})
+
+
+def _observes(item: pytest.Item) -> set[str]:
+    names = {name for mark in item.iter_markers("observes") for name in mark.args}
+    unknown = names - EARLY_OBSERVATIONS
+    if unknown:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.observes names {sorted(unknown)}; the observations "
+                                f"begun early are {sorted(EARLY_OBSERVATIONS)}")
+    return names
 
 
 def _reads_version_scan(item: pytest.Item) -> bool:
@@ -356,8 +374,9 @@ class ActiveRun:
     def _prefetch(self, items: list[pytest.Item]) -> None:
         """Begin, for every unit at once, the observations the collected cases would otherwise wait
         on one after another: nmap's version detection where an SBOM is to be compared with it
-        (about 10 s per unit), and each declared login service's default-credential series (a
-        failed login costs seconds of the device's own delay). The units' waits then overlap each
+        (about 10 s per unit), each declared login service's default-credential series (a
+        failed login costs seconds of the device's own delay), and what the checks name with
+        @pytest.mark.observes (the UDP scan, discovery). The units' waits then overlap each
         other and the first cases; every connection still takes a slot of the unit's budget in
         the one scope guard, so a unit never sees more than its declared limit at once."""
         run = self.run
@@ -367,6 +386,9 @@ class ActiveRun:
         work: list = []
         if run.profile.urls.sbom and any(_reads_version_scan(i) for i in items):
             work += [lambda u=unit: store.service_versions(u) for unit in run.profile.units]
+        for name in sorted(set().union(*(_observes(i) for i in items))):
+            make = getattr(store, name)
+            work += [lambda u=unit, make=make: make(u) for unit in run.profile.units]
         for item in items:
             params = getattr(getattr(item, "callspec", None), "params", {})
             ep, unit = params.get("endpoint"), params.get("unit")

@@ -142,6 +142,7 @@ def _udp(unit, profile, observations, findings, device_state) -> list[dict]:
 
 
 @pytest.mark.requirements("S1.1-12", "5.1-3", "5.5-1", "5.5-6", "5.5-7", "5.8-1", "5.8-2", "8425-DP")
+@pytest.mark.observes("udp_scan")
 def test_no_cleartext_interfaces(unit, profile, observations, evidence, findings, device_state):
     try:
         protocols = observations.protocols(unit, device_state)

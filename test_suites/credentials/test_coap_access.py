@@ -82,6 +82,7 @@ def test_coap_access_without_credentials(endpoint, guard, observations, evidence
 
 
 @pytest.mark.requirements("S1.1-01", "LA-2", "5.5-4", "5.5-5", "8425-IAC")
+@pytest.mark.observes("udp_scan")
 def test_coap_access_on_undeclared_ports(unit, profile, guard, observations, evidence, findings, device_state):
     try:
         scan = observations.udp_scan(unit)

@@ -72,6 +72,7 @@ def _writes(guard, probe, accepted: list[dict], label: str, findings) -> list[di
 
 @pytest.mark.requirements("S1.1-01", "S1.1-02", "LA-2", "5.1-1", "5.5-4", "8425-IAC", "PSTI-1")
 @pytest.mark.probe_class("auth")
+@pytest.mark.observes("udp_scan")
 def test_snmp_default_community(unit, profile, guard, observations, evidence, findings, device_state):
     agents = _agents(unit, profile, observations, device_state)
     if not agents:

@@ -61,6 +61,7 @@ def test_no_unauthenticated_access(endpoint, profile, guard, observations, evide
 
 
 @pytest.mark.requirements("S1.1-01", "S1.1-13", "LA-2", "5.5-4", "5.5-5", "5.6-1", "8425-IAC")
+@pytest.mark.observes("udp_scan")
 def test_no_unauthenticated_access_on_undeclared_services(unit, profile, guard, observations, evidence, findings,
                                                           device_state):
     try:

@@ -89,6 +89,7 @@ def _comparisons(unit, profile, observations, evidence, findings) -> list[Compar
 
 
 @pytest.mark.requirements("8425-AI")
+@pytest.mark.observes("udp_scan", "discovery")
 def test_sbom_lists_what_the_device_runs(unit, profile, observations, evidence, findings):
     for c in _comparisons(unit, profile, observations, evidence, findings):
         r = c.revealed
@@ -103,6 +104,7 @@ def test_sbom_lists_what_the_device_runs(unit, profile, observations, evidence, 
 
 
 @pytest.mark.requirements("8425-AI")
+@pytest.mark.observes("udp_scan", "discovery")
 def test_sbom_versions_match_what_the_device_runs(unit, profile, observations, evidence, findings):
     judged = 0
     for c in _comparisons(unit, profile, observations, evidence, findings):

@@ -39,6 +39,7 @@ def _advertised(observations, unit, evidence, profile, state=None):
 
 
 @pytest.mark.requirements("S1.1-13", "5.6-1", "8425-IAC")
+@pytest.mark.observes("udp_scan", "discovery")
 def test_discovery_disclosure(unit, profile, observations, evidence, device_state):
     disc, advertised = _advertised(observations, unit, evidence, profile, device_state)
     found = find(advertised, profile, unit)
@@ -68,6 +69,7 @@ def test_discovery_disclosure(unit, profile, observations, evidence, device_stat
 
 
 @pytest.mark.requirements("S1.1-10", "8425-AI")
+@pytest.mark.observes("udp_scan", "discovery")
 def test_model_identifiable(unit, profile, observations, evidence, device_state):
     _, advertised = _advertised(observations, unit, evidence, profile, device_state)
     mentions = model_mentions(advertised, profile.identity.model)

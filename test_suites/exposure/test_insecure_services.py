@@ -21,6 +21,7 @@ def _confirmations(scan, disc) -> set[str]:
 
 
 @pytest.mark.requirements("S1.1-13", "5.6-1", "5.6-5", "8425-IAC")
+@pytest.mark.observes("udp_scan", "discovery")
 def test_no_insecure_services(unit, profile, observations, evidence, device_state):
     data = load_exposure_data()
     try:

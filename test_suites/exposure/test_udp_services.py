@@ -16,6 +16,7 @@ from harness.record.verdict import inconclusive
 
 
 @pytest.mark.requirements("S1.1-13", "LA-1", "5.6-1", "5.6-5", "8425-IAC")
+@pytest.mark.observes("udp_scan")
 def test_udp_ports_declared(unit, profile, observations, evidence, findings, device_state):
     try:
         scan = observations.udp_scan(unit)

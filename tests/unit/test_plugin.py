@@ -480,3 +480,49 @@ def test_a_disk_without_room_for_the_seal_is_refused_before_the_run(tmp_path, sm
                 "--suite", str(suite / "suites"))
     assert r.returncode == 2 and "MiB free for the bundle" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (small_disk / "bundle").exists()
+
+
+def test_observations_a_check_names_are_begun_as_the_run_starts(tmp_path):
+    """@pytest.mark.observes("discovery"): the run begins the unit's discovery before any case
+    asks for it (the check waits without asking, and finds it made), and the case that reads it
+    still has it as its evidence."""
+    make_suite(tmp_path, "s", textwrap.dedent('''
+        import time
+        import pytest
+        from harness.record.verdict import fail
+
+        @pytest.mark.requirements("S1.1-13")
+        @pytest.mark.observes("discovery")
+        def test_reads_discovery(unit, observations):
+            key = f"observations/{unit.name}/discovery.json"
+            deadline = time.monotonic() + 20
+            while key not in observations._memo and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if key not in observations._memo:
+                fail("discovery was not begun before the case asked for it")
+            try:
+                observations.discovery(unit)
+            except Exception:
+                pass  # nothing answers on loopback: what matters is who made it, and when
+    '''))
+    r = harness("run", "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "b"),
+                "--suite", str(tmp_path / "suites"))
+    res = json.loads((tmp_path / "b" / "results.json").read_text())
+    (case,) = res["cases"]
+    assert case["verdict"] != "FAIL", (case["reason"], r.stderr)
+    assert any(p.endswith("discovery.json") for p in case["evidence"]), case["evidence"]
+
+
+def test_an_observation_no_run_begins_early_is_refused_naming_the_ones_that_are(tmp_path):
+    make_suite(tmp_path, "s", textwrap.dedent('''
+        import pytest
+
+        @pytest.mark.requirements("S1.1-13")
+        @pytest.mark.observes("tcp_scan")
+        def test_reads_the_scan(unit):
+            pass
+    '''))
+    r = harness("run", "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "b"),
+                "--suite", str(tmp_path / "suites"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "@pytest.mark.observes names ['tcp_scan']" in r.stderr and "'discovery', 'udp_scan'" in r.stderr, r.stderr

@@ -121,3 +121,36 @@ def test_the_verdict_model_does_not_import_pytest():
         assert "pytest" not in sys.modules, "pytest imported"
     """)
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_the_built_in_checks_end_with_verdicts_not_bare_asserts():
+    """`run` gives the built-in suites --assert=plain (rewriting every module's asserts cost each
+    run a second of CPU): a bare assert there would FAIL a case with no message, so none may be."""
+    import ast
+
+    offenders = [f"{path.relative_to(ROOT)}:{node.lineno}"
+                 for path in sorted((ROOT / "test_suites").rglob("*.py"))
+                 for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, ast.Assert)]
+    assert not offenders, f"use fail()/inconclusive() with a reason instead of assert: {offenders}"
+
+
+def test_an_extra_suites_assert_keeps_its_message(tmp_path):
+    """A suite of the operator's own still has pytest's assertion rewriting: a bare assert's FAIL
+    says what was compared."""
+    suite = tmp_path / "mine"
+    suite.mkdir()
+    (suite / "test_mine.py").write_text(textwrap.dedent('''
+        import pytest
+
+        @pytest.mark.requirements("S1.1-13")
+        def test_banner(unit):
+            seen = "dropbear_2019.78"
+            assert seen == "dropbear_2022.83"
+    '''))
+    profile = tmp_path / "p.yaml"
+    profile.write_text(PROFILE.replace("schemes: [acme-label]", "schemes: [jc-star-1]"))
+    harness("run", "--profile", str(profile), "--out", str(tmp_path / "b"), "--suite", str(suite))
+    cases = {c["id"]: c for c in json.loads((tmp_path / "b" / "results.json").read_text())["cases"]}
+    (case,) = [c for c in cases.values() if "banner" in c["id"]]
+    assert case["verdict"] == "FAIL" and "'dropbear_2019.78' == 'dropbear_2022.83'" in case["reason"], case
