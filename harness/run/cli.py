@@ -188,6 +188,9 @@ def _pytest_args(suites: Path, out: Path, extra: list[str]) -> list[str]:
         # labgrid's own pytest plugin (installed with labgrid) reads terminal options this run has
         # switched off; `run` reaches labgrid through its client API instead (harness.run.places)
         "-p", "no:labgrid",
+        # its clean-up runs five full garbage collections as the session ends (a tenth of a forked
+        # run's Python time) to turn unraisable exceptions into warnings no one reads here
+        "-p", "no:unraisableexception",
         "--import-mode=importlib",
         "--iot-out", str(out),
         *extra,

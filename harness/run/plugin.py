@@ -92,6 +92,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config.option, "tbstyle"):
+        # `run` switches pytest's terminal off, and with it --tb: pytest then formats every case that
+        # ends with a verdict as a long traceback, parsing the source of each frame, for a report
+        # nobody reads (a sixth of a forked run's Python time). Python's own formatting keeps a
+        # readable traceback for a check that crashes, at a fraction of the cost.
+        config.option.tbstyle = "native"
     config.addinivalue_line("markers", "requirements(*ids): requirement IDs the test evaluates")
     config.addinivalue_line("markers", "probe_class(name): safe (default), auth, intrusive, brute or dos")
     config.addinivalue_line("markers", "protocols(*names): declared service protocols `endpoint` ranges over")

@@ -95,3 +95,27 @@ def test_an_snmpv3_user_without_authentication_is_told_from_one_that_needs_it(ag
     assert probe(V3_ONLY).v3_user("initial")[0] == "unknown-user"
     assert probe(V3_ONLY).v3_user("labv3")[0] == "refused"  # known, but not without authentication
     assert probe(NOTHING).v3_user("initial")[0] == "no-answer"
+
+
+def test_one_probe_keeps_its_engines_between_exchanges_and_closes_them(agents):
+    """A probe reuses an engine after a clean exchange (one engine loads its MIBs once, not per
+    read), whatever was asked before on it, from one thread or several, and closes them all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with probe(PUBLIC) as p:
+        answers = [p.read(c, v) for c, v in (("public", "v2c"), ("iot-harness-wrong", "v2c"), ("public", "v1"),
+                                               ("private", "v2c"))]
+        assert [a[0] for a in answers] == [True, False, True, True] and answers[0][1] == "Sensor-1 firmware 3.1"
+        assert len(p._idle) == 1  # one after another: one engine served them all
+        with ThreadPoolExecutor(3) as pool:
+            again = list(pool.map(lambda c: p.read(c, "v2c"), ["public", "iot-harness-wrong", "private"]))
+        assert [a[0] for a in again] == [True, False, True]
+        assert 1 <= len(p._idle) <= 3  # at most one engine per exchange in flight
+        kept = list(p._idle)
+    assert not p._idle and all(loop.is_closed() for loop, _ in kept)
+
+
+def test_an_exchange_cut_at_its_deadline_does_not_hand_its_engine_on(agents):
+    with SnmpProbe(ScopeGuard(Scope.build([NOTHING])), NOTHING, PORT, TIMEOUT) as p:
+        assert p.read("public", "v2c")[0] is False
+        assert len(p._idle) <= 1
