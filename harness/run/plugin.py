@@ -247,6 +247,17 @@ def _reads_version_scan(item: pytest.Item) -> bool:
     return check_id(item).startswith("documents.sbom_")
 
 
+def _run_order(item: pytest.Item) -> tuple[int, bool]:
+    """Gentlest class first. The cases that read nmap's version detection (it runs in the background
+    from the start, 10-15 s a unit) come after the default-credential ones too: those only read or
+    log in, as the background series already do beside the safe cases, so they fill the wait
+    instead of queueing behind it. Nothing that changes the device comes before them."""
+    order = PROBE_CLASSES.index(_probe_class(item))
+    if _reads_version_scan(item):
+        return max(order, PROBE_CLASSES.index("auth")), True
+    return order, False
+
+
 def _probe_class(item: pytest.Item) -> str:
     return _marker_arg(item, "probe_class", "safe")
 
@@ -365,9 +376,7 @@ class ActiveRun:
             config.hook.pytest_deselected(items=left_out)
         # gentlest first: a brute-force measurement that locks an account, or an update case that
         # restarts the device, must not change what the other checks observe
-        # within a class, the cases that read nmap's version detection last: it runs in the
-        # background meanwhile, so they find it made instead of waiting for it
-        items[:] = sorted(keep, key=lambda i: (PROBE_CLASSES.index(_probe_class(i)), _reads_version_scan(i)))
+        items[:] = sorted(keep, key=_run_order)
         if self.run.terminal is not None:
             self.run.ask_operator([q for i in items if (q := _question_id(i))])
             self.budgets.started = time.monotonic()  # the person's time at the prompt is not the run's
