@@ -110,6 +110,7 @@ def test_nmap_gets_only_in_scope_targets(guard, no_network):
 def test_nmap_arguments_send_no_dns_and_no_ping():
     args = portscan.nmap_arguments(60).split()
     assert {"-n", "-Pn", "-sT"} <= set(args)
+    assert {"-n", "-Pn", "-sS"} <= set(portscan.nmap_arguments(60, syn=True).split())  # root's full scan
 
 
 def test_audit_backstop_stops_any_library_connect():
