@@ -505,10 +505,9 @@ def test_observations_a_check_names_are_begun_as_the_run_starts(tmp_path):
             except Exception:
                 pass  # nothing answers on loopback: what matters is who made it, and when
     '''))
-    r = harness("run", "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "b"),
-                "--suite", str(tmp_path / "suites"))
-    res = json.loads((tmp_path / "b" / "results.json").read_text())
-    (case,) = res["cases"]
+    r, out = run(tmp_path)
+    _, cases, _ = verdicts(out)
+    (case,) = cases.values()
     assert case["verdict"] != "FAIL", (case["reason"], r.stderr)
     assert any(p.endswith("discovery.json") for p in case["evidence"]), case["evidence"]
 
@@ -522,7 +521,6 @@ def test_an_observation_no_run_begins_early_is_refused_naming_the_ones_that_are(
         def test_reads_the_scan(unit):
             pass
     '''))
-    r = harness("run", "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "b"),
-                "--suite", str(tmp_path / "suites"))
+    r, _ = run(tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "@pytest.mark.observes names ['tcp_scan']" in r.stderr and "'discovery', 'udp_scan'" in r.stderr, r.stderr
