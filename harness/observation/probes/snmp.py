@@ -88,19 +88,17 @@ class SnmpProbe:
             return await send(engine, auth, target, hl.ContextData(), binding)
 
         with self.guard.slot(self.address, self.port, self.timeout):
-            if fresh:
-                return asyncio.run(asyncio.wait_for(ask(hl.SnmpEngine()), exchange_deadline(self.timeout)))
-            loop, engine = self._borrow()
+            loop, engine = (asyncio.new_event_loop(), hl.SnmpEngine()) if fresh else self._borrow()
             clean = False
             try:
                 answer = loop.run_until_complete(asyncio.wait_for(ask(engine), exchange_deadline(self.timeout)))
                 clean = True
                 return answer
             finally:
-                if clean:
+                if clean and not fresh:
                     with self._lock:
                         self._idle.append((loop, engine))
-                else:  # cut at the deadline or broken: nothing of that exchange may meet the next one
+                else:  # a fresh engine serves one exchange; one cut at the deadline or broken meets no other
                     _dispose(loop, engine)
 
     @staticmethod
