@@ -97,25 +97,65 @@ def test_an_snmpv3_user_without_authentication_is_told_from_one_that_needs_it(ag
     assert probe(NOTHING).v3_user("initial")[0] == "no-answer"
 
 
-def test_one_probe_keeps_its_engines_between_exchanges_and_closes_them(agents):
-    """A probe reuses an engine after a clean exchange (one engine loads its MIBs once, not per
-    read), whatever was asked before on it, from one thread or several, and closes them all."""
+def test_one_engine_serves_every_exchange_of_a_probe_and_is_closed_with_it(agents):
+    """One engine for a probe's exchanges (it loads its MIBs once, not per read), whatever was asked
+    before on it, from one thread or several at once, SNMPv3 included; closed on leaving."""
     from concurrent.futures import ThreadPoolExecutor
 
     with probe(PUBLIC) as p:
         answers = [p.read(c, v) for c, v in (("public", "v2c"), ("iot-harness-wrong", "v2c"), ("public", "v1"),
                                                ("private", "v2c"))]
         assert [a[0] for a in answers] == [True, False, True, True] and answers[0][1] == "Sensor-1 firmware 3.1"
-        assert len(p._idle) == 1  # one after another: one engine served them all
         with ThreadPoolExecutor(3) as pool:
             again = list(pool.map(lambda c: p.read(c, "v2c"), ["public", "iot-harness-wrong", "private"]))
         assert [a[0] for a in again] == [True, False, True]
-        assert 1 <= len(p._idle) <= 3  # at most one engine per exchange in flight
-        kept = list(p._idle)
-    assert not p._idle and all(loop.is_closed() for loop, _ in kept)
+        assert p.v3_engine() is not None and p.v3_user("initial") == ("answered", "Sensor-1 firmware 3.1")
+        assert p.v3_user("iot-harness-nobody")[0] == "unknown-user"
+        assert p.read("public", "v2c")[0] is True  # v3 asks in between leave community reads as they were
+        (engine,) = p._engines
+        loop = p._loop
+    assert loop.is_closed() and not p._engines and engine.transport_dispatcher is None
 
 
-def test_an_exchange_cut_at_its_deadline_does_not_hand_its_engine_on(agents):
+def test_an_snmpv3_only_agent_refuses_a_known_user_after_discovery_on_the_same_engine(agents):
+    with probe(V3_ONLY) as p:
+        assert p.v3_engine() is not None
+        assert [p.v3_user(u)[0] for u in ("initial", "labv3")] == ["unknown-user", "refused"]
+        assert len(p._engines) == 1
+
+
+def test_an_exchange_cut_at_its_deadline_retires_its_engine(agents, monkeypatch):
+    import harness.observation.probes.snmp as snmp
+
+    monkeypatch.setattr(snmp, "exchange_deadline", lambda timeout: 0.05)  # cut before pysnmp's own timeout
     with SnmpProbe(ScopeGuard(Scope.build([NOTHING])), NOTHING, PORT, TIMEOUT) as p:
         assert p.read("public", "v2c")[0] is False
-        assert len(p._idle) <= 1
+        assert len(p._engines) == 1
+        assert p.read("public", "v2c")[0] is False
+        assert len(p._engines) == 2  # the cut engine met no other exchange
+
+
+def test_a_probe_dropped_without_closing_stops_its_thread(agents):
+    import gc
+    import threading
+
+    before = set(threading.enumerate())
+    p = probe(PUBLIC)
+    assert p.read("public", "v2c")[0] is True
+    started = set(threading.enumerate()) - before
+    assert [t.name for t in started if t.name.startswith("snmp-")] == [f"snmp-{PUBLIC}"]
+    del p
+    gc.collect()
+    for thread in started:  # its loop's thread, and the resolver thread asyncio started for it
+        thread.join(5)
+        assert not thread.is_alive(), thread.name
+
+
+def test_an_engine_made_ahead_is_taken_by_the_first_probe_that_needs_one(agents):
+    from harness.observation.probes import snmp
+
+    snmp.make_spare_engine()
+    spare = snmp._spare[-1]
+    with probe(PUBLIC) as p:
+        assert p.read("public", "v2c") == (True, "Sensor-1 firmware 3.1")
+        assert p._engines == [spare] and not snmp._spare

@@ -33,6 +33,17 @@ MAX_SHOWN = 200  # characters of sysDescr kept as evidence
 REFUSED_WRITE = ("noAccess", "authorizationError", "readOnly")
 
 
+_spare: list[Any] = []  # an engine made ahead of need (a fleet's fork server), for the first probe to take
+
+
+def make_spare_engine() -> None:
+    """Make an engine now, for the first probe of this process (or of each process forked from it)
+    to take instead of making its own. An engine holds no socket and no thread until it is used."""
+    from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+    _spare.append(SnmpEngine())
+
+
 @dataclass(frozen=True)
 class CommunityAnswer:
     community_id: str
@@ -42,19 +53,25 @@ class CommunityAnswer:
 
 
 class SnmpProbe:
-    """Use as a context manager: it keeps SNMP engines between exchanges and closes them on leaving.
+    """Use as a context manager: it keeps one SNMP engine for all its exchanges and closes it on
+    leaving.
 
-    An engine loads its MIB modules when made (about 0.13 s of CPU): one per exchange was a fifth
-    of a run's Python time on a unit with an agent. A community exchange borrows an idle engine,
-    each with the event loop it was opened on, and gives it back only after a clean exchange; an
-    SNMPv3 exchange gets a fresh engine, so every one begins with its own discovery, as the agent
-    would see from a stranger."""
+    An engine loads (and, as pysnmp reads its MIB modules from source, compiles) its MIBs when
+    made: about 0.15 s of CPU, which one engine per exchange turned into a third of a unit's run.
+    The engine lives on one event loop in the probe's own thread; an exchange asked from any
+    thread holds its slot in the scope guard there and waits for its answer, so exchanges from
+    several threads overlap on the one engine as pysnmp's asynchronous requests, each told apart
+    by its request ID. SNMPv3 asks share it too: the agent's engine ID is discovered once and
+    kept, as RFC 3414 §4 has a manager do. An exchange cut at its deadline, or broken, retires
+    the engine (it may still hold that request): the next exchange gets a new one."""
 
     def __init__(self, guard: ScopeGuard, address: str, port: int = 161, timeout: float = 2.0) -> None:
         self.guard, self.address, self.port, self.timeout = guard, address, port, timeout
-        self._idle: list[tuple[asyncio.AbstractEventLoop, Any]] = []
         self._lock = threading.Lock()
-        weakref.finalize(self, _dispose_all, self._idle)  # a probe dropped without close() closes its engines too
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._engines: list[Any] = []  # every engine made, the current one last; all closed with the loop
+        self._current: Any = None
+        self._finalizer: weakref.finalize | None = None
 
     def __enter__(self) -> SnmpProbe:
         return self
@@ -64,48 +81,67 @@ class SnmpProbe:
 
     def close(self) -> None:
         with self._lock:
-            idle = list(self._idle)
-            self._idle.clear()
-        _dispose_all(idle)
+            finalizer, self._finalizer, self._loop, self._current = self._finalizer, None, None, None
+        if finalizer is not None:
+            finalizer()
 
-    def _borrow(self) -> tuple[asyncio.AbstractEventLoop, Any]:
-        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
-
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return asyncio.new_event_loop(), SnmpEngine()
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=_serve, args=(loop,), name=f"snmp-{self.address}", daemon=True)
+                thread.start()
+                self._loop, self._engines = loop, []
+                # a probe dropped without close() stops its thread and closes its engines too
+                self._finalizer = weakref.finalize(self, _shut, loop, thread, self._engines)
+            return self._loop
 
-    def _ask(self, command: str, auth, oid: str, value: str | None = None, fresh: bool = False):
-        """One GET or SET of one object, authenticated by `auth` (a community or a USM user): the
-        scope check and the unit's budget first, then the exchange within its deadline."""
-        from pysnmp.hlapi.v3arch import asyncio as hl
+    def _engine(self) -> Any:
+        """The current engine, made on first need (on the loop's thread, where it is only used)."""
+        if self._current is None:
+            from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
-        async def ask(engine):
+            try:
+                self._current = _spare.pop()
+            except IndexError:
+                self._current = SnmpEngine()
+            self._engines.append(self._current)
+        return self._current
+
+    def _retire(self, engine: Any) -> None:
+        if self._current is engine:
+            self._current = None
+
+    def _ask(self, command: str, auth: tuple[str, ...], oid: str, value: str | None = None):
+        """One GET or SET of one object, authenticated by `auth` (("community", name, version) or
+        ("usm", user)): the scope check and the unit's budget first, then the exchange within its
+        deadline. Everything of pysnmp's is made and used on the loop's thread."""
+        engine: list[Any] = []
+
+        async def ask():
+            from pysnmp.hlapi.v3arch import asyncio as hl
+
+            engine.append(self._engine())
             target = await hl.UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
             binding = hl.ObjectType(hl.ObjectIdentity(oid), *(() if value is None else (hl.OctetString(value),)))
             send = hl.get_cmd if command == "get" else hl.set_cmd
-            return await send(engine, auth, target, hl.ContextData(), binding)
+            return await send(engine[0], _auth(hl, auth), target, hl.ContextData(), binding)
 
         with self.guard.slot(self.address, self.port, self.timeout):
-            loop, engine = (asyncio.new_event_loop(), hl.SnmpEngine()) if fresh else self._borrow()
-            clean = False
+            loop = self._running_loop()
+            deadline = exchange_deadline(self.timeout)
+            answer = asyncio.run_coroutine_threadsafe(asyncio.wait_for(ask(), deadline), loop)
             try:
-                answer = loop.run_until_complete(asyncio.wait_for(ask(engine), exchange_deadline(self.timeout)))
-                clean = True
-                return answer
-            finally:
-                if clean and not fresh:
-                    with self._lock:
-                        self._idle.append((loop, engine))
-                else:  # a fresh engine serves one exchange; one cut at the deadline or broken meets no other
-                    _dispose(loop, engine)
+                return answer.result(deadline + 1)
+            except BaseException:
+                answer.cancel()
+                if engine:  # one cut at the deadline or broken meets no other exchange
+                    loop.call_soon_threadsafe(self._retire, engine[0])
+                raise
 
     @staticmethod
-    def _community(community: str, version: str):
-        from pysnmp.hlapi.v3arch.asyncio import CommunityData
-
-        return CommunityData(community, mpModel=1 if version == "v2c" else 0)
+    def _community(community: str, version: str) -> tuple[str, ...]:
+        return ("community", community, version)
 
     def read(self, community: str, version: str) -> tuple[bool, str]:
         """Whether the agent answers a GET of sysDescr with this community: (answered, what it said)."""
@@ -150,10 +186,8 @@ class SnmpProbe:
         detail). An agent that knows the user but wants authentication refuses in one of two ways:
         a usmStatsUnsupportedSecLevels report, or (Net-SNMP, whose access control decides) an
         authorizationError; both are refusals."""
-        from pysnmp.hlapi.v3arch.asyncio import UsmUserData
-
         try:
-            error, status, _, binds = self._ask("get", UsmUserData(user), SYS_DESCR, fresh=True)
+            error, status, _, binds = self._ask("get", ("usm", user), SYS_DESCR)
         except (TimeoutError, OSError) as e:
             return "no-answer", f"no answer ({type(e).__name__})"
         text = str(error or "")
@@ -172,10 +206,8 @@ class SnmpProbe:
 
     def v3_engine(self) -> str | None:
         """The agent's SNMPv3 engine ID from the discovery exchange, or None without a v3 answer."""
-        from pysnmp.hlapi.v3arch.asyncio import UsmUserData
-
         try:  # an unknown user: the agent answers discovery with its engine ID, then a report
-            error, _, _, _ = self._ask("get", UsmUserData("iot-label-harness-discovery"), SYS_DESCR, fresh=True)
+            error, _, _, _ = self._ask("get", ("usm", "iot-label-harness-discovery"), SYS_DESCR)
         except (TimeoutError, OSError):
             return None
         text = str(error or "")
@@ -184,24 +216,42 @@ class SnmpProbe:
         return None
 
 
-def _dispose_all(pairs: list[tuple[asyncio.AbstractEventLoop, Any]]) -> None:
-    while pairs:
-        _dispose(*pairs.pop())
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The probe's loop thread. pysnmp is imported here, before the loop runs: its first import
+    keeps a traceback (of an optional MIB compiler it does not find), and with it every frame
+    that imported it, which must not be one holding a probe."""
+    import pysnmp.hlapi.v3arch.asyncio  # noqa: F401
+
+    loop.run_forever()
 
 
-def _dispose(loop: asyncio.AbstractEventLoop, engine: Any) -> None:
-    """Close an engine's transports on the loop they were opened on, then the loop, with the tasks
-    still on it (pysnmp's timer) cancelled first, as asyncio.run would."""
+def _auth(hl: Any, auth: tuple[str, ...]) -> Any:
+    if auth[0] == "usm":
+        return hl.UsmUserData(auth[1])
+    return hl.CommunityData(auth[1], mpModel=1 if auth[2] == "v2c" else 0)
+
+
+def _shut(loop: asyncio.AbstractEventLoop, thread: threading.Thread, engines: list[Any]) -> None:
+    """Close the engines' transports on their loop, cancel what is left on it (pysnmp's timer),
+    as asyncio.run would, then stop the loop and its thread."""
     async def close() -> None:
-        engine.close_dispatcher()
+        for engine in engines:
+            with contextlib.suppress(Exception):
+                engine.close_dispatcher()
         left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in left:
             task.cancel()
         await asyncio.gather(*left, return_exceptions=True)
 
-    with contextlib.suppress(Exception):
-        loop.run_until_complete(close())
-    loop.close()
+    if loop.is_running():
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+    if thread is not threading.current_thread():
+        thread.join(5)
+    if not loop.is_running():
+        loop.close()
+    engines.clear()
 
 
 def _value(binds) -> str:
