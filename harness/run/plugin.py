@@ -91,6 +91,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="the suite is not the built-in one: skip the check that it covers every automated requirement")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
+    """A case that ended with a verdict (a `CaseEnded`) is reported with its reason, not a
+    traceback: the verdict and the reason are the case's result, and formatting the traceback
+    (Python 3.11 re-parses each frame's source line to place its carets) was a seventh of a forked
+    run's Python time. Any other exception still gets pytest's own report, traceback and all."""
+    if call.excinfo is None or not isinstance(call.excinfo.value, CaseEnded):
+        return None
+    ended = call.excinfo.value
+    return pytest.TestReport(item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed",
+                             f"{type(ended).__name__} ({ended.verdict.value}): {ended.reason}", call.when,
+                             duration=call.duration, start=call.start, stop=call.stop,
+                             user_properties=item.user_properties)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config.option, "tbstyle"):
         # `run` switches pytest's terminal off, and with it --tb: pytest then formats every case that

@@ -524,3 +524,22 @@ def test_an_observation_no_run_begins_early_is_refused_naming_the_ones_that_are(
     r, _ = run(tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "@pytest.mark.observes names ['tcp_scan']" in r.stderr and "'discovery', 'udp_scan'" in r.stderr, r.stderr
+
+
+def test_a_verdict_is_reported_by_its_reason_and_a_crash_by_its_traceback():
+    """pytest formats no traceback for a case that ended with a verdict (its reason is the result);
+    a check that crashes is left to pytest, whose report keeps the traceback."""
+    from types import SimpleNamespace
+
+    from harness.record.verdict import not_applicable
+    from harness.run.plugin import pytest_runtest_makereport
+
+    item = SimpleNamespace(nodeid="suite.py::test_x", location=("suite.py", 3, "test_x"), keywords={"test_x": 1},
+                           user_properties=[])
+    ended = pytest.CallInfo.from_call(lambda: not_applicable("nothing to look at"), "call")
+    report = pytest_runtest_makereport(item, ended)
+    assert report.outcome == "failed" and report.when == "call" and report.duration == ended.duration
+    assert report.longreprtext == "NotApplicable (NOT_APPLICABLE): nothing to look at"
+    crashed = pytest.CallInfo.from_call(lambda: 1 / 0, "call")
+    assert pytest_runtest_makereport(item, crashed) is None
+    assert pytest_runtest_makereport(item, pytest.CallInfo.from_call(lambda: None, "call")) is None
