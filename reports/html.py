@@ -29,6 +29,11 @@ def _environment() -> Environment:
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
+def template():
+    """The report's template, compiled once per process (jinja keeps it in its environment)."""
+    return _environment().get_template("report.html.j2")
+
+
 def evidence_base(bundle: VerifiedBundle, output: Path | None) -> str:
     """Evidence links are relative to where the page is written, so they open the bundle's own files
     when the page sits in the bundle or beside it; on standard output they are relative to the bundle."""
@@ -41,8 +46,7 @@ def evidence_base(bundle: VerifiedBundle, output: Path | None) -> str:
 def render(bundle: VerifiedBundle, options: ReportOptions | None = None) -> str:
     options = options or ReportOptions()
     view = build(bundle)
-    template = _environment().get_template("report.html.j2")
-    return template.render(
+    return template().render(
         lang=options.lang, L=LABELS[options.lang], expanded=options.expanded, device=bundle.results.device,
         manifest=bundle.manifest,
         results=bundle.results, verification=bundle.verification, schemes=view.schemes,

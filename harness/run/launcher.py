@@ -32,15 +32,23 @@ THIRD_PARTY = [
 ]
 
 
+WARMUP = "harness.run.forkserver_warmup"
+
+
 def preload() -> list[str]:
+    """The harness, the reports and the libraries, then the built-in check modules (a run imports
+    them by these names, so pytest finds them imported, compiled once), then the warm-up."""
     import pkgutil
 
     import harness
     import reports
+    import test_suites
 
-    ours = [m.name for pkg in (harness, reports)
-            for m in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + ".")]
-    return ["harness", "reports", *ours, *THIRD_PARTY]
+    def modules(pkg) -> list[str]:
+        return [m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + ".") if m.name != WARMUP]
+
+    return ["harness", "reports", *modules(harness), *modules(reports), *THIRD_PARTY, "test_suites",
+            *modules(test_suites), WARMUP]
 
 
 _context: multiprocessing.context.ForkServerContext | None = None

@@ -118,3 +118,30 @@ def test_a_scaled_lab_keeps_every_defined_address_and_names_new_units_after_the_
     assert not defined & {o for _, o in by["bell"][1:] + by["cam"][2:]}
     with pytest.raises(manager.LabError, match="no address left"):
         manager.scaled(manager.definitions(), 40)
+
+
+def _what_a_forked_run_finds(queue) -> None:
+    import gc
+    import sys
+
+    from harness.declaration.catalog import _load_catalogs
+    from harness.observation.probes import snmp
+
+    queue.put({"catalogs_loaded": _load_catalogs.cache_info().currsize, "spare_engines": len(snmp._spare),
+               "frozen": gc.get_freeze_count(), "checks_imported": "test_suites.credentials.test_snmp_communities"
+               in sys.modules})
+
+
+def test_a_run_forked_for_a_fleet_finds_the_shipped_data_loaded_and_the_checks_imported():
+    """The fork server imports the built-in checks (pytest finds them by the same names) and fills
+    the caches every run fills the same way; what it made is frozen out of the collector's walks."""
+    from harness.run import launcher
+
+    context = launcher._warm()
+    queue = context.Queue()
+    child = context.Process(target=_what_a_forked_run_finds, args=(queue,))
+    child.start()
+    found = queue.get(timeout=120)
+    child.join(30)
+    assert found["catalogs_loaded"] == 1 and found["spare_engines"] == 1 and found["checks_imported"]
+    assert found["frozen"] > 10_000
