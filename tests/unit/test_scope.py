@@ -111,6 +111,10 @@ def test_nmap_arguments_send_no_dns_and_no_ping():
     args = portscan.nmap_arguments(60).split()
     assert {"-n", "-Pn", "-sT"} <= set(args)
     assert {"-n", "-Pn", "-sS"} <= set(portscan.nmap_arguments(60, syn=True).split())  # root's full scan
+    # raw scans send through a raw IP socket, not a link-layer one that takes a copy of every frame
+    assert {"--send-ip"} <= set(portscan.nmap_arguments(60, syn=True).split()) & set(
+        portscan.nmap_arguments(60, udp=True).split())
+    assert "--send-ip" not in args
 
 
 def test_audit_backstop_stops_any_library_connect():

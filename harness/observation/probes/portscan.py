@@ -44,7 +44,11 @@ def nmap_arguments(timeout_s: float, udp: bool = False, syn: bool = False) -> st
     # LAN only shortens waits. No scripts, no version probes: exposure only. A UDP scan (-sU)
     # sends nmap's protocol payloads (an SNMP get for "public", an mDNS query...), so a port
     # only counts as open when something answered; silence stays "open|filtered".
-    kind = "-sU" if udp else "-sS" if syn else "-sT"
+    # A raw scan (-sU, -sS) sends through a raw IP socket (--send-ip), not nmap's default link-layer
+    # socket: that one listens to every frame on the interface, so on a bench of many units each
+    # scan in flight took a copy of every other scan's traffic (16 at once: a quarter more CPU each).
+    # The kernel routes and resolves the next hop as for any packet; nmap still reads answers by pcap.
+    kind = "-sU --send-ip" if udp else "-sS --send-ip" if syn else "-sT"
     return f"-n -Pn {kind} -T4 --max-retries 2 --host-timeout {int(timeout_s)}s"
 
 
