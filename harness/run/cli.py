@@ -360,6 +360,9 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if parallel < 1:
         _err(f"--parallel {parallel}: at least one device must run at a time")
         return EXIT_ERROR
+    from harness.run.launcher import start_early
+
+    start_early()  # it imports while the fleet is checked; a refused fleet leaves it to exit with us
     problems = check_fleet(devices)
     if problems:
         _err("the fleet cannot run (nothing was sent):\n  - " + "\n  - ".join(problems))

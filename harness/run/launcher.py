@@ -62,6 +62,16 @@ def _warm() -> multiprocessing.context.ForkServerContext:
     return _context
 
 
+def start_early() -> None:
+    """Start the server now, so that it imports while the fleet still reads and checks its
+    profiles: the first run is forked only once the server has imported everything (seconds on
+    one core, while the other waits)."""
+    from multiprocessing import forkserver
+
+    _warm()
+    forkserver.ensure_running()
+
+
 def _child(argv: list[str], log: str) -> None:
     """In the forked child: a session of its own (a terminal's Ctrl-C reaches the fleet, which
     forwards it once), the log as stdout and stderr, default signal handling, then the run."""
