@@ -10,7 +10,6 @@ Under `--allow intrusive` a community that reads is tried for writing (a MIB-II 
 SET to the value it holds, then a marker, then back, each read back): a writable one is worse.
 Clear text (S1.1-12) is judged by the clear-text check."""
 
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -83,46 +82,45 @@ def test_snmp_default_community(unit, profile, guard, observations, evidence, fi
     timeout = min(profile.limits.connect_timeout_s, REQUEST_TIMEOUT_S)
     workers = parallelism(profile)  # like logins: each wrong community costs the agent's silence
     records = []
-    with contextlib.ExitStack() as probes:  # each probe's SNMP engines, closed when done
-        for port, name in sorted(agents.items()):
-            label = f"{unit.name}:{name}/udp/{port}"
-            findings.covers(undeclared_name("udp", port) if name.startswith("undeclared-") else name)
-            probe = probes.enter_context(SnmpProbe(guard, unit.address, port, timeout))
-            rows: list[dict] = []
-            for version in VERSIONS:  # v1 only for an agent that answered no v2c read: it would add nothing
-                tries = communities.entries[:max(0, cap - len(rows))]
-                with ThreadPoolExecutor(workers, thread_name_prefix="snmp") as pool:
-                    answers = list(pool.map(lambda c, probe=probe, v=version: probe.read(c.community, v), tries))
-                rows += [{"entry": c.id, "source": c.source, "version": version, "answered": ok, "detail": detail}
-                         for c, (ok, detail) in zip(tries, answers, strict=True)]
-                if any(r["answered"] for r in rows):
-                    break
-            engine = probe.v3_engine()
-            v3 = [{"entry": u.id, "source": u.source, "outcome": outcome, "detail": detail}
-                  for u in communities.v3_users[:max(0, cap - len(rows))]
-                  for outcome, detail in [probe.v3_user(u.user)]] if engine is not None else []
-            record = {"endpoint": label, "declared": not name.startswith("undeclared-"), "tried": rows,
-                      "snmpv3_engine_answered": engine is not None, "snmpv3_noauth_users": v3,
-                      "community_list_version": communities.version}
-            records.append(record)
-            accepted = [r for r in rows if r["answered"]]
-            for r in accepted:
-                findings.fail(f"{label} answers the factory SNMP community '{r['entry']}' ({r['version']}): anyone on "
-                              f"the network reads its management data without a password (sysDescr: {r['detail']!r})",
-                              target=label, rule=f"snmp-community.{r['entry']}", fix=FIX)
-            for u in (u for u in v3 if u["outcome"] == "answered"):
-                findings.fail(f"{label} answers the SNMPv3 user '{u['entry']}' with no authentication at all "
-                              f"(noAuthNoPriv): anyone on the network reads it without a password ({u['detail']!r})",
-                              target=label, rule=f"snmp-v3-noauth.{u['entry']}", fix=FIX)
-            if accepted:
-                record["writes"] = _writes(guard, probe, accepted, label, findings)
-            if accepted or any(u["outcome"] == "answered" for u in v3):
-                continue
-            if engine is not None:
-                findings.passed(f"{label}: none of {len(rows)} factory community reads answered, nor {len(v3)} "
-                                "SNMPv3 user(s) without authentication; the agent answers SNMPv3 discovery, so it is "
-                                "there and refuses them", target=label)
-            else:
-                findings.inconclusive(f"{label}: no answer to {len(rows)} factory community reads nor to SNMPv3 "
-                                      "discovery: no agent answered, so nothing can be judged", target=label)
+    for port, name in sorted(agents.items()):
+        label = f"{unit.name}:{name}/udp/{port}"
+        findings.covers(undeclared_name("udp", port) if name.startswith("undeclared-") else name)
+        probe = SnmpProbe(guard, unit.address, port, timeout)
+        rows: list[dict] = []
+        for version in VERSIONS:  # v1 only for an agent that answered no v2c read: it would add nothing
+            tries = communities.entries[:max(0, cap - len(rows))]
+            with ThreadPoolExecutor(workers, thread_name_prefix="snmp") as pool:
+                answers = list(pool.map(lambda c, probe=probe, v=version: probe.read(c.community, v), tries))
+            rows += [{"entry": c.id, "source": c.source, "version": version, "answered": ok, "detail": detail}
+                     for c, (ok, detail) in zip(tries, answers, strict=True)]
+            if any(r["answered"] for r in rows):
+                break
+        engine = probe.v3_engine()
+        v3 = [{"entry": u.id, "source": u.source, "outcome": outcome, "detail": detail}
+              for u in communities.v3_users[:max(0, cap - len(rows))]
+              for outcome, detail in [probe.v3_user(u.user)]] if engine is not None else []
+        record = {"endpoint": label, "declared": not name.startswith("undeclared-"), "tried": rows,
+                  "snmpv3_engine_answered": engine is not None, "snmpv3_noauth_users": v3,
+                  "community_list_version": communities.version}
+        records.append(record)
+        accepted = [r for r in rows if r["answered"]]
+        for r in accepted:
+            findings.fail(f"{label} answers the factory SNMP community '{r['entry']}' ({r['version']}): anyone on "
+                          f"the network reads its management data without a password (sysDescr: {r['detail']!r})",
+                          target=label, rule=f"snmp-community.{r['entry']}", fix=FIX)
+        for u in (u for u in v3 if u["outcome"] == "answered"):
+            findings.fail(f"{label} answers the SNMPv3 user '{u['entry']}' with no authentication at all "
+                          f"(noAuthNoPriv): anyone on the network reads it without a password ({u['detail']!r})",
+                          target=label, rule=f"snmp-v3-noauth.{u['entry']}", fix=FIX)
+        if accepted:
+            record["writes"] = _writes(guard, probe, accepted, label, findings)
+        if accepted or any(u["outcome"] == "answered" for u in v3):
+            continue
+        if engine is not None:
+            findings.passed(f"{label}: none of {len(rows)} factory community reads answered, nor {len(v3)} "
+                            "SNMPv3 user(s) without authentication; the agent answers SNMPv3 discovery, so it is "
+                            "there and refuses them", target=label)
+        else:
+            findings.inconclusive(f"{label}: no answer to {len(rows)} factory community reads nor to SNMPv3 "
+                                  "discovery: no agent answered, so nothing can be judged", target=label)
     evidence.write_json("snmp-communities.json", {"unit": unit.name, "agents": records})

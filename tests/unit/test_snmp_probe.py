@@ -97,65 +97,82 @@ def test_an_snmpv3_user_without_authentication_is_told_from_one_that_needs_it(ag
     assert probe(NOTHING).v3_user("initial")[0] == "no-answer"
 
 
-def test_one_engine_serves_every_exchange_of_a_probe_and_is_closed_with_it(agents):
-    """One engine for a probe's exchanges (it loads its MIBs once, not per read), whatever was asked
-    before on it, from one thread or several at once, SNMPv3 included; closed on leaving."""
+def test_one_engine_serves_every_exchange_of_the_process_and_is_closed_with_the_client(agents):
+    """One engine for every exchange, whatever was asked before on it, from one thread or several
+    at once, through one probe or several, SNMPv3 included (it loads its MIBs once, not per read);
+    closing the client closes it and stops its thread."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with probe(PUBLIC) as p:
-        answers = [p.read(c, v) for c, v in (("public", "v2c"), ("iot-harness-wrong", "v2c"), ("public", "v1"),
-                                               ("private", "v2c"))]
-        assert [a[0] for a in answers] == [True, False, True, True] and answers[0][1] == "Sensor-1 firmware 3.1"
-        with ThreadPoolExecutor(3) as pool:
-            again = list(pool.map(lambda c: p.read(c, "v2c"), ["public", "iot-harness-wrong", "private"]))
-        assert [a[0] for a in again] == [True, False, True]
-        assert p.v3_engine() is not None and p.v3_user("initial") == ("answered", "Sensor-1 firmware 3.1")
-        assert p.v3_user("iot-harness-nobody")[0] == "unknown-user"
-        assert p.read("public", "v2c")[0] is True  # v3 asks in between leave community reads as they were
-        (engine,) = p._engines
-        loop = p._loop
-    assert loop.is_closed() and not p._engines and engine.transport_dispatcher is None
+    from harness.observation.probes import snmp
+
+    snmp._client.close()
+    p = probe(PUBLIC)
+    answers = [p.read(c, v) for c, v in (("public", "v2c"), ("iot-harness-wrong", "v2c"), ("public", "v1"),
+                                           ("private", "v2c"))]
+    assert [a[0] for a in answers] == [True, False, True, True] and answers[0][1] == "Sensor-1 firmware 3.1"
+    with ThreadPoolExecutor(3) as pool:
+        again = list(pool.map(lambda c: probe(PUBLIC).read(c, "v2c"), ["public", "iot-harness-wrong", "private"]))
+    assert [a[0] for a in again] == [True, False, True]
+    assert p.v3_engine() is not None and p.v3_user("initial") == ("answered", "Sensor-1 firmware 3.1")
+    assert p.v3_user("iot-harness-nobody")[0] == "unknown-user"
+    assert probe(V3_ONLY).v3_engine() is not None  # another agent, the same engine
+    assert p.read("public", "v2c")[0] is True  # v3 asks in between leave community reads as they were
+    (engine,) = snmp._client.engines
+    thread = snmp._client._thread
+    snmp._client.close()
+    assert engine.transport_dispatcher is None and not snmp._client.engines
+    thread.join(5)
+    assert not thread.is_alive()
+    assert p.read("public", "v2c")[0] is True  # a client closed starts again on the next exchange
 
 
 def test_an_snmpv3_only_agent_refuses_a_known_user_after_discovery_on_the_same_engine(agents):
-    with probe(V3_ONLY) as p:
-        assert p.v3_engine() is not None
-        assert [p.v3_user(u)[0] for u in ("initial", "labv3")] == ["unknown-user", "refused"]
-        assert len(p._engines) == 1
+    from harness.observation.probes import snmp
+
+    snmp._client.close()
+    p = probe(V3_ONLY)
+    assert p.v3_engine() is not None
+    assert [p.v3_user(u)[0] for u in ("initial", "labv3")] == ["unknown-user", "refused"]
+    assert len(snmp._client.engines) == 1
 
 
 def test_an_exchange_cut_at_its_deadline_retires_its_engine(agents, monkeypatch):
     import harness.observation.probes.snmp as snmp
 
+    snmp._client.close()
     monkeypatch.setattr(snmp, "exchange_deadline", lambda timeout: 0.05)  # cut before pysnmp's own timeout
-    with SnmpProbe(ScopeGuard(Scope.build([NOTHING])), NOTHING, PORT, TIMEOUT) as p:
-        assert p.read("public", "v2c")[0] is False
-        assert len(p._engines) == 1
-        assert p.read("public", "v2c")[0] is False
-        assert len(p._engines) == 2  # the cut engine met no other exchange
+    p = SnmpProbe(ScopeGuard(Scope.build([NOTHING])), NOTHING, PORT, TIMEOUT)
+    assert p.read("public", "v2c")[0] is False
+    assert len(snmp._client.engines) == 1
+    assert p.read("public", "v2c")[0] is False
+    assert len(snmp._client.engines) == 2  # the cut engine met no other exchange
 
 
-def test_a_probe_dropped_without_closing_stops_its_thread(agents):
-    import gc
-    import threading
-
-    before = set(threading.enumerate())
-    p = probe(PUBLIC)
-    assert p.read("public", "v2c")[0] is True
-    started = set(threading.enumerate()) - before
-    assert [t.name for t in started if t.name.startswith("snmp-")] == [f"snmp-{PUBLIC}"]
-    del p
-    gc.collect()
-    for thread in started:  # its loop's thread, and the resolver thread asyncio started for it
-        thread.join(5)
-        assert not thread.is_alive(), thread.name
-
-
-def test_an_engine_made_ahead_is_taken_by_the_first_probe_that_needs_one(agents):
+def test_an_engine_made_ahead_is_taken_by_the_first_exchange(agents):
     from harness.observation.probes import snmp
 
+    snmp._client.close()
     snmp.make_spare_engine()
-    spare = snmp._spare[-1]
-    with probe(PUBLIC) as p:
-        assert p.read("public", "v2c") == (True, "Sensor-1 firmware 3.1")
-        assert p._engines == [spare] and not snmp._spare
+    spare = snmp._client.spare[-1]
+    assert probe(PUBLIC).read("public", "v2c") == (True, "Sensor-1 firmware 3.1")
+    assert snmp._client.engines == [spare] and not snmp._client.spare
+
+
+def test_a_forked_process_starts_a_client_of_its_own(agents):
+    """The parent's loop thread is not copied into a child: the child must not wait on it."""
+    import multiprocessing
+
+    from harness.observation.probes import snmp
+
+    assert probe(PUBLIC).read("public", "v2c")[0] is True  # the parent's client is running
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_read_in_child, args=(queue,))
+    child.start()
+    assert queue.get(timeout=30) == (True, "Sensor-1 firmware 3.1")
+    child.join(10)
+    assert snmp._client.engines  # the parent's engine is still there
+
+
+def _read_in_child(queue) -> None:
+    queue.put(probe(PUBLIC).read("public", "v2c"))

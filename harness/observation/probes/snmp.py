@@ -14,10 +14,11 @@ overall deadline here.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import os
 import secrets
 import threading
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,15 +34,79 @@ MAX_SHOWN = 200  # characters of sysDescr kept as evidence
 REFUSED_WRITE = ("noAccess", "authorizationError", "readOnly")
 
 
-_spare: list[Any] = []  # an engine made ahead of need (a fleet's fork server), for the first probe to take
+class _SnmpClient:
+    """The process's SNMP engine, on one event loop in a thread of its own.
+
+    An engine loads (and, as pysnmp reads its MIB modules from source, compiles) its MIBs when
+    made: about 0.15 s of CPU, which one engine per exchange turned into a third of a unit's run.
+    So one engine serves every exchange of the process, whatever agent, unit or check asks: an
+    exchange asked from any thread holds its slot in the scope guard there and waits for its
+    answer, and exchanges from several threads overlap on the engine as pysnmp's asynchronous
+    requests, each told apart by its request ID. SNMPv3 asks share it too: an agent's engine ID
+    is discovered once and kept, as RFC 3414 §4 has a manager do. An exchange cut at its deadline,
+    or broken, retires the engine (it may still hold that request): the next one gets a new one.
+    The engines are closed as the process exits (or by `close`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.engines: list[Any] = []  # every engine made, the current one last; all closed with the loop
+        self._current: Any = None
+        self.spare: list[Any] = []  # made ahead of need (a fleet's fork server), for the first exchange
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=_serve, args=(self._loop,), name="snmp-client", daemon=True)
+                self._thread.start()
+            return self._loop
+
+    def engine(self) -> Any:
+        """The current engine, made on first need (on the loop's thread, where it is only used)."""
+        if self._current is None:
+            from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+            try:
+                self._current = self.spare.pop()
+            except IndexError:
+                self._current = SnmpEngine()
+            self.engines.append(self._current)
+        return self._current
+
+    def retire(self, engine: Any) -> None:
+        if self._current is engine:
+            self._current = None
+
+    def close(self) -> None:
+        """Close every engine's transports, stop the loop and its thread."""
+        with self._lock:
+            loop, thread, engines = self._loop, self._thread, list(self.engines)
+            self._loop, self._thread, self._current = None, None, None
+            self.engines.clear()
+        if loop is not None and thread is not None:
+            _shut(loop, thread, engines)
+
+    def forget(self) -> None:
+        """In a forked child: the parent's loop thread was not copied, so its loop and engines are
+        not this process's to use or close; the spare, made before any use, still is."""
+        self._lock = threading.Lock()
+        self._loop, self._thread, self._current = None, None, None
+        self.engines = []
+
+
+_client = _SnmpClient()
+atexit.register(_client.close)
+os.register_at_fork(after_in_child=_client.forget)
 
 
 def make_spare_engine() -> None:
-    """Make an engine now, for the first probe of this process (or of each process forked from it)
-    to take instead of making its own. An engine holds no socket and no thread until it is used."""
+    """Make an engine now, for the first exchange of this process (or of each process forked from
+    it) to take instead of making its own. An engine holds no socket and no thread until used."""
     from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
-    _spare.append(SnmpEngine())
+    _client.spare.append(SnmpEngine())
 
 
 @dataclass(frozen=True)
@@ -53,64 +118,10 @@ class CommunityAnswer:
 
 
 class SnmpProbe:
-    """Use as a context manager: it keeps one SNMP engine for all its exchanges and closes it on
-    leaving.
-
-    An engine loads (and, as pysnmp reads its MIB modules from source, compiles) its MIBs when
-    made: about 0.15 s of CPU, which one engine per exchange turned into a third of a unit's run.
-    The engine lives on one event loop in the probe's own thread; an exchange asked from any
-    thread holds its slot in the scope guard there and waits for its answer, so exchanges from
-    several threads overlap on the one engine as pysnmp's asynchronous requests, each told apart
-    by its request ID. SNMPv3 asks share it too: the agent's engine ID is discovered once and
-    kept, as RFC 3414 §4 has a manager do. An exchange cut at its deadline, or broken, retires
-    the engine (it may still hold that request): the next exchange gets a new one."""
+    """One agent (address and port), asked through the process's one SNMP engine (`_SnmpClient`)."""
 
     def __init__(self, guard: ScopeGuard, address: str, port: int = 161, timeout: float = 2.0) -> None:
         self.guard, self.address, self.port, self.timeout = guard, address, port, timeout
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._engines: list[Any] = []  # every engine made, the current one last; all closed with the loop
-        self._current: Any = None
-        self._finalizer: weakref.finalize | None = None
-
-    def __enter__(self) -> SnmpProbe:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            finalizer, self._finalizer, self._loop, self._current = self._finalizer, None, None, None
-        if finalizer is not None:
-            finalizer()
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=_serve, args=(loop,), name=f"snmp-{self.address}", daemon=True)
-                thread.start()
-                self._loop, self._engines = loop, []
-                # a probe dropped without close() stops its thread and closes its engines too
-                self._finalizer = weakref.finalize(self, _shut, loop, thread, self._engines)
-            return self._loop
-
-    def _engine(self) -> Any:
-        """The current engine, made on first need (on the loop's thread, where it is only used)."""
-        if self._current is None:
-            from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
-
-            try:
-                self._current = _spare.pop()
-            except IndexError:
-                self._current = SnmpEngine()
-            self._engines.append(self._current)
-        return self._current
-
-    def _retire(self, engine: Any) -> None:
-        if self._current is engine:
-            self._current = None
 
     def _ask(self, command: str, auth: tuple[str, ...], oid: str, value: str | None = None):
         """One GET or SET of one object, authenticated by `auth` (("community", name, version) or
@@ -121,14 +132,14 @@ class SnmpProbe:
         async def ask():
             from pysnmp.hlapi.v3arch import asyncio as hl
 
-            engine.append(self._engine())
+            engine.append(_client.engine())
             target = await hl.UdpTransportTarget.create((self.address, self.port), timeout=self.timeout, retries=0)
             binding = hl.ObjectType(hl.ObjectIdentity(oid), *(() if value is None else (hl.OctetString(value),)))
             send = hl.get_cmd if command == "get" else hl.set_cmd
             return await send(engine[0], _auth(hl, auth), target, hl.ContextData(), binding)
 
         with self.guard.slot(self.address, self.port, self.timeout):
-            loop = self._running_loop()
+            loop = _client.loop()
             deadline = exchange_deadline(self.timeout)
             answer = asyncio.run_coroutine_threadsafe(asyncio.wait_for(ask(), deadline), loop)
             try:
@@ -136,7 +147,7 @@ class SnmpProbe:
             except BaseException:
                 answer.cancel()
                 if engine:  # one cut at the deadline or broken meets no other exchange
-                    loop.call_soon_threadsafe(self._retire, engine[0])
+                    loop.call_soon_threadsafe(_client.retire, engine[0])
                 raise
 
     @staticmethod
@@ -217,9 +228,9 @@ class SnmpProbe:
 
 
 def _serve(loop: asyncio.AbstractEventLoop) -> None:
-    """The probe's loop thread. pysnmp is imported here, before the loop runs: its first import
+    """The client's loop thread. pysnmp is imported here, before the loop runs: its first import
     keeps a traceback (of an optional MIB compiler it does not find), and with it every frame
-    that imported it, which must not be one holding a probe."""
+    that imported it, which must hold nothing else (a probe, a check's state)."""
     import pysnmp.hlapi.v3arch.asyncio  # noqa: F401
 
     loop.run_forever()
