@@ -145,10 +145,12 @@ def summarise(disclosures: list[Disclosure]) -> str:
 
 
 def snmp_advertised(scan) -> list[Advertised]:
-    """What the SNMP agent told nmap's snmp-sysdescr script (community "public") in a UDP scan."""
+    """What an SNMP agent told anyone asking with the community "public" (the UDP scan's sysDescr)."""
+    from harness.observation.probes.portscan import public_sysdescr
+
     out = []
-    for port, scripts in scan.scripts.items():
-        text = scripts.get("snmp-sysdescr")
+    for port in sorted({*scan.sysdescr, *scan.scripts}):
+        text = public_sysdescr(scan, port)
         if text:
             first = text.strip().splitlines()[0].strip()
             out.append(Advertised("snmp", f"udp/{port} community public", "sysDescr", first))

@@ -42,6 +42,7 @@ from harness.observation.probes.http_surface import StateChangeTarget, WebPage, 
 from harness.observation.probes.identify import identify
 from harness.observation.probes.login import Unreachable
 from harness.observation.probes.portscan import PortScan, ScanUnavailable, VersionScan, tcp_scan, udp_scan, version_scan
+from harness.observation.probes.snmp import MAX_SHOWN, SYS_DESCR, SnmpProbe
 from harness.observation.probes.sshkex import SshOffer, SshOfferUnavailable, read_offer
 from harness.observation.probes.tftp import TftpAnswer
 from harness.observation.probes.tftp import ask as tftp_ask
@@ -59,6 +60,7 @@ IDENTIFY_TIMEOUT_S = 2.0
 # response that never comes) must not cost the profile's full exchange deadline for each request
 UDP_REQUEST_TIMEOUT_S = 1.5
 TFTP_PORT = 69
+SNMP_PORT = 161
 
 # Errors an observation may end in, by name, so a recorded failure is raised again as itself.
 _ERRORS: dict[str, type[Exception]] = {e.__name__: e for e in (
@@ -219,9 +221,25 @@ class ObservationStore:
                     scan.open_ports = sorted({*scan.open_ports, port})
                     scan.states[port] = "open"
                     scan.confirmed[port] = f"a TFTP read request: {answer.detail}"
+            if scan.states.get(SNMP_PORT) in ("open", "open|filtered"):
+                self._public_sysdescr(unit, scan)
             return scan
 
         return self._observe(unit, "udp-scan", make, asdict, _port_scan)
+
+    def _public_sysdescr(self, unit: Unit, scan: PortScan) -> None:
+        """Ask the SNMP port the UDP scan found for sysDescr with the community every agent ships,
+        "public", over SNMPv1: an answer is management data anyone on the network reads (and
+        proves the port open). One datagram through the guard, as every SNMP exchange."""
+        probe = SnmpProbe(self.guard, unit.address, SNMP_PORT, self._udp_request_timeout)
+        answered, said = probe.get("public", "v1", SYS_DESCR)
+        said = said[:MAX_SHOWN]
+        if answered:
+            scan.sysdescr[SNMP_PORT] = said
+            if scan.states[SNMP_PORT] != "open":  # nmap's own datagram went unanswered; this one did not
+                scan.open_ports = sorted({*scan.open_ports, SNMP_PORT})
+                scan.states[SNMP_PORT] = "open"
+                scan.confirmed[SNMP_PORT] = "an SNMPv1 GET of sysDescr with the community public"
 
     def speaks(self, unit: Unit, port: int) -> str | None:
         """What an open TCP port says it is, by its greeting or its answer (None: not recognised)."""
@@ -378,7 +396,8 @@ def _port_scan(d: dict) -> PortScan:
     return PortScan(**{**d, "states": {int(k): v for k, v in d["states"].items()},
                        "scripts": {int(k): v for k, v in d["scripts"].items()},
                        "confirmed": {int(k): v for k, v in d.get("confirmed", {}).items()},
-                       "services": {int(k): v for k, v in d.get("services", {}).items()}})
+                       "services": {int(k): v for k, v in d.get("services", {}).items()},
+                       "sysdescr": {int(k): v for k, v in d.get("sysdescr", {}).items()}})
 
 
 def _discovery(d: dict) -> DiscoveryResult:

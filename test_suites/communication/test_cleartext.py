@@ -14,7 +14,7 @@ from harness.declaration.profile import Authentication, Protocol, Transport
 from harness.judgement.exposure import load_exposure_data
 from harness.observation.discovered import undeclared_name
 from harness.observation.probes.coap import CoapUnavailable
-from harness.observation.probes.portscan import ScanUnavailable
+from harness.observation.probes.portscan import ScanUnavailable, public_sysdescr
 from harness.observation.protocols import PROTOCOLS
 from harness.record.verdict import inconclusive
 
@@ -102,7 +102,7 @@ def _judge_udp(unit, port: int, proto: str | None, svc, scan, observations) -> t
             return "unknown", f"answered the UDP scan, but not as TFTP: {said.detail}", record
         return "fail", "TFTP: every file travels in clear text, with no authentication at all", record
     if proto == "snmp":
-        said = (scan.scripts.get(port) or {}).get("snmp-sysdescr")
+        said = public_sysdescr(scan, port)
         record["snmp_v1_public_answer"] = said
         if said:
             return "fail", (f"SNMPv1 with the community 'public' answered ({str(said)[:80]!r}): the community and "

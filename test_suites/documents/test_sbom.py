@@ -23,7 +23,7 @@ from harness.judgement.components import (
 from harness.judgement.sbom import parse_sbom
 from harness.judgement.vulnerabilities import match
 from harness.observation.probes.login import Unreachable
-from harness.observation.probes.portscan import ScanUnavailable
+from harness.observation.probes.portscan import ScanUnavailable, public_sysdescr
 from harness.record.verdict import fail, inconclusive, not_applicable, not_evaluated
 
 FIX_INVALID = ("Publish an SBOM that validates: CycloneDX 1.4 to 1.6 (JSON or XML) or SPDX 2.x (JSON or tag-value), "
@@ -72,7 +72,7 @@ def revealed(unit, observations):
         pass  # discovery is best effort here: the port scan is the inventory this check rests on
     if 161 in observations.udp_ports_probed(unit):
         try:
-            described = observations.udp_scan(unit).scripts.get(161, {}).get("snmp-sysdescr")
+            described = public_sysdescr(observations.udp_scan(unit), 161)
         except ScanUnavailable:
             described = None  # best effort too
         if described:

@@ -7,13 +7,13 @@ import pytest
 
 from harness.declaration.profile import Transport
 from harness.judgement.exposure import load_exposure_data, match_insecure
-from harness.observation.probes.portscan import ScanUnavailable
+from harness.observation.probes.portscan import ScanUnavailable, public_sysdescr
 from harness.record.verdict import fail, inconclusive
 
 
 def _confirmations(scan, disc) -> set[str]:
     seen = set()
-    if any("snmp-sysdescr" in s for s in scan.scripts.values()):
+    if any(public_sysdescr(scan, port) for port in {*scan.sysdescr, *scan.scripts}):
         seen.add("snmp-community-accepted")
     if any("InternetGatewayDevice" in (h.get("ST", "") + h.get("USN", "")) for h in disc.ssdp_responses):
         seen.add("upnp-internet-gateway")

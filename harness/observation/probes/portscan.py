@@ -37,6 +37,15 @@ class PortScan:
     confirmed: dict[int, str] = field(default_factory=dict)
     # port -> what nmap's version detection (-sV) identified: name, product, version, extrainfo, cpe
     services: dict[int, dict[str, str]] = field(default_factory=dict)
+    # UDP port -> the sysDescr an SNMP agent there gave an SNMPv1 GET with the community "public"
+    # (the harness's own probe, ObservationStore.udp_scan): an agent anyone on the network reads
+    sysdescr: dict[int, str] = field(default_factory=dict)
+
+
+def public_sysdescr(scan: PortScan, port: int) -> str | None:
+    """What the agent on `port` told anyone asking with the community "public" (SNMPv1), or None.
+    A scan recorded before the harness asked itself kept it as nmap's snmp-sysdescr output."""
+    return scan.sysdescr.get(port) or (scan.scripts.get(port) or {}).get("snmp-sysdescr") or None
 
 
 def nmap_arguments(timeout_s: float, udp: bool = False, syn: bool = False) -> str:
@@ -64,10 +73,7 @@ def udp_scan(guard: ScopeGuard, address: str, ports: list[int], timeout_s: float
     """Bounded UDP scan of chosen ports (raw sockets: needs root, as nmap -sU always does)."""
     if os.geteuid() != 0:
         raise ScanUnavailable("a UDP scan needs root (nmap -sU uses raw sockets); run the assessment as root")
-    # snmp-sysdescr asks for sysDescr with community "public": output only when the agent accepts it
-    script = " --script snmp-sysdescr" if 161 in ports else ""
-    return _nmap_scan(guard, address, timeout_s, ",".join(str(p) for p in sorted(set(ports))), udp=True,
-                      extra=script)
+    return _nmap_scan(guard, address, timeout_s, ",".join(str(p) for p in sorted(set(ports))), udp=True)
 
 
 @dataclass
