@@ -101,3 +101,19 @@ def test_names_and_values_that_only_look_alike_are_not_identifiers():
         Advertised("http-json", "/api/status", "uptime", "12:01:33"),
     ]
     assert find(adv, profile, unit) == []
+
+
+def test_an_snmp_sysdescr_is_read_from_the_harness_own_answer_or_from_a_scan_recorded_before():
+    """The UDP scan keeps what an agent told the community public (`sysdescr`); a scan recorded
+    when nmap's snmp-sysdescr script asked kept it as the script's output, first line first."""
+    from harness.judgement.disclosure import snmp_advertised
+    from harness.observation.probes.portscan import PortScan, public_sysdescr
+
+    now = PortScan("198.18.0.10", [161], "nmap", "", 0.1, sysdescr={161: "Cam 1.0.3 (Linux 5.10)"})
+    before = PortScan("198.18.0.10", [161], "nmap", "", 0.1,
+                      scripts={161: {"snmp-sysdescr": "Cam 1.0.3 (Linux 5.10)\n  System uptime: 7m"}})
+    silent = PortScan("198.18.0.10", [], "nmap", "", 0.1, states={161: "open|filtered"})
+    assert public_sysdescr(now, 161) == "Cam 1.0.3 (Linux 5.10)" and public_sysdescr(silent, 161) is None
+    assert [a.value for a in snmp_advertised(now)] == [a.value for a in snmp_advertised(before)] == [
+        "Cam 1.0.3 (Linux 5.10)"]
+    assert snmp_advertised(silent) == []
