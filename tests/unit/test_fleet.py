@@ -121,15 +121,18 @@ def test_a_scaled_lab_keeps_every_defined_address_and_names_new_units_after_the_
 
 
 def _what_a_forked_run_finds(queue) -> None:
-    import gc
-    import sys
+    try:
+        import gc
+        import sys
 
-    from harness.declaration.catalog import _load_catalogs
-    from harness.observation.probes import snmp
+        from harness.declaration.catalog import _load_catalogs
+        from harness.observation.probes import snmp
 
-    queue.put({"catalogs_loaded": _load_catalogs.cache_info().currsize, "spare_engines": len(snmp._spare),
-               "frozen": gc.get_freeze_count(), "checks_imported": "test_suites.credentials.test_snmp_communities"
-               in sys.modules})
+        queue.put({"catalogs_loaded": _load_catalogs.cache_info().currsize, "spare_engines": len(snmp._client.spare),
+                   "frozen": gc.get_freeze_count(),
+                   "checks_imported": "test_suites.credentials.test_snmp_communities" in sys.modules})
+    except Exception as e:  # the test shows it, rather than waiting for an answer that never comes
+        queue.put({"error": repr(e)})
 
 
 def test_a_run_forked_for_a_fleet_finds_the_shipped_data_loaded_and_the_checks_imported():
@@ -143,5 +146,6 @@ def test_a_run_forked_for_a_fleet_finds_the_shipped_data_loaded_and_the_checks_i
     child.start()
     found = queue.get(timeout=120)
     child.join(30)
+    assert "error" not in found, found
     assert found["catalogs_loaded"] == 1 and found["spare_engines"] == 1 and found["checks_imported"]
     assert found["frozen"] > 10_000
