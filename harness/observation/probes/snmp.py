@@ -80,13 +80,30 @@ class _SnmpClient:
             self._current = None
 
     def close(self) -> None:
-        """Close every engine's transports, stop the loop and its thread."""
+        """Close every engine's transports on the loop, cancel what is left on it (pysnmp's timer)
+        as asyncio.run would, then stop the loop and its thread."""
         with self._lock:
             loop, thread, engines = self._loop, self._thread, list(self.engines)
             self._loop, self._thread, self._current = None, None, None
             self.engines.clear()
-        if loop is not None and thread is not None:
-            _shut(loop, thread, engines)
+        if loop is None or thread is None:
+            return
+
+        async def shut() -> None:
+            for engine in engines:
+                with contextlib.suppress(Exception):
+                    engine.close_dispatcher()
+            left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shut(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        if not loop.is_running():
+            loop.close()
 
     def forget(self) -> None:
         """In a forked child: the parent's loop thread was not copied, so its loop and engines are
@@ -240,29 +257,6 @@ def _auth(hl: Any, auth: tuple[str, ...]) -> Any:
     if auth[0] == "usm":
         return hl.UsmUserData(auth[1])
     return hl.CommunityData(auth[1], mpModel=1 if auth[2] == "v2c" else 0)
-
-
-def _shut(loop: asyncio.AbstractEventLoop, thread: threading.Thread, engines: list[Any]) -> None:
-    """Close the engines' transports on their loop, cancel what is left on it (pysnmp's timer),
-    as asyncio.run would, then stop the loop and its thread."""
-    async def close() -> None:
-        for engine in engines:
-            with contextlib.suppress(Exception):
-                engine.close_dispatcher()
-        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in left:
-            task.cancel()
-        await asyncio.gather(*left, return_exceptions=True)
-
-    if loop.is_running():
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(close(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-    if thread is not threading.current_thread():
-        thread.join(5)
-    if not loop.is_running():
-        loop.close()
-    engines.clear()
 
 
 def _value(binds) -> str:
