@@ -258,3 +258,25 @@ def test_a_declared_service_no_probe_speaks_is_never_passed_over(assessments, tm
     assert run.code == 3 and "not judged: hub:sensor/tcp/554" in harness("report", str(run.out)).stdout
     junit = harness("report", str(run.out), "--format", "junit").stdout
     assert 'name="S1.1-01 hub:sensor/tcp/554"' in junit and "no probe of this harness speaks rtsp" in junit
+
+
+def test_the_public_snmp_read_fails_the_camera_with_its_answer_and_finds_nothing_on_the_v3_only_router(runs):
+    """The UDP scan asks an agent on 161 for sysDescr with the community public (SNMPv1): the
+    camera's Net-SNMP answers (clear text and a firmware disclosure, with the answer as evidence);
+    the router's answers SNMPv3 with privacy only, so nothing is read and clear text stays unknown."""
+    cam, router = runs["cam"], runs["router"]
+    scan = json.loads((cam["dir"] / "observations/cam/udp-scan.json").read_text())["observation"]
+    assert scan["sysdescr"] == {"161": "LabCam100 firmware 1.0.3 (Linux 5.10 armv7l)"} and not scan["scripts"]
+    assert "--script" not in scan["command"]
+    clear = _evidence(cam, "communication.no_cleartext_interfaces[cam]", "cleartext.json")
+    (snmp,) = [u for u in clear["udp_ports"] if u["port"] == 161]
+    assert snmp["outcome"] == "fail" and snmp["snmp_v1_public_answer"].startswith("LabCam100 firmware 1.0.3")
+    assert "udp/161 SNMPv1 with the community 'public' answered" in cam["cases"][
+        "communication.no_cleartext_interfaces[cam]"]["reason"]
+    seen = _evidence(cam, "exposure.discovery_disclosure[cam]", "discovery.json")
+    assert any(a["protocol"] == "snmp" and a["value"].startswith("LabCam100 firmware") for a in seen["advertised"])
+    scan = json.loads((router["dir"] / "observations/router/udp-scan.json").read_text())["observation"]
+    assert scan["sysdescr"] == {} and scan["states"]["161"] in ("open", "open|filtered")
+    clear = _evidence(router, "communication.no_cleartext_interfaces[router]", "cleartext.json")
+    (snmp,) = [u for u in clear["udp_ports"] if u["port"] == 161]
+    assert snmp["outcome"] == "unknown" and snmp["snmp_v1_public_answer"] is None
