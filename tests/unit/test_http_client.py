@@ -117,3 +117,31 @@ def test_an_out_of_scope_address_is_refused_before_any_socket(guard):
     for foreign in ("127.0.0.82", "192.0.2.1"):  # not a target; not even an allowed network
         with pytest.raises(ScopeViolation):
             exchange(guard, foreign, 80, False, "GET", "/", timeout=1)
+
+
+@pytest.mark.parametrize("environment", ["proxy", "netrc"])
+def test_the_environment_neither_diverts_the_exchange_nor_adds_credentials(guard, tmp_path, monkeypatch, environment):
+    """A probe talks to the device and nothing else: a proxy named in the environment (CI often
+    sets one) is not used, and a .netrc entry for the device's address is never sent to it. The
+    stock client would send the request to the proxy, and the operator's netrc password to the
+    device as Basic authentication."""
+    seen: list[bytes] = []
+
+    def record(conn):
+        seen.append(conn.recv(4096))
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    port = serve(ADDR, record, lifetime_s=30)
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {ADDR} login operator password netrc-secret-7\n")
+    netrc.chmod(0o600)
+    if environment == "proxy":
+        for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(var, f"http://{ADDR}:1")  # in scope, and refused: a used proxy fails the exchange
+    else:
+        monkeypatch.setenv("NETRC", str(netrc))
+    answer = exchange(guard, ADDR, port, False, "GET", "/status", timeout=3)
+    assert answer.status_code == 200 and answer.content == b"ok"
+    request = seen[0].decode()
+    assert request.startswith("GET /status HTTP/1.1\r\n")  # origin form: sent to the device itself
+    assert "authorization" not in request.lower() and "netrc-secret-7" not in request
