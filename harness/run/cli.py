@@ -360,13 +360,13 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if parallel < 1:
         _err(f"--parallel {parallel}: at least one device must run at a time")
         return EXIT_ERROR
-    from harness.run.launcher import start_early
+    from harness.run.launcher import may_need_cyclonedx_json, start_early
 
-    start_early()  # it imports while the fleet is checked; a refused fleet leaves it to exit with us
-    problems = check_fleet(devices)
-    if problems:
-        _err("the fleet cannot run (nothing was sent):\n  - " + "\n  - ".join(problems))
+    checked = check_fleet(devices)
+    if checked.problems:
+        _err("the fleet cannot run (nothing was sent):\n  - " + "\n  - ".join(checked.problems))
         return EXIT_ERROR
+    start_early(may_need_cyclonedx_json(checked.sboms))  # it imports while the fleet prepares its runs
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         _err(f"--out {out}: the fleet's folder must be new or empty (each device gets a folder inside it)")

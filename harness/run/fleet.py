@@ -79,10 +79,19 @@ class DeviceOutcome:
     problem: str = ""
 
 
-def check_fleet(devices: list[FleetDevice]) -> list[str]:
+@dataclass
+class FleetCheck:
+    problems: list[str]  # why the fleet cannot run; empty when it can
+    sboms: list[str | None]  # each readable profile's declared SBOM location (what the runs will fetch)
+
+
+def check_fleet(devices: list[FleetDevice]) -> FleetCheck:
     """Refuse, before anything is sent, a fleet that would assess one unit twice at once (past its
     connection budget) or write two bundles into one folder."""
-    problems, names, addresses = [], {}, {}
+    problems: list[str] = []
+    sboms: list[str | None] = []
+    names: dict[str, Path] = {}
+    addresses: dict[str, Path] = {}
     for d in devices:
         name = d.name or d.profile.stem
         if name in names:
@@ -93,6 +102,7 @@ def check_fleet(devices: list[FleetDevice]) -> list[str]:
         except ProfileError as e:
             problems.append(str(e))
             continue
+        sboms.append(profile.urls.sbom)
         if d.lg_place or d.lg_tags:
             continue  # the places' locks keep two runs off one unit, whatever the profiles share
         for unit in profile.units:
@@ -101,7 +111,7 @@ def check_fleet(devices: list[FleetDevice]) -> list[str]:
                 problems.append(f"unit {unit.address} is in both {other} and {d.profile}: it would be assessed twice "
                                 "at once, past its connection budget")
             addresses[unit.address] = d.profile
-    return problems
+    return FleetCheck(problems, sboms)
 
 
 def _argv(d: FleetDevice, out: Path, common: list[str]) -> list[str]:

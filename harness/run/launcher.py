@@ -15,7 +15,9 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # what a device run imports: all of the harness and the reports, and the libraries its probes,
 # judgements and reports load (many of them lazily, inside the functions that need them). The
@@ -26,16 +28,35 @@ THIRD_PARTY = [
     "urllib3", "cryptography.x509", "cryptography.hazmat.primitives.serialization", "pysnmp.hlapi.v3arch.asyncio",
     "telnetlib3", "zeroconf", "paho.mqtt.client", "websocket", "aiocoap", "tftpy",
     "spdx_tools.spdx.parser.parse_anything",
-    "spdx_tools.spdx.validation.document_validator", "cyclonedx.model.bom", "cyclonedx.validation.json",
-    "cyclonedx.validation.xml", "debian.debian_support", "defusedxml.ElementTree", "jinja2", "yaml", "pydantic",
+    "spdx_tools.spdx.validation.document_validator", "cyclonedx.model.bom", "cyclonedx.validation.xml",
+    "debian.debian_support", "defusedxml.ElementTree", "jinja2", "yaml", "pydantic",
     "trestle.oscal.assessment_results", "allure_commons", "sectxt", "dns.resolver", "labgrid.remote.client", "grpc",
 ]
 
 
+# CycloneDX JSON validation imports jsonschema, whose format checks build an IRI grammar at import
+# (rfc3987-syntax's Earley parser): 2.3 s of one core, more than all the rest of the libraries, and
+# no device run can be forked before the server has imported everything. Only a CycloneDX JSON SBOM
+# needs it, so the server imports it only for a fleet that may meet one (`may_need_cyclonedx_json`);
+# a run that meets one all the same imports it itself, at the same cost, with the same judgement.
+CYCLONEDX_JSON = "cyclonedx.validation.json"
+
 WARMUP = "harness.run.forkserver_warmup"
 
 
-def preload() -> list[str]:
+def may_need_cyclonedx_json(sbom_locations: Iterable[str | None]) -> bool:
+    """Whether any declared SBOM may be CycloneDX JSON, going by its name: all but an SPDX
+    document, an XML one or none at all (a location that could not be read counts as may)."""
+    for where in sbom_locations:
+        if where is None:
+            continue
+        name = urlsplit(where).path.lower() if "://" in where else where.lower()
+        if "spdx" not in name.rsplit("/", 1)[-1] and not name.endswith(".xml"):
+            return True
+    return False
+
+
+def preload(cyclonedx_json: bool = True) -> list[str]:
     """The harness, the reports and the libraries, then the built-in check modules (a run imports
     them by these names, so pytest finds them imported, compiled once), then the warm-up."""
     import pkgutil
@@ -47,28 +68,27 @@ def preload() -> list[str]:
     def modules(pkg) -> list[str]:
         return [m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + ".") if m.name != WARMUP]
 
-    return ["harness", "reports", *modules(harness), *modules(reports), *THIRD_PARTY, "test_suites",
-            *modules(test_suites), WARMUP]
+    return ["harness", "reports", *modules(harness), *modules(reports), *THIRD_PARTY,
+            *([CYCLONEDX_JSON] if cyclonedx_json else []), "test_suites", *modules(test_suites), WARMUP]
 
 
 _context: multiprocessing.context.ForkServerContext | None = None
 
 
-def _warm() -> multiprocessing.context.ForkServerContext:
+def _warm(cyclonedx_json: bool = True) -> multiprocessing.context.ForkServerContext:
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(preload())
+        _context.set_forkserver_preload(preload(cyclonedx_json))
     return _context
 
 
-def start_early() -> None:
-    """Start the server now, so that it imports while the fleet still reads and checks its
-    profiles: the first run is forked only once the server has imported everything (seconds on
-    one core, while the other waits)."""
+def start_early(cyclonedx_json: bool = True) -> None:
+    """Start the server now, while the fleet still prepares its runs: the first run is forked only
+    once the server has imported everything (seconds on one core, while the other waits)."""
     from multiprocessing import forkserver
 
-    _warm()
+    _warm(cyclonedx_json)
     forkserver.ensure_running()
 
 

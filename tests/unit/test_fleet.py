@@ -149,3 +149,30 @@ def test_a_run_forked_for_a_fleet_finds_the_shipped_data_loaded_and_the_checks_i
     assert "error" not in found, found
     assert found["catalogs_loaded"] == 1 and found["spare_engines"] == 1 and found["checks_imported"]
     assert found["frozen"] > 10_000
+
+
+@pytest.mark.parametrize("sboms, needed", [
+    (["http://198.18.0.10/sbom.spdx.json", "docs/firmware.spdx"], False),  # SPDX, JSON or tag-value
+    (["https://198.18.0.11/docs/sbom.cdx.json"], True),
+    (["http://198.18.0.10/sbom.spdx.json", "https://198.18.0.11/bom.json"], True),  # one that may be is enough
+    (["http://198.18.0.12/spdx/bom.json"], True),  # the file's name decides, not a folder's
+    (["bom.xml", None], False),  # XML is validated without jsonschema; no SBOM declared needs nothing
+    ([], False),
+])
+def test_the_fork_server_imports_cyclonedx_json_validation_only_for_a_fleet_that_may_meet_it(sboms, needed):
+    """Importing it costs one core 2.3 s (jsonschema builds an IRI grammar) before any run can be
+    forked; a run that meets CycloneDX JSON without it imports it itself and judges the same."""
+    from harness.run import launcher
+
+    assert launcher.may_need_cyclonedx_json(sboms) is needed
+    assert (launcher.CYCLONEDX_JSON in launcher.preload(needed)) is needed
+    assert "cyclonedx.validation.xml" in launcher.preload(needed) and launcher.preload(needed)[-1] == launcher.WARMUP
+
+
+def test_a_fleet_check_reads_each_devices_declared_sbom(tmp_path):
+    from harness.run.fleet import FleetDevice, check_fleet
+
+    profile = ROOT / "device_profiles" / "lab" / "cam.yaml"
+    checked = check_fleet([FleetDevice(profile=profile), FleetDevice(profile=tmp_path / "missing.yaml", name="m")])
+    assert checked.sboms == ["http://198.18.0.10/sbom.spdx.json"]
+    assert len(checked.problems) == 1 and "missing.yaml" in checked.problems[0]
