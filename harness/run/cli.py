@@ -366,7 +366,10 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if checked.problems:
         _err("the fleet cannot run (nothing was sent):\n  - " + "\n  - ".join(checked.problems))
         return EXIT_ERROR
-    start_early(may_need_cyclonedx_json(checked.sboms))  # it imports while the fleet prepares its runs
+    optional = {"cyclonedx-json"} if may_need_cyclonedx_json(checked.sboms) else set()
+    if any(d.lg_place or d.lg_tags for d in devices):
+        optional.add("labgrid")
+    start_early(optional)  # it imports while the fleet prepares its runs
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         _err(f"--out {out}: the fleet's folder must be new or empty (each device gets a folder inside it)")

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# what a device run imports: all of the harness and the reports, and the libraries its probes,
-# judgements and reports load (many of them lazily, inside the functions that need them). The
-# server imports them once; a name that does not import here is skipped, as multiprocessing does.
+# what a device run imports: all of the harness, the reports a run writes, and the libraries its
+# probes, judgements and reports load (many of them lazily, inside the functions that need them).
+# The server imports them once; a name that does not import here is skipped, as multiprocessing does.
 THIRD_PARTY = [
     "pytest", "_pytest.main", "_pytest.python", "_pytest.runner", "_pytest.fixtures", "pluggy",
     "sslyze", "sslyze.plugins.scan_commands", "nassl._nassl", "tls_parser", "paramiko", "nmap", "requests",
@@ -29,17 +29,23 @@ THIRD_PARTY = [
     "telnetlib3", "zeroconf", "paho.mqtt.client", "websocket", "aiocoap", "tftpy",
     "spdx_tools.spdx.parser.parse_anything",
     "spdx_tools.spdx.validation.document_validator", "cyclonedx.model.bom", "cyclonedx.validation.xml",
-    "debian.debian_support", "defusedxml.ElementTree", "jinja2", "yaml", "pydantic",
-    "trestle.oscal.assessment_results", "allure_commons", "sectxt", "dns.resolver", "labgrid.remote.client", "grpc",
+    "debian.debian_support", "defusedxml.ElementTree", "jinja2", "yaml", "pydantic", "sectxt", "dns.resolver",
 ]
 
+# Formats only `iot-harness report` renders (a run writes the HTML pages and, when asked, JUnit);
+# OSCAL's imports compliance-trestle, a third of a second.
+REPORT_COMMAND_ONLY = {"reports.oscal", "reports.allure", "reports.pdf", "reports.browser"}
 
-# CycloneDX JSON validation imports jsonschema, whose format checks build an IRI grammar at import
-# (rfc3987-syntax's Earley parser): 2.3 s of one core, more than all the rest of the libraries, and
-# no device run can be forked before the server has imported everything. Only a CycloneDX JSON SBOM
-# needs it, so the server imports it only for a fleet that may meet one (`may_need_cyclonedx_json`);
-# a run that meets one all the same imports it itself, at the same cost, with the same judgement.
-CYCLONEDX_JSON = "cyclonedx.validation.json"
+# What only some fleets need, each dear enough to import that the server imports it only for a fleet
+# that may use it: no device run can be forked before the server has imported everything. A run that
+# needs one all the same imports it itself, at the same cost, and judges the same.
+OPTIONAL = {
+    # jsonschema, which CycloneDX JSON validation uses, builds an IRI grammar at import (rfc3987-syntax's
+    # Earley parser): 2.3 s of one core, more than all the other libraries together
+    "cyclonedx-json": ["cyclonedx.validation.json"],
+    # the labgrid client a run holding places talks to its coordinator with: 0.4 s
+    "labgrid": ["labgrid.remote.client", "grpc"],
+}
 
 WARMUP = "harness.run.forkserver_warmup"
 
@@ -56,9 +62,10 @@ def may_need_cyclonedx_json(sbom_locations: Iterable[str | None]) -> bool:
     return False
 
 
-def preload(cyclonedx_json: bool = True) -> list[str]:
-    """The harness, the reports and the libraries, then the built-in check modules (a run imports
-    them by these names, so pytest finds them imported, compiled once), then the warm-up."""
+def preload(optional: Iterable[str] = tuple(OPTIONAL)) -> list[str]:
+    """The harness, the reports a run writes and the libraries (with the `OPTIONAL` ones asked
+    for), then the built-in check modules (a run imports them by these names, so pytest finds them
+    imported, compiled once), then the warm-up."""
     import pkgutil
 
     import harness
@@ -66,29 +73,31 @@ def preload(cyclonedx_json: bool = True) -> list[str]:
     import test_suites
 
     def modules(pkg) -> list[str]:
-        return [m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + ".") if m.name != WARMUP]
+        return [m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + ".")
+                if m.name != WARMUP and m.name not in REPORT_COMMAND_ONLY]
 
-    return ["harness", "reports", *modules(harness), *modules(reports), *THIRD_PARTY,
-            *([CYCLONEDX_JSON] if cyclonedx_json else []), "test_suites", *modules(test_suites), WARMUP]
+    extra = [name for key in optional for name in OPTIONAL[key]]
+    return ["harness", "reports", *modules(harness), *modules(reports), *THIRD_PARTY, *extra,
+            "test_suites", *modules(test_suites), WARMUP]
 
 
 _context: multiprocessing.context.ForkServerContext | None = None
 
 
-def _warm(cyclonedx_json: bool = True) -> multiprocessing.context.ForkServerContext:
+def _warm(optional: Iterable[str] = tuple(OPTIONAL)) -> multiprocessing.context.ForkServerContext:
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(preload(cyclonedx_json))
+        _context.set_forkserver_preload(preload(optional))
     return _context
 
 
-def start_early(cyclonedx_json: bool = True) -> None:
+def start_early(optional: Iterable[str] = tuple(OPTIONAL)) -> None:
     """Start the server now, while the fleet still prepares its runs: the first run is forked only
     once the server has imported everything (seconds on one core, while the other waits)."""
     from multiprocessing import forkserver
 
-    _warm(cyclonedx_json)
+    _warm(optional)
     forkserver.ensure_running()
 
 

@@ -165,8 +165,37 @@ def test_the_fork_server_imports_cyclonedx_json_validation_only_for_a_fleet_that
     from harness.run import launcher
 
     assert launcher.may_need_cyclonedx_json(sboms) is needed
-    assert (launcher.CYCLONEDX_JSON in launcher.preload(needed)) is needed
-    assert "cyclonedx.validation.xml" in launcher.preload(needed) and launcher.preload(needed)[-1] == launcher.WARMUP
+
+
+def test_the_fork_server_imports_what_runs_use_and_the_optional_libraries_only_when_asked():
+    """What a run never imports (the report command's own formats) is not imported for it, and an
+    optional library only for a fleet that may use it; the check modules and the warm-up come last."""
+    from harness.run import launcher
+
+    bare, full = launcher.preload(()), launcher.preload(("cyclonedx-json", "labgrid"))
+    for optional in ("cyclonedx.validation.json", "labgrid.remote.client"):
+        assert optional not in bare and optional in full
+    assert launcher.preload(("labgrid",)).count("labgrid.remote.client") == 1
+    assert "reports.html" in bare and "reports.junit" in bare and "harness.run.plugin" in bare
+    assert not {"reports.oscal", "trestle.oscal.assessment_results", "allure_commons"} & set(full)
+    assert bare[-1] == launcher.WARMUP and "test_suites.credentials.test_snmp_communities" in bare
+
+
+def test_a_fleet_on_labgrid_places_has_the_labgrid_client_imported_for_its_runs(tmp_path, monkeypatch):
+    """cmd_fleet asks for the optional imports its devices may use: places, CycloneDX JSON."""
+    from harness.run import cli, launcher
+
+    asked: list[set[str]] = []
+    monkeypatch.setattr(launcher, "start_early", lambda optional: asked.append(set(optional)) or 1 / 0)
+    profile = ROOT / "device_profiles" / "lab" / "hub.yaml"  # its SBOM is CycloneDX JSON
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f"devices:\n  - {{profile: {profile}, lg_place: [hub]}}\n")
+    with pytest.raises(ZeroDivisionError):  # stopped where the server would start: nothing else runs
+        cli.main(["run", "--fleet", str(fleet), "--out", str(tmp_path / "out")])
+    fleet.write_text(f"devices:\n  - {{profile: {ROOT / 'device_profiles' / 'lab' / 'cam.yaml'}}}\n")  # SPDX
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["run", "--fleet", str(fleet), "--out", str(tmp_path / "out2")])
+    assert asked == [{"cyclonedx-json", "labgrid"}, set()]
 
 
 def test_a_fleet_check_reads_each_devices_declared_sbom(tmp_path):
