@@ -51,8 +51,8 @@ WARMUP = "harness.run.forkserver_warmup"
 
 
 def may_need_cyclonedx_json(sbom_locations: Iterable[str | None]) -> bool:
-    """Whether any declared SBOM may be CycloneDX JSON, going by its name: all but an SPDX
-    document, an XML one or none at all (a location that could not be read counts as may)."""
+    """Whether any declared SBOM may be CycloneDX JSON, going by its file name: any but an SPDX
+    document or an XML one (None: no SBOM declared). Only the server's imports hang on it."""
     for where in sbom_locations:
         if where is None:
             continue
