@@ -360,16 +360,14 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if parallel < 1:
         _err(f"--parallel {parallel}: at least one device must run at a time")
         return EXIT_ERROR
-    from harness.run.launcher import may_need_cyclonedx_json, start_early
+    from harness.run.launcher import optional_imports, start_early
 
     checked = check_fleet(devices)
     if checked.problems:
         _err("the fleet cannot run (nothing was sent):\n  - " + "\n  - ".join(checked.problems))
         return EXIT_ERROR
-    optional = {"cyclonedx-json"} if may_need_cyclonedx_json(checked.sboms) else set()
-    if any(d.lg_place or d.lg_tags for d in devices):
-        optional.add("labgrid")
-    start_early(optional)  # it imports while the fleet prepares its runs
+    # it imports while the fleet prepares its runs
+    start_early(optional_imports(checked.sboms, any(d.lg_place or d.lg_tags for d in devices)))
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         _err(f"--out {out}: the fleet's folder must be new or empty (each device gets a folder inside it)")

@@ -62,7 +62,16 @@ def may_need_cyclonedx_json(sbom_locations: Iterable[str | None]) -> bool:
     return False
 
 
-def preload(optional: Iterable[str] = tuple(OPTIONAL)) -> list[str]:
+def optional_imports(sbom_locations: Iterable[str | None], holds_places: bool) -> set[str]:
+    """The `OPTIONAL` imports a fleet's runs may use: by its devices' declared SBOMs and places."""
+    wanted = {"cyclonedx-json"} if may_need_cyclonedx_json(sbom_locations) else set()
+    return wanted | {"labgrid"} if holds_places else wanted
+
+
+EVERY_OPTIONAL = tuple(OPTIONAL)
+
+
+def preload(optional: Iterable[str] = EVERY_OPTIONAL) -> list[str]:
     """The harness, the reports a run writes and the libraries (with the `OPTIONAL` ones asked
     for), then the built-in check modules (a run imports them by these names, so pytest finds them
     imported, compiled once), then the warm-up."""
@@ -84,7 +93,7 @@ def preload(optional: Iterable[str] = tuple(OPTIONAL)) -> list[str]:
 _context: multiprocessing.context.ForkServerContext | None = None
 
 
-def _warm(optional: Iterable[str] = tuple(OPTIONAL)) -> multiprocessing.context.ForkServerContext:
+def _warm(optional: Iterable[str] = EVERY_OPTIONAL) -> multiprocessing.context.ForkServerContext:
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
@@ -92,7 +101,7 @@ def _warm(optional: Iterable[str] = tuple(OPTIONAL)) -> multiprocessing.context.
     return _context
 
 
-def start_early(optional: Iterable[str] = tuple(OPTIONAL)) -> None:
+def start_early(optional: Iterable[str] = EVERY_OPTIONAL) -> None:
     """Start the server now, while the fleet still prepares its runs: the first run is forked only
     once the server has imported everything (seconds on one core, while the other waits)."""
     from multiprocessing import forkserver
